@@ -1,0 +1,616 @@
+/*  bus.c — see bus.h.                                                       */
+#include "bus.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "topics.h"
+
+#define MAX_TOPICS   32         /* topics one publisher sends               */
+#define MAX_SOURCES  4096       /* (source, topic) pairs one subscriber tracks */
+
+/*  --------------------------------------------------------------------------
+    Shared: clocks, host name, attaching a socket to an endpoint.            */
+
+uint64_t
+bus_now_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_REALTIME, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+uint64_t
+bus_mono_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
+void
+bus_host_name (const config_t *cfg, char *out, size_t outlen)
+{
+    if (cfg && cfg->global.host && *cfg->global.host)
+        snprintf (out, outlen, "%s", cfg->global.host);
+    else if (gethostname (out, outlen) != 0)
+        snprintf (out, outlen, "localhost");
+    out[outlen - 1] = 0;
+}
+
+/*  mkdir -p of the directory holding an ipc:// socket path.                 */
+static void
+make_ipc_dir (const char *endpoint)
+{
+    char path[512];
+    snprintf (path, sizeof path, "%s", endpoint + strlen ("ipc://"));
+    char *slash = strrchr (path, '/');
+    if (!slash || slash == path)
+        return;
+    *slash = 0;
+    for (char *p = path + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            mkdir (path, 0755);
+            *p = '/';
+        }
+    mkdir (path, 0755);
+}
+
+/*  Make SOCK the CURVE server for a bind: our secret certificate, and a ZAP
+    handler that accepts the client keys in allow_dir. *AUTH receives the
+    zauth actor (one per socket that binds).                                 */
+static int
+curve_server (zsock_t *sock, const config_t *cfg, zactor_t **auth)
+{
+    const char *allow_dir = cfg->bus.curve.allow_dir;
+    if (!allow_dir || !*allow_dir) {
+        log_error ("bus.curve.allow_dir: required to bind a CURVE endpoint");
+        return -1;
+    }
+    zcert_t *cert = zcert_load (cfg->bus.curve.cert);
+    if (!cert) {
+        log_error ("bus.curve.cert: cannot load certificate '%s'", cfg->bus.curve.cert);
+        return -1;
+    }
+    if (!*auth) {
+        *auth = zactor_new (zauth, NULL);
+        if (!*auth) {
+            zcert_destroy (&cert);
+            log_error ("bus: cannot start the ZAP handler");
+            return -1;
+        }
+        zstr_sendx (*auth, "CURVE", allow_dir, NULL);
+        zsock_wait (*auth);
+    }
+    zcert_apply (cert, sock);
+    zsock_set_curve_server (sock, 1);
+    zsock_set_zap_domain (sock, "dpi-dual");
+    zcert_destroy (&cert);
+    return 0;
+}
+
+/*  Present our certificate and expect the server's public key.              */
+static int
+curve_client (zsock_t *sock, const config_t *cfg)
+{
+    zcert_t *cert = zcert_load (cfg->bus.curve.cert);
+    if (!cert) {
+        log_error ("bus.curve.cert: cannot load certificate '%s'", cfg->bus.curve.cert);
+        return -1;
+    }
+    zcert_t *server = zcert_load (cfg->bus.curve.server_cert);
+    if (!server) {
+        zcert_destroy (&cert);
+        log_error ("bus.curve.server_cert: cannot load certificate '%s'",
+                   cfg->bus.curve.server_cert);
+        return -1;
+    }
+    zcert_apply (cert, sock);
+    zsock_set_curve_serverkey (sock, zcert_public_txt (server));
+    zcert_destroy (&cert);
+    zcert_destroy (&server);
+    return 0;
+}
+
+/*  Bind or connect SOCK to ENDPOINT ("@" binds, ">" connects, else
+    BIND_DEFAULT), with CURVE on tcp:// when configured. *BINDS tells which
+    was done. Returns 0 or -1 (logged).                                      */
+static int
+attach (zsock_t *sock, const char *endpoint, bool bind_default, const config_t *cfg,
+        zactor_t **auth, bool *binds)
+{
+    bool bind = bind_default;
+    if (*endpoint == '@' || *endpoint == '>') {
+        bind = *endpoint == '@';
+        endpoint++;
+    }
+    *binds = bind;
+    if (strncmp (endpoint, "tcp://", 6) && strncmp (endpoint, "ipc://", 6)
+        && strncmp (endpoint, "inproc://", 9)) {
+        log_error ("bus: endpoint '%s': expected tcp://, ipc:// or inproc://", endpoint);
+        return -1;
+    }
+    if (cfg->bus.curve.enabled && strncmp (endpoint, "tcp://", 6) == 0) {
+        int rc = bind ? curve_server (sock, cfg, auth) : curve_client (sock, cfg);
+        if (rc)
+            return -1;
+    }
+    if (bind && strncmp (endpoint, "ipc://", 6) == 0)
+        make_ipc_dir (endpoint);
+    int rc = bind ? zsock_bind (sock, "%s", endpoint) : zsock_connect (sock, "%s", endpoint);
+    if (rc < 0) {
+        log_error ("bus: cannot %s %s: %s", bind ? "bind" : "connect", endpoint,
+                   zmq_strerror (zmq_errno ()));
+        return -1;
+    }
+    return 0;
+}
+
+/*  --------------------------------------------------------------------------
+    Publisher                                                                */
+
+typedef struct {
+    char topic[64];
+    const ProtobufCMessageDescriptor *descriptor;
+    size_t header_offset;           /* offset of the Header pointer in the body */
+    uint64_t seq;
+    uint64_t sent;
+    uint64_t send_errors;
+} pub_topic_t;
+
+struct bus_pub_t {
+    zsock_t *sock;
+    void *handle;                   /* the libzmq socket under sock         */
+    zactor_t *auth;
+    char name[64];
+    char source[256];
+    char endpoint[512];
+    bool binds;
+    uint64_t instance;
+    pub_topic_t topics[MAX_TOPICS];
+    size_t topic_count;
+    uint64_t send_errors;           /* includes sends on unknown topics     */
+    uint8_t *buffer;                /* packing buffer, grows                */
+    size_t buffer_size;
+};
+
+bus_pub_t *
+bus_pub_new (const config_t *cfg, const char *name, const char *endpoint)
+{
+    bus_pub_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    char host[128];
+    bus_host_name (cfg, host, sizeof host);
+    snprintf (self->name, sizeof self->name, "%s", name);
+    snprintf (self->source, sizeof self->source, "%s@%s", name, host);
+    self->instance = bus_now_ns ();
+    self->sock = zsock_new (ZMQ_XPUB);
+    if (!self->sock) {
+        free (self);
+        return NULL;
+    }
+    zsock_set_sndhwm (self->sock, cfg->bus.sndhwm);
+    zsock_set_rcvhwm (self->sock, cfg->bus.rcvhwm);
+    zsock_set_linger (self->sock, cfg->bus.linger_ms);
+    if (attach (self->sock, endpoint, true, cfg, &self->auth, &self->binds)) {
+        bus_pub_destroy (&self);
+        return NULL;
+    }
+    /* the endpoint as bound: a tcp port 0 or * becomes the real one */
+    const char *last = self->binds ? zsock_last_endpoint (self->sock) : NULL;
+    snprintf (self->endpoint, sizeof self->endpoint, "%s",
+              last ? last : endpoint + (*endpoint == '@' || *endpoint == '>'));
+    zstr_free ((char **) &last);
+    self->handle = zsock_resolve (self->sock);
+    return self;
+}
+
+void
+bus_pub_destroy (bus_pub_t **self_p)
+{
+    bus_pub_t *self = *self_p;
+    if (!self)
+        return;
+    zsock_destroy (&self->sock);
+    zactor_destroy (&self->auth);
+    free (self->buffer);
+    free (self);
+    *self_p = NULL;
+}
+
+/*  The topic slot for TOPIC, created on first use after checking that the
+    message type matches the topic and that field 1 is the Header.          */
+static pub_topic_t *
+pub_topic (bus_pub_t *self, const char *topic, const ProtobufCMessageDescriptor *desc)
+{
+    for (size_t i = 0; i < self->topic_count; i++)
+        if (strcmp (self->topics[i].topic, topic) == 0)
+            return self->topics[i].descriptor == desc ? &self->topics[i] : NULL;
+
+    if (self->topic_count == MAX_TOPICS || strlen (topic) >= sizeof self->topics[0].topic)
+        return NULL;
+    if (topics_descriptor (topic) != desc) {
+        log_error ("bus: a %s cannot be sent on topic '%s'", desc->name, topic);
+        return NULL;
+    }
+    const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field (desc, 1);
+    if (!field || field->type != PROTOBUF_C_TYPE_MESSAGE
+        || field->descriptor != &dpidual__v1__header__descriptor)
+        return NULL;
+    pub_topic_t *slot = &self->topics[self->topic_count++];
+    snprintf (slot->topic, sizeof slot->topic, "%s", topic);
+    slot->descriptor = desc;
+    slot->header_offset = field->offset;
+    return slot;
+}
+
+int
+bus_pub_send (bus_pub_t *self, const char *topic, ProtobufCMessage *msg)
+{
+    pub_topic_t *slot = pub_topic (self, topic, msg->descriptor);
+    if (!slot) {
+        self->send_errors++;
+        return -1;
+    }
+    Dpidual__V1__Header header = DPIDUAL__V1__HEADER__INIT;
+    header.source = self->source;
+    header.seq = slot->seq + 1;
+    header.ts_ns = bus_now_ns ();
+    header.schema_version = DPI_SCHEMA_VERSION;
+    header.instance = self->instance;
+
+    Dpidual__V1__Header **field = (Dpidual__V1__Header **) ((char *) msg + slot->header_offset);
+    Dpidual__V1__Header *saved = *field;
+    *field = &header;
+    size_t size = protobuf_c_message_get_packed_size (msg);
+    if (size > self->buffer_size) {
+        uint8_t *buffer = realloc (self->buffer, size * 2);
+        if (!buffer) {
+            *field = saved;
+            slot->send_errors++;
+            return -1;
+        }
+        self->buffer = buffer;
+        self->buffer_size = size * 2;
+    }
+    protobuf_c_message_pack (msg, self->buffer);
+    *field = saved;
+
+    /* the sequence number is used even if the send fails: a failed send
+       is a gap for subscribers, as it should be */
+    slot->seq++;
+    if (zmq_send (self->handle, topic, strlen (topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
+        || zmq_send (self->handle, self->buffer, size, ZMQ_DONTWAIT) < 0) {
+        slot->send_errors++;
+        return -1;
+    }
+    slot->sent++;
+    return 0;
+}
+
+int
+bus_pub_wait_subscriber (bus_pub_t *self, int timeout_ms)
+{
+    zsock_set_rcvtimeo (self->sock, timeout_ms);
+    zframe_t *frame = zframe_recv (self->sock);
+    zsock_set_rcvtimeo (self->sock, -1);
+    bool subscribed = frame && zframe_size (frame) > 0 && zframe_data (frame)[0] == 1;
+    zframe_destroy (&frame);
+    return subscribed ? 0 : -1;
+}
+
+const char *bus_pub_source (bus_pub_t *self) { return self->source; }
+const char *bus_pub_name (bus_pub_t *self) { return self->name; }
+const char *bus_pub_endpoint (bus_pub_t *self) { return self->endpoint; }
+bool bus_pub_binds (bus_pub_t *self) { return self->binds; }
+uint64_t bus_pub_instance (bus_pub_t *self) { return self->instance; }
+size_t bus_pub_topic_count (bus_pub_t *self) { return self->topic_count; }
+
+bus_topic_stats_t
+bus_pub_topic_stats (bus_pub_t *self, size_t index)
+{
+    bus_topic_stats_t stats = { 0 };
+    if (index < self->topic_count) {
+        stats.topic = self->topics[index].topic;
+        stats.sent = self->topics[index].sent;
+        stats.send_errors = self->topics[index].send_errors;
+    }
+    return stats;
+}
+
+uint64_t
+bus_pub_send_errors (bus_pub_t *self)
+{
+    uint64_t total = self->send_errors;
+    for (size_t i = 0; i < self->topic_count; i++)
+        total += self->topics[i].send_errors;
+    return total;
+}
+
+/*  --------------------------------------------------------------------------
+    Subscriber                                                               */
+
+typedef struct {
+    size_t source;                  /* index into sources                    */
+    uint64_t last_seq;
+    uint64_t instance;
+} sub_track_t;
+
+typedef struct {
+    char *endpoint;
+    bool binds;
+} sub_endpoint_t;
+
+struct bus_sub_t {
+    zsock_t *sock;
+    void *handle;
+    zactor_t *auth;
+    const config_t *cfg;
+    sub_endpoint_t *endpoints;
+    size_t endpoint_count;
+    zhashx_t *tracks;               /* "source\ntopic" -> sub_track_t        */
+    bus_source_stats_t *sources;    /* source strings owned here             */
+    size_t source_count;
+    uint64_t received;
+    uint64_t gaps;
+    uint64_t decode_errors;
+    uint64_t untracked;             /* messages past MAX_SOURCES             */
+    ProtobufCMessage *last;         /* the message handed out last           */
+};
+
+static void
+free_track (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+bus_sub_t *
+bus_sub_new (const config_t *cfg)
+{
+    bus_sub_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->cfg = cfg;
+    self->sock = zsock_new (ZMQ_SUB);
+    self->tracks = zhashx_new ();
+    if (!self->sock || !self->tracks) {
+        bus_sub_destroy (&self);
+        return NULL;
+    }
+    zhashx_set_destructor (self->tracks, free_track);
+    zsock_set_rcvhwm (self->sock, cfg->bus.rcvhwm);
+    zsock_set_linger (self->sock, 0);
+    self->handle = zsock_resolve (self->sock);
+    return self;
+}
+
+void
+bus_sub_destroy (bus_sub_t **self_p)
+{
+    bus_sub_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->last)
+        protobuf_c_message_free_unpacked (self->last, NULL);
+    zsock_destroy (&self->sock);
+    zactor_destroy (&self->auth);
+    zhashx_destroy (&self->tracks);
+    for (size_t i = 0; i < self->endpoint_count; i++)
+        free (self->endpoints[i].endpoint);
+    free (self->endpoints);
+    for (size_t i = 0; i < self->source_count; i++)
+        free ((char *) self->sources[i].source);
+    free (self->sources);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+bus_sub_attach (bus_sub_t *self, const char *endpoint)
+{
+    bool binds;
+    if (attach (self->sock, endpoint, false, self->cfg, &self->auth, &binds))
+        return -1;
+    sub_endpoint_t *grown = realloc (self->endpoints,
+                                     (self->endpoint_count + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    self->endpoints = grown;
+    const char *plain = endpoint + (*endpoint == '@' || *endpoint == '>');
+    self->endpoints[self->endpoint_count].endpoint = strdup (plain);
+    self->endpoints[self->endpoint_count].binds = binds;
+    self->endpoint_count++;
+    return 0;
+}
+
+void
+bus_sub_subscribe (bus_sub_t *self, const char *prefix)
+{
+    zsock_set_subscribe (self->sock, prefix);
+}
+
+/*  The index of SOURCE in the sources table, added if new; -1 when full.   */
+static long
+source_index (bus_sub_t *self, const char *source)
+{
+    for (size_t i = 0; i < self->source_count; i++)
+        if (strcmp (self->sources[i].source, source) == 0)
+            return (long) i;
+    if (self->source_count == MAX_SOURCES)
+        return -1;
+    bus_source_stats_t *grown = realloc (self->sources, (self->source_count + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
+    self->sources = grown;
+    memset (&self->sources[self->source_count], 0, sizeof *grown);
+    self->sources[self->source_count].source = strdup (source);
+    return (long) self->source_count++;
+}
+
+/*  Sequence accounting for one message (see the table in bus.h).           */
+static void
+track (bus_sub_t *self, const char *topic, const Dpidual__V1__Header *header)
+{
+    char key[320];
+    snprintf (key, sizeof key, "%s\n%s", header->source, topic);
+    sub_track_t *t = zhashx_lookup (self->tracks, key);
+    if (!t) {
+        long index = zhashx_size (self->tracks) < MAX_SOURCES ? source_index (self, header->source) : -1;
+        t = index < 0 ? NULL : calloc (1, sizeof *t);
+        if (!t) {
+            self->untracked++;
+            return;
+        }
+        t->source = (size_t) index;
+        t->last_seq = header->seq;
+        t->instance = header->instance;
+        zhashx_insert (self->tracks, key, t);
+        self->sources[index].received++;
+        return;
+    }
+    bus_source_stats_t *s = &self->sources[t->source];
+    s->received++;
+    if (header->instance != t->instance || (header->seq == 1 && t->last_seq > 1)) {
+        s->restarts++;
+        t->instance = header->instance;
+    }
+    else if (header->seq > t->last_seq + 1) {
+        uint64_t missing = header->seq - t->last_seq - 1;
+        s->gaps += missing;
+        self->gaps += missing;
+    }
+    else if (header->seq <= t->last_seq) {
+        s->out_of_order++;
+        return;
+    }
+    t->last_seq = header->seq;
+}
+
+/*  Read the frames of one message. 1 ok, 0 nothing there, -1 malformed
+    (a single frame, or more than two: the extra frames are drained).       */
+static int
+recv_frames (bus_sub_t *self, zmq_msg_t *topic, zmq_msg_t *payload)
+{
+    if (zmq_msg_recv (topic, self->handle, ZMQ_DONTWAIT) < 0)
+        return 0;
+    if (!zmq_msg_more (topic))
+        return -1;
+    if (zmq_msg_recv (payload, self->handle, 0) < 0)
+        return -1;
+    if (!zmq_msg_more (payload))
+        return 1;
+    zmq_msg_t extra;
+    zmq_msg_init (&extra);
+    bool more = true;
+    while (more && zmq_msg_recv (&extra, self->handle, 0) >= 0)
+        more = zmq_msg_more (&extra);
+    zmq_msg_close (&extra);
+    return -1;
+}
+
+/*  Decode one received message into MSG; 1 ok, -1 bad (counted).           */
+static int
+decode (bus_sub_t *self, zmq_msg_t *topic, zmq_msg_t *payload, bus_msg_t *msg)
+{
+    size_t topic_len = zmq_msg_size (topic);
+    if (topic_len == 0 || topic_len >= sizeof msg->topic)
+        return -1;
+    memcpy (msg->topic, zmq_msg_data (topic), topic_len);
+    msg->topic[topic_len] = 0;
+    const ProtobufCMessageDescriptor *desc = topics_descriptor (msg->topic);
+    if (!desc)
+        return -1;
+    ProtobufCMessage *body = protobuf_c_message_unpack (desc, NULL, zmq_msg_size (payload),
+                                                        zmq_msg_data (payload));
+    if (!body)
+        return -1;
+    const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field (desc, 1);
+    Dpidual__V1__Header *header = *(Dpidual__V1__Header **) ((char *) body + field->offset);
+    if (!header || !header->source || !*header->source || header->seq == 0) {
+        protobuf_c_message_free_unpacked (body, NULL);
+        return -1;
+    }
+    self->last = body;
+    msg->body = body;
+    msg->header = header;
+    msg->size = zmq_msg_size (payload);
+    track (self, msg->topic, header);
+    return 1;
+}
+
+int
+bus_sub_recv (bus_sub_t *self, int timeout_ms, bus_msg_t *msg)
+{
+    if (self->last) {
+        protobuf_c_message_free_unpacked (self->last, NULL);
+        self->last = NULL;
+    }
+    uint64_t deadline = timeout_ms < 0 ? 0 : bus_mono_ns () + (uint64_t) timeout_ms * 1000000ull;
+    while (!zsys_interrupted) {
+        zmq_msg_t topic, payload;
+        zmq_msg_init (&topic);
+        zmq_msg_init (&payload);
+        int rc = recv_frames (self, &topic, &payload);
+        if (rc != 0) {
+            int decoded = rc > 0 ? decode (self, &topic, &payload, msg) : -1;
+            zmq_msg_close (&topic);
+            zmq_msg_close (&payload);
+            if (decoded > 0) {
+                self->received++;
+                return 1;
+            }
+            self->decode_errors++;
+            log_debug ("bus: dropped a message that does not decode (%llu so far)",
+                       (unsigned long long) self->decode_errors);
+            continue;
+        }
+        zmq_msg_close (&topic);
+        zmq_msg_close (&payload);
+
+        long wait_ms = -1;
+        if (timeout_ms >= 0) {
+            uint64_t now = bus_mono_ns ();
+            if (now >= deadline)
+                return 0;
+            wait_ms = (long) ((deadline - now) / 1000000ull) + 1;
+        }
+        zmq_pollitem_t item = { self->handle, 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (&item, 1, wait_ms > 1000 || wait_ms < 0 ? 1000 : wait_ms) < 0
+            && zmq_errno () != EINTR)
+            return 0;
+    }
+    return 0;
+}
+
+zsock_t *bus_sub_sock (bus_sub_t *self) { return self->sock; }
+size_t bus_sub_endpoint_count (bus_sub_t *self) { return self->endpoint_count; }
+uint64_t bus_sub_decode_errors (bus_sub_t *self) { return self->decode_errors; }
+uint64_t bus_sub_received (bus_sub_t *self) { return self->received; }
+uint64_t bus_sub_gaps (bus_sub_t *self) { return self->gaps; }
+size_t bus_sub_source_count (bus_sub_t *self) { return self->source_count; }
+
+const char *
+bus_sub_endpoint (bus_sub_t *self, size_t index)
+{
+    return index < self->endpoint_count ? self->endpoints[index].endpoint : NULL;
+}
+
+bool
+bus_sub_binds (bus_sub_t *self, size_t index)
+{
+    return index < self->endpoint_count && self->endpoints[index].binds;
+}
+
+bus_source_stats_t
+bus_sub_source_stats (bus_sub_t *self, size_t index)
+{
+    bus_source_stats_t none = { 0 };
+    return index < self->source_count ? self->sources[index] : none;
+}

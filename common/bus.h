@@ -1,0 +1,122 @@
+/*  bus.h — the dpi-dual message bus: ZeroMQ pub/sub with a common header.
+
+    A bus message is two frames: the topic, then one protobuf message whose
+    field 1 is the Header (proto/dpidual.proto). The publisher fills the
+    header — source "name@host", a sequence number per topic starting at 1,
+    a timestamp, the schema version and an instance id — so worker code only
+    fills the body. The subscriber decodes with the topic's descriptor
+    (topics.h) and keeps, per (source, topic), the last sequence number:
+        seq == last + 1          in order
+        seq >  last + 1          a gap of seq - last - 1 messages (counted)
+        instance changed, or
+        seq == 1 after more      a restart of the publisher (not a gap)
+        otherwise                out of order / duplicate (counted)
+    The first message from a source only sets the baseline: messages sent
+    before the subscriber joined are not gaps.
+
+    Endpoints follow czmq: "@" binds, ">" connects; without a prefix a
+    publisher binds and a subscriber connects. With bus.curve.enabled, the
+    binding side of a tcp:// endpoint is the CURVE server and authenticates
+    clients with a ZAP handler (zauth) against the certificates in
+    bus.curve.allow_dir; the connecting side presents bus.curve.cert and
+    expects bus.curve.server_cert. ipc:// endpoints never use CURVE.
+
+    The publisher socket is an XPUB so it can see subscriptions
+    (bus_pub_wait_subscriber) — sending behaves as PUB: past the send
+    high-water mark, ZeroMQ drops for the slow subscriber only, and that
+    subscriber's gap counters show it.
+
+    Threads: a bus_pub_t or bus_sub_t belongs to one thread.                */
+#ifndef DPI_BUS_H
+#define DPI_BUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <czmq.h>
+
+#include "config.h"
+#include "dpidual.pb-c.h"
+
+typedef struct bus_pub_t bus_pub_t;
+typedef struct bus_sub_t bus_sub_t;
+
+/*  Per-topic publisher counters.                                            */
+typedef struct {
+    const char *topic;
+    uint64_t sent;
+    uint64_t send_errors;
+} bus_topic_stats_t;
+
+/*  Per-source subscriber counters (summed over the source's topics).        */
+typedef struct {
+    const char *source;
+    uint64_t received;
+    uint64_t gaps;
+    uint64_t restarts;
+    uint64_t out_of_order;
+} bus_source_stats_t;
+
+/*  A received message: valid until the next bus_sub_recv or destroy.        */
+typedef struct {
+    char topic[64];
+    ProtobufCMessage *body;                 /* decoded, of the topic's type   */
+    const Dpidual__V1__Header *header;      /* body's field 1 (may be NULL)   */
+    size_t size;                            /* payload bytes                  */
+} bus_msg_t;
+
+/*  The host name used in sources: global.host, else gethostname().
+    Writes into OUT (always NUL-terminated).                                 */
+void bus_host_name (const config_t *cfg, char *out, size_t outlen);
+
+/*  Publisher NAME (e.g. "collector") on ENDPOINT. NULL on error (logged).  */
+bus_pub_t *bus_pub_new (const config_t *cfg, const char *name, const char *endpoint);
+void bus_pub_destroy (bus_pub_t **self_p);
+
+/*  Fill MSG's header and send it on TOPIC; MSG must be of the topic's type.
+    Never blocks. 0 when handed to ZeroMQ, -1 on error (counted).            */
+int bus_pub_send (bus_pub_t *self, const char *topic, ProtobufCMessage *msg);
+
+/*  Wait until a subscription reaches the publisher (0), or TIMEOUT_MS
+    passes (-1). For tools and tests that must not lose their first sends.  */
+int bus_pub_wait_subscriber (bus_pub_t *self, int timeout_ms);
+
+const char *bus_pub_source (bus_pub_t *self);       /* "name@host"           */
+const char *bus_pub_name (bus_pub_t *self);
+const char *bus_pub_endpoint (bus_pub_t *self);     /* as bound (port resolved) */
+bool bus_pub_binds (bus_pub_t *self);
+uint64_t bus_pub_instance (bus_pub_t *self);
+size_t bus_pub_topic_count (bus_pub_t *self);
+bus_topic_stats_t bus_pub_topic_stats (bus_pub_t *self, size_t index);
+uint64_t bus_pub_send_errors (bus_pub_t *self);
+
+/*  Subscriber with no endpoint and no subscription yet.                     */
+bus_sub_t *bus_sub_new (const config_t *cfg);
+void bus_sub_destroy (bus_sub_t **self_p);
+
+/*  Connect to (or, with "@", bind) ENDPOINT. 0, or -1 (logged).            */
+int bus_sub_attach (bus_sub_t *self, const char *endpoint);
+
+/*  Receive topics starting with PREFIX ("" = everything).                  */
+void bus_sub_subscribe (bus_sub_t *self, const char *prefix);
+
+/*  Wait up to TIMEOUT_MS (-1 = forever) for a message. 1: MSG filled;
+    0: timeout or interrupted. Messages that do not decode (unknown topic,
+    bad frames, bad protobuf) are counted, logged at debug level, skipped.  */
+int bus_sub_recv (bus_sub_t *self, int timeout_ms, bus_msg_t *msg);
+
+zsock_t *bus_sub_sock (bus_sub_t *self);            /* for zpoller           */
+size_t bus_sub_endpoint_count (bus_sub_t *self);
+const char *bus_sub_endpoint (bus_sub_t *self, size_t index);
+bool bus_sub_binds (bus_sub_t *self, size_t index);
+uint64_t bus_sub_decode_errors (bus_sub_t *self);
+uint64_t bus_sub_received (bus_sub_t *self);
+uint64_t bus_sub_gaps (bus_sub_t *self);            /* total over sources    */
+size_t bus_sub_source_count (bus_sub_t *self);
+bus_source_stats_t bus_sub_source_stats (bus_sub_t *self, size_t index);
+
+/*  Nanoseconds: wall clock, and monotonic.                                  */
+uint64_t bus_now_ns (void);
+uint64_t bus_mono_ns (void);
+
+#endif

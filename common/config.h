@@ -1,0 +1,131 @@
+/*  config.h — the single YAML configuration file of dpi-dual.
+
+    One file (/etc/dpi-dual/dpi-dual.yaml, or -c FILE on every binary) is
+    loaded into one typed struct. Every key has a default, so no file is
+    needed to start. The loader is table driven (config.c holds one row per
+    key: dotted path, type, range, default, offset in config_t), so adding a
+    key is adding a row and a field here.
+
+    Errors name FILE:LINE:COLUMN and the dotted key, e.g.
+        dpi-dual.yaml:12:16: tap.max_flows: 0 is out of range [1024, 67108864]
+    Every error in a file is collected, not just the first one.
+
+    Ownership: config_load returns a config_t the caller owns; destroy it with
+    config_destroy. Strings inside are owned by the config_t.
+*/
+#ifndef DPI_CONFIG_H
+#define DPI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#define CONFIG_DEFAULT_PATH "/etc/dpi-dual/dpi-dual.yaml"
+
+typedef enum {
+    CONFIG_MODE_DUAL = 0,
+    CONFIG_MODE_MITM_ONLY = 1,
+    CONFIG_MODE_TAP_ONLY = 2,
+} config_mode_t;
+
+/*  A list of strings (YAML sequence of scalars).                            */
+typedef struct {
+    size_t count;
+    char **items;
+} config_strlist_t;
+
+typedef struct {
+    struct {
+        int mode;                   /* config_mode_t                        */
+        char *host;                 /* "" = gethostname()                   */
+        char *run_dir;              /* ipc sockets, pid files               */
+        char *log_level;            /* error|warning|info|debug             */
+        bool compat;                /* write /tmp/secubox compat files      */
+        char *compat_dir;
+    } global;
+    struct {
+        int heartbeat_interval;     /* seconds                              */
+        int sndhwm;                 /* messages                             */
+        int rcvhwm;
+        int linger_ms;
+        struct {                    /* publisher endpoint of each worker    */
+            char *collector;        /* "" = ipc://RUN_DIR/collector.pub     */
+            char *bridge_mitm;
+            char *buffer;
+            char *correlator;
+        } endpoints;
+        struct {
+            bool enabled;           /* CURVE on tcp:// endpoints            */
+            char *cert;             /* this node's secret certificate       */
+            char *server_cert;      /* server public cert (client side)     */
+            char *allow_dir;        /* allowed client public certs (server) */
+        } curve;
+    } bus;
+    struct {
+        char *interface;
+        int snaplen;
+        bool promisc;
+        bool immediate;
+        int buffer_mb;
+        char *bpf;
+        int threads;
+        int max_flows;
+        int max_packets_per_flow;
+        int tcp_idle_timeout;       /* seconds                              */
+        int tcp_close_timeout;
+        int udp_idle_timeout;
+        int other_idle_timeout;
+        int update_interval;
+        int stats_interval;
+        int community_id_seed;
+        char *user;                 /* drop to this user after opening the capture; "" = stay */
+    } tap;
+    struct {
+        char *socket;               /* unix socket of dpi-bridge-mitm       */
+        int verdict_deadline_ms;
+        config_strlist_t trusted_proxies;
+        char *rules_file;
+        char *ban_file;
+        bool publish_all_verdicts;
+    } mitm;
+    struct {
+        int size;                   /* requests kept in the ring            */
+        int analysis_threads;
+    } buffer;
+    struct {
+        int window;                 /* seconds                              */
+        int ban_duration;           /* seconds                              */
+        int threat_threshold;
+    } correlation;
+    struct {
+        bool enabled;
+        char *lapi_url;
+        char *api_key_file;
+        int poll_interval;
+    } crowdsec;
+} config_t;
+
+/*  Errors collected by a load.                                              */
+typedef struct {
+    size_t count;
+    char **messages;                /* "FILE:LINE:COL: KEY: reason"         */
+} config_errors_t;
+
+/*  A config holding every default (endpoints already resolved).             */
+config_t *config_new (void);
+
+/*  Load PATH over the defaults. PATH NULL: load CONFIG_DEFAULT_PATH when it
+    exists, else defaults only. On any error return NULL and fill ERRORS
+    (which the caller releases with config_errors_clear).                    */
+config_t *config_load (const char *path, config_errors_t *errors);
+
+void config_destroy (config_t **self_p);
+void config_errors_clear (config_errors_t *errors);
+
+/*  Print the effective configuration as YAML that config_load accepts.     */
+void config_print (const config_t *self, FILE *out);
+
+/*  Name of a mode, "dual", "mitm-only", "tap-only".                         */
+const char *config_mode_name (int mode);
+
+#endif

@@ -1,0 +1,31 @@
+#!/bin/bash
+# Install every Debian 12 package dpi-dual needs to build, run its demo and
+# run its whole test suite. Idempotent and non-interactive; run as root.
+set -euo pipefail
+
+packages=(
+    # build
+    build-essential cmake pkg-config protobuf-c-compiler
+    libzmq3-dev libczmq-dev libprotobuf-c-dev libyaml-dev libndpi-dev libpcap-dev
+    # tests and tools: reference protobuf runtime for the JSON check,
+    # ndpiReader for conformance, packet capture and namespaces
+    python3 python3-protobuf protobuf-compiler libndpi-bin tcpdump iproute2 zstd curl
+    procps
+)
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+    echo "install-deps: all ${#packages[@]} packages present"
+    exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "install-deps: missing ${missing[*]}; run as root to install them" >&2
+    exit 1
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# it_ctl_config.sh — `dpi-dualctl config check [FILE]` against the real binary.
+#
+# Contract: a valid file exits 0 and prints the effective YAML on stdout; an
+# invalid one exits 1, prints nothing on stdout and one error per line on
+# stderr ("FILE:LINE:COL: KEY: reason" or "FILE: cannot open: reason").
+# ctest sets BUILD_DIR and SOURCE_DIR.
+set -euo pipefail
+
+: "${BUILD_DIR:?BUILD_DIR must be set (ctest sets it)}"
+: "${SOURCE_DIR:?SOURCE_DIR must be set (ctest sets it)}"
+CTL="$BUILD_DIR/ctl/dpi-dualctl"
+REFERENCE="$SOURCE_DIR/config/dpi-dual.yaml"
+DATA="$SOURCE_DIR/tests/data/config"
+
+if [[ ! -x "$CTL" ]]; then
+    echo "FAIL: $CTL is not an executable" >&2
+    exit 1
+fi
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+passed=0
+failed=0
+check () {     # check DESCRIPTION COMMAND... : count the outcome of COMMAND
+    local what=$1
+    shift
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL: $what" >&2
+        { echo "  stdout:"; head -c 2000 "$work/out" | sed 's/^/    /'
+          echo "  stderr:"; head -c 2000 "$work/err" | sed 's/^/    /'; } >&2
+    fi
+}
+
+run () {       # run ARGS... : status in $status, output in $work/out, $work/err
+    set +e
+    "$CTL" "$@" >"$work/out" 2>"$work/err"
+    status=$?
+    set -e
+}
+
+has_line () { grep -qFx -- "$1" "$work/err"; }
+line_count () { [[ $(wc -l <"$work/err") -eq $1 ]]; }
+is_empty () { [[ ! -s "$1" ]]; }
+
+# 1. The reference file is valid; its effective YAML shows resolved endpoints.
+run config check "$REFERENCE"
+check "reference: exit 0 (got $status)" test "$status" -eq 0
+check "reference: prints the sections" grep -qx 'tap:' "$work/out"
+check "reference: prints resolved endpoints" \
+    grep -qF 'collector: "ipc:///run/dpi-dual/collector.pub"' "$work/out"
+check "reference: prints mitm.socket" \
+    grep -qF 'socket: "/run/dpi-dual/bridge-mitm.sock"' "$work/out"
+cp "$work/out" "$work/effective.yaml"
+
+# 2. The printed configuration is itself valid and prints back identically.
+run config check "$work/effective.yaml"
+check "effective output reloads: exit 0 (got $status)" test "$status" -eq 0
+check "effective output is a fixed point" cmp -s "$work/out" "$work/effective.yaml"
+
+# 3. A file with errors: exit 1, every error on its own line, nothing on stdout.
+run config check "$DATA/range.yaml"
+check "range errors: exit 1 (got $status)" test "$status" -eq 1
+check "range errors: stdout empty" is_empty "$work/out"
+check "range errors: 7 lines on stderr" line_count 7
+check "range errors: tap.max_flows" \
+    has_line "$DATA/range.yaml:3:14: tap.max_flows: 0 is out of range [1024, 67108864]"
+check "range errors: correlation.ban_duration" \
+    has_line "$DATA/range.yaml:11:17: correlation.ban_duration: 59 is out of range [60, 31536000]"
+
+run config check "$DATA/unknown.yaml"
+check "unknown keys: exit 1 (got $status)" test "$status" -eq 1
+check "unknown keys: 5 lines on stderr" line_count 5
+check "unknown keys: bus.curve.enable" \
+    has_line "$DATA/unknown.yaml:9:5: bus.curve.enable: unknown key"
+
+# 4. A YAML syntax error.
+run config check "$DATA/syntax.yaml"
+check "syntax error: exit 1 (got $status)" test "$status" -eq 1
+check "syntax error: stdout empty" is_empty "$work/out"
+check "syntax error: file:line:col" \
+    has_line "$DATA/syntax.yaml:6:1: -: found unexpected end of stream (while scanning a quoted scalar at line 3, column 9)"
+
+# 5. A missing file.
+run config check "$work/missing.yaml"
+check "missing file: exit 1 (got $status)" test "$status" -eq 1
+check "missing file: stdout empty" is_empty "$work/out"
+check "missing file: message" \
+    has_line "$work/missing.yaml: cannot open: No such file or directory"
+
+# 6. No FILE: the default path, or the defaults (which the reference file sets).
+if [[ -e /etc/dpi-dual/dpi-dual.yaml ]]; then
+    echo "skip: 'config check' without FILE: /etc/dpi-dual/dpi-dual.yaml exists here"
+else
+    run config check
+    check "no file: exit 0 (got $status)" test "$status" -eq 0
+    check "no file: prints the defaults" cmp -s "$work/out" "$work/effective.yaml"
+fi
+
+echo "it_ctl_config: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

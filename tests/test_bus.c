@@ -1,0 +1,382 @@
+/*  test_bus — the bus over real ZeroMQ sockets (ipc and tcp+CURVE):
+    delivery and decoding, gaps on a deliberate high-water-mark overflow,
+    restarts not counted as gaps, malformed messages counted and skipped,
+    an unlisted CURVE client receives nothing, and the heartbeat.           */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "heartbeat.h"
+#include "log.h"
+#include "topics.h"
+
+static int s_passed, s_failed;
+#define CHECK(cond, ...)                                                      \
+    do {                                                                      \
+        if (cond) s_passed++;                                                 \
+        else { s_failed++; fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
+               fprintf (stderr, __VA_ARGS__); fputc ('\n', stderr); }          \
+    } while (0)
+
+static char s_dir[256];
+
+static void
+set_str (char **field, const char *value)
+{
+    free (*field);
+    *field = strdup (value);
+}
+
+/*  A config with the run directory (so the ipc endpoints) under s_dir.     */
+static config_t *
+test_config (void)
+{
+    char yaml[300];
+    snprintf (yaml, sizeof yaml, "%s.yaml", s_dir);
+    FILE *f = fopen (yaml, "w");
+    if (f) {
+        fprintf (f, "global:\n  host: testhost\n  run_dir: %s\n", s_dir);
+        fclose (f);
+    }
+    config_errors_t errors = { 0 };
+    config_t *cfg = config_load (yaml, &errors);
+    for (size_t i = 0; i < errors.count; i++)
+        fprintf (stderr, "%s\n", errors.messages[i]);
+    config_errors_clear (&errors);
+    if (!cfg)
+        exit (1);
+    return cfg;
+}
+
+static int
+send_flows (bus_pub_t *pub, int count, int first_port)
+{
+    int ok = 0;
+    for (int i = 0; i < count; i++) {
+        Dpidual__V1__FlowEvent ev = DPIDUAL__V1__FLOW_EVENT__INIT;
+        ev.src_ip = "192.0.2.1";
+        ev.dst_ip = "198.51.100.7";
+        ev.src_port = (uint32_t) (first_port + i);
+        ev.dst_port = 443;
+        ev.ip_proto = 6;
+        ev.proto = "TLS.Google";
+        ev.host_server_name = "www.google.com";
+        ev.community_id = "1:LQU9qZlK+B5F3KDmev6m5PMibrg=";
+        ev.src2dst_bytes = 1234;
+        ok += bus_pub_send (pub, TOPIC_TAP_FLOW, &ev.base) == 0;
+    }
+    return ok;
+}
+
+/*  Receive until TIMEOUT_MS passes with nothing new; returns the count.    */
+static int
+drain (bus_sub_t *sub, int quiet_ms, uint64_t *first_seq, uint64_t *last_seq)
+{
+    int n = 0;
+    bus_msg_t msg;
+    while (bus_sub_recv (sub, quiet_ms, &msg) == 1) {
+        if (n == 0 && first_seq)
+            *first_seq = msg.header->seq;
+        if (last_seq)
+            *last_seq = msg.header->seq;
+        n++;
+    }
+    return n;
+}
+
+static void
+test_ipc_delivery (void)
+{
+    config_t *cfg = test_config ();
+    bus_pub_t *pub = bus_pub_new (cfg, "collector", cfg->bus.endpoints.collector);
+    bus_sub_t *sub = bus_sub_new (cfg);
+    CHECK (pub && sub, "create");
+    CHECK (strncmp (bus_pub_endpoint (pub), "ipc://", 6) == 0, "endpoint %s", bus_pub_endpoint (pub));
+    CHECK (bus_sub_attach (sub, cfg->bus.endpoints.collector) == 0, "attach");
+    bus_sub_subscribe (sub, "tap.");
+    CHECK (bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
+    CHECK (send_flows (pub, 100, 1000) == 100, "send 100");
+
+    bus_msg_t msg;
+    int got = 0;
+    bool fields_ok = true;
+    while (got < 100 && bus_sub_recv (sub, 2000, &msg) == 1) {
+        Dpidual__V1__FlowEvent *ev = (Dpidual__V1__FlowEvent *) msg.body;
+        fields_ok &= strcmp (msg.topic, "tap.flow") == 0
+                     && msg.body->descriptor == &dpidual__v1__flow_event__descriptor
+                     && ev->src_port == (uint32_t) (1000 + got) && strcmp (ev->proto, "TLS.Google") == 0
+                     && msg.header->seq == (uint64_t) got + 1
+                     && strcmp (msg.header->source, "collector@testhost") == 0
+                     && msg.header->schema_version == DPI_SCHEMA_VERSION && msg.header->ts_ns > 0;
+        got++;
+    }
+    CHECK (got == 100, "received %d of 100", got);
+    CHECK (fields_ok, "fields, header and order as sent");
+    CHECK (bus_sub_gaps (sub) == 0 && bus_sub_decode_errors (sub) == 0, "no gaps, no errors");
+    bus_source_stats_t st = bus_sub_source_stats (sub, 0);
+    CHECK (bus_sub_source_count (sub) == 1 && st.received == 100, "per-source count");
+
+    /* a wrong type for the topic is refused and counted */
+    Dpidual__V1__Decision d = DPIDUAL__V1__DECISION__INIT;
+    CHECK (bus_pub_send (pub, TOPIC_TAP_FLOW, &d.base) == -1, "type/topic mismatch refused");
+    CHECK (bus_pub_send (pub, "no.such.topic", &d.base) == -1, "unknown topic refused");
+    CHECK (bus_pub_send_errors (pub) == 2, "send errors counted");
+
+    bus_sub_destroy (&sub);
+    bus_pub_destroy (&pub);
+    config_destroy (&cfg);
+}
+
+static void
+test_hwm_gaps (void)
+{
+    config_t *cfg = test_config ();
+    cfg->bus.sndhwm = 10;
+    cfg->bus.rcvhwm = 10;
+    bus_pub_t *pub = bus_pub_new (cfg, "collector", cfg->bus.endpoints.collector);
+    bus_sub_t *sub = bus_sub_new (cfg);
+    bus_sub_attach (sub, cfg->bus.endpoints.collector);
+    bus_sub_subscribe (sub, "");
+    CHECK (bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
+    /* the subscriber does not read while 20000 messages go out */
+    int sent = send_flows (pub, 20000, 0);
+    zclock_sleep (300);
+    uint64_t first = 0, last = 0;
+    int got = drain (sub, 500, &first, &last);
+    uint64_t gaps = bus_sub_gaps (sub);
+    CHECK (sent == 20000, "all sends accepted by the PUB socket");
+    CHECK (got < 20000 && gaps > 0, "overflow happened: received %d, gaps %llu", got,
+           (unsigned long long) gaps);
+    CHECK ((uint64_t) got + gaps == last - first + 1,
+           "every message between first and last is received or counted: %d + %llu != %llu",
+           got, (unsigned long long) gaps, (unsigned long long) (last - first + 1));
+    bus_sub_destroy (&sub);
+    bus_pub_destroy (&pub);
+    config_destroy (&cfg);
+}
+
+/*  A restarted publisher is a new process (in one process libzmq does not
+    reconnect a SUB to a socket re-bound at the same address): run
+    dpi-testpub twice against one subscriber.                                */
+static void
+test_restart (void)
+{
+    config_t *cfg = test_config ();
+    char yaml[300], cmd[1200];
+    snprintf (yaml, sizeof yaml, "%s.yaml", s_dir);
+    bus_sub_t *sub = bus_sub_new (cfg);
+    char ep[300];
+    snprintf (ep, sizeof ep, "ipc://%s/restart.pub", s_dir);
+    bus_sub_attach (sub, ep);
+    bus_sub_subscribe (sub, "");
+    snprintf (cmd, sizeof cmd, "%s/tests/dpi-testpub -c %s --bind %s --name collector -n 5 "
+              "--quiet --wait-subscriber 5000", BINARY_DIR, yaml, ep);
+    int got = 0;
+    for (int round = 0; round < 2; round++) {
+        CHECK (system (cmd) == 0, "dpi-testpub run %d", round);
+        got += drain (sub, 300, NULL, NULL);
+    }
+    bus_source_stats_t st = bus_sub_source_stats (sub, 0);
+    CHECK (got == 10, "received %d of 10", got);
+    CHECK (st.restarts == 1, "one restart, got %llu", (unsigned long long) st.restarts);
+    CHECK (st.gaps == 0, "a restart is not a gap, got %llu", (unsigned long long) st.gaps);
+    bus_sub_destroy (&sub);
+    config_destroy (&cfg);
+}
+
+static void
+send_raw (void *sock, const char *topic, const void *data, size_t len, bool third)
+{
+    zmq_send (sock, topic, strlen (topic), data || third ? ZMQ_SNDMORE : 0);
+    if (data)
+        zmq_send (sock, data, len, third ? ZMQ_SNDMORE : 0);
+    if (third)
+        zmq_send (sock, "x", 1, 0);
+}
+
+static void
+test_garbage (void)
+{
+    config_t *cfg = test_config ();
+    zsock_t *raw = zsock_new (ZMQ_XPUB);
+    CHECK (zsock_bind (raw, "%s", cfg->bus.endpoints.buffer) == 0, "raw bind");
+    bus_sub_t *sub = bus_sub_new (cfg);
+    bus_sub_attach (sub, cfg->bus.endpoints.buffer);
+    bus_sub_subscribe (sub, "");
+    zframe_t *hello = zframe_recv (raw);    /* the subscription */
+    zframe_destroy (&hello);
+    void *s = zsock_resolve (raw);
+
+    Dpidual__V1__Header h = DPIDUAL__V1__HEADER__INIT;
+    h.source = "raw@test";
+    h.seq = 1;
+    Dpidual__V1__Decision d = DPIDUAL__V1__DECISION__INIT;
+    d.header = &h;
+    d.value = "192.0.2.9";
+    uint8_t good[256];
+    size_t good_len = protobuf_c_message_pack (&d.base, good);
+    Dpidual__V1__Decision noheader = DPIDUAL__V1__DECISION__INIT;
+    uint8_t nh[64];
+    size_t nh_len = protobuf_c_message_pack (&noheader.base, nh);
+
+    send_raw (s, "no.such.topic", good, good_len, false);   /* unknown topic   */
+    send_raw (s, "decision", "\xff\xff\xff\xff", 4, false); /* bad protobuf    */
+    send_raw (s, "decision", NULL, 0, false);               /* one frame only  */
+    send_raw (s, "decision", good, good_len, true);         /* three frames    */
+    send_raw (s, "decision", nh, nh_len, false);            /* no header       */
+    send_raw (s, "decision", good, good_len - 3, false);    /* truncated       */
+    send_raw (s, "decision", good, good_len, false);        /* fine            */
+
+    bus_msg_t msg;
+    int rc = bus_sub_recv (sub, 3000, &msg);
+    CHECK (rc == 1 && strcmp (msg.topic, "decision") == 0
+           && strcmp (((Dpidual__V1__Decision *) msg.body)->value, "192.0.2.9") == 0,
+           "the good message after the garbage arrives");
+    CHECK (bus_sub_decode_errors (sub) == 6, "6 bad messages counted, got %llu",
+           (unsigned long long) bus_sub_decode_errors (sub));
+    bus_sub_destroy (&sub);
+    zsock_destroy (&raw);
+    config_destroy (&cfg);
+}
+
+/*  Write a certificate pair DIR/NAME.cert{,_secret}.                        */
+static void
+make_cert (const char *dir, const char *name, char *path, size_t len)
+{
+    zsys_dir_create ("%s", dir);
+    snprintf (path, len, "%s/%s.cert", dir, name);
+    zcert_t *cert = zcert_new ();
+    char secret[512];
+    snprintf (secret, sizeof secret, "%s_secret", path);
+    zcert_save_secret (cert, secret);
+    zcert_save_public (cert, path);
+    zcert_destroy (&cert);
+}
+
+static void
+test_curve (void)
+{
+    char keys[300], allow[300], server[512], client[512], stranger[512];
+    snprintf (keys, sizeof keys, "%s/keys", s_dir);
+    snprintf (allow, sizeof allow, "%s/allow", s_dir);
+    make_cert (keys, "server", server, sizeof server);
+    make_cert (keys, "stranger", stranger, sizeof stranger);
+    make_cert (allow, "client", client, sizeof client);  /* public one is allowed */
+
+    config_t *scfg = test_config (), *ccfg = test_config (), *xcfg = test_config ();
+    scfg->bus.curve.enabled = ccfg->bus.curve.enabled = xcfg->bus.curve.enabled = true;
+    set_str (&scfg->bus.curve.cert, server);
+    set_str (&scfg->bus.curve.allow_dir, allow);
+    set_str (&ccfg->bus.curve.cert, client);
+    set_str (&ccfg->bus.curve.server_cert, server);
+    set_str (&xcfg->bus.curve.cert, stranger);
+    set_str (&xcfg->bus.curve.server_cert, server);
+
+    bus_pub_t *pub = bus_pub_new (scfg, "collector", "tcp://127.0.0.1:*");
+    CHECK (pub != NULL, "CURVE publisher binds");
+    if (!pub)
+        return;
+    const char *ep = bus_pub_endpoint (pub);
+    CHECK (strncmp (ep, "tcp://127.0.0.1:", 16) == 0 && !strchr (ep, '*'), "port resolved: %s", ep);
+
+    bus_sub_t *stranger_sub = bus_sub_new (xcfg);
+    CHECK (bus_sub_attach (stranger_sub, ep) == 0, "stranger connects");
+    bus_sub_subscribe (stranger_sub, "");
+    bus_sub_t *sub = bus_sub_new (ccfg);
+    CHECK (bus_sub_attach (sub, ep) == 0, "client connects");
+    bus_sub_subscribe (sub, "");
+    CHECK (bus_pub_wait_subscriber (pub, 5000) == 0, "allowed client subscribed");
+    zclock_sleep (500);             /* give the stranger every chance */
+    send_flows (pub, 50, 0);
+    int got = drain (sub, 1000, NULL, NULL);
+    int stranger_got = drain (stranger_sub, 500, NULL, NULL);
+    CHECK (got == 50, "listed client received %d of 50", got);
+    CHECK (stranger_got == 0, "unlisted client received %d", stranger_got);
+
+    /* a plain (non-CURVE) client gets nothing either */
+    config_t *plain = test_config ();
+    bus_sub_t *plain_sub = bus_sub_new (plain);
+    bus_sub_attach (plain_sub, ep);
+    bus_sub_subscribe (plain_sub, "");
+    zclock_sleep (300);
+    send_flows (pub, 10, 0);
+    CHECK (drain (plain_sub, 500, NULL, NULL) == 0, "plain client received nothing");
+    CHECK (drain (sub, 500, NULL, NULL) == 10, "listed client still served");
+
+    bus_sub_destroy (&plain_sub);
+    bus_sub_destroy (&sub);
+    bus_sub_destroy (&stranger_sub);
+    bus_pub_destroy (&pub);
+    config_destroy (&plain);
+    config_destroy (&scfg);
+    config_destroy (&ccfg);
+    config_destroy (&xcfg);
+}
+
+static void
+test_heartbeat (void)
+{
+    config_t *cfg = test_config ();
+    bus_pub_t *pub = bus_pub_new (cfg, "correlator", cfg->bus.endpoints.correlator);
+    bus_sub_t *own = bus_sub_new (cfg);       /* the worker's own subscriber */
+    bus_sub_attach (own, cfg->bus.endpoints.collector);
+    bus_sub_t *sub = bus_sub_new (cfg);
+    bus_sub_attach (sub, cfg->bus.endpoints.correlator);
+    bus_sub_subscribe (sub, TOPIC_HEARTBEAT);
+    CHECK (bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
+    heartbeat_t *hb = heartbeat_new (cfg, pub, own);
+    heartbeat_counter_t counters[] = { { "threats", 7 } };
+    CHECK (heartbeat_tick (hb, counters, 1, false) == 1, "first heartbeat is due at once");
+    CHECK (heartbeat_tick (hb, counters, 1, false) == 0, "second is not due yet");
+    CHECK (heartbeat_wait_ms (hb) > 1000, "next due in about the interval");
+    bus_msg_t msg;
+    CHECK (bus_sub_recv (sub, 2000, &msg) == 1, "heartbeat received");
+    Dpidual__V1__Heartbeat *h = (Dpidual__V1__Heartbeat *) msg.body;
+    CHECK (strcmp (h->name, "correlator") == 0 && strcmp (h->host, "testhost") == 0
+           && h->pid == (uint32_t) getpid () && strcmp (h->version, DPI_VERSION) == 0,
+           "identity");
+    CHECK (h->n_endpoints == 2 && strcmp (h->endpoints[0]->role, "bind") == 0
+           && strcmp (h->endpoints[1]->role, "connect") == 0
+           && strcmp (h->endpoints[1]->socket, "sub") == 0, "endpoints");
+    CHECK (h->n_counters == 1 && h->counters[0]->value == 7, "worker counters");
+    heartbeat_destroy (&hb);
+    bus_sub_destroy (&sub);
+    bus_sub_destroy (&own);
+    bus_pub_destroy (&pub);
+    config_destroy (&cfg);
+}
+
+static void
+test_bad_endpoints (void)
+{
+    config_t *cfg = test_config ();
+    CHECK (bus_pub_new (cfg, "x", "udp://1.2.3.4:5") == NULL, "bad scheme refused");
+    cfg->bus.curve.enabled = true;
+    set_str (&cfg->bus.curve.cert, "/nonexistent/cert");
+    set_str (&cfg->bus.curve.allow_dir, s_dir);
+    CHECK (bus_pub_new (cfg, "x", "tcp://127.0.0.1:*") == NULL, "missing certificate refused");
+    config_destroy (&cfg);
+}
+
+int
+main (void)
+{
+    log_init ("test_bus", "error");
+    zsys_init ();
+    snprintf (s_dir, sizeof s_dir, "/tmp/dpi-test-bus.%d", (int) getpid ());
+    test_ipc_delivery ();
+    test_hwm_gaps ();
+    test_restart ();
+    test_garbage ();
+    test_curve ();
+    test_heartbeat ();
+    test_bad_endpoints ();
+    char cmd[700];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s' '%s.yaml'", s_dir, s_dir);
+    if (system (cmd) != 0)
+        fprintf (stderr, "could not remove %s\n", s_dir);
+    printf ("%d passed, %d failed\n", s_passed, s_failed);
+    return s_failed ? 1 : 0;
+}

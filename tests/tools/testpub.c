@@ -1,0 +1,151 @@
+/*  dpi-testpub — publishes synthetic messages on the bus, for tests and the
+    quick-start demo (until real workers exist, it stands in for them).
+
+    dpi-testpub [-c FILE] [--bind EP] [--name NAME] [-n COUNT] [--topic T]
+                [--wait-subscriber MS] [--interval-ms MS] [--start-seq N]
+
+    Topics: tap.flow (FlowEvent, varied tuples and protocols), decision,
+    sys.heartbeat (a real heartbeat of this process). Prints on stdout the
+    community_id of each FlowEvent it sends so a test can compare.          */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bus.h"
+#include "community_id.h"
+#include "heartbeat.h"
+#include "log.h"
+#include "topics.h"
+
+static const char *s_protos[][4] = {
+    /* proto, category, host, app */
+    { "TLS.Google", "Web", "www.google.com", "Google" },
+    { "DNS", "Network", "example.org", "DNS" },
+    { "HTTP", "Web", "example.net", "HTTP" },
+    { "QUIC.YouTube", "Media", "r1.googlevideo.com", "YouTube" },
+};
+
+static int
+send_flow (bus_pub_t *pub, long i, bool quiet)
+{
+    Dpidual__V1__FlowEvent ev = DPIDUAL__V1__FLOW_EVENT__INIT;
+    char src[32], dst[32], cid[64];
+    snprintf (src, sizeof src, "192.0.2.%ld", 1 + i % 200);
+    snprintf (dst, sizeof dst, "198.51.100.%ld", 1 + (i / 200) % 200);
+    const char *const *p = s_protos[i % 4];
+    ev.event = i % 3 == 2 ? DPIDUAL__V1__FLOW_EVENT__EVENT__END
+                          : DPIDUAL__V1__FLOW_EVENT__EVENT__DETECTED;
+    ev.end_reason = i % 3 == 2 ? DPIDUAL__V1__FLOW_EVENT__END_REASON__IDLE
+                               : DPIDUAL__V1__FLOW_EVENT__END_REASON__END_REASON_NONE;
+    ev.ip_version = 4;
+    ev.ip_proto = i % 4 == 1 ? 17 : 6;
+    ev.src_ip = src;
+    ev.src_port = (uint32_t) (40000 + i % 20000);
+    ev.dst_ip = dst;
+    ev.dst_port = i % 4 == 1 ? 53 : i % 4 == 2 ? 80 : 443;
+    community_id_v1_str (src, (uint16_t) ev.src_port, dst, (uint16_t) ev.dst_port,
+                         (uint8_t) ev.ip_proto, 0, false, cid, sizeof cid);
+    ev.community_id = cid;
+    ev.proto = (char *) p[0];
+    ev.category = (char *) p[1];
+    ev.host_server_name = (char *) p[2];
+    ev.app_protocol_name = (char *) p[3];
+    ev.confidence = "DPI";
+    ev.src2dst_packets = 10 + (uint64_t) i % 7;
+    ev.dst2src_packets = 8 + (uint64_t) i % 5;
+    ev.src2dst_bytes = ev.src2dst_packets * 120;
+    ev.dst2src_bytes = ev.dst2src_packets * 900;
+    ev.first_seen = bus_now_ns () / 1000000ull - 2000;
+    ev.last_seen = bus_now_ns () / 1000000ull;
+    ev.flow_id = (uint64_t) i + 1;
+    ev.interface = "demo";
+    if (!quiet)
+        printf ("%s\n", cid);
+    return bus_pub_send (pub, TOPIC_TAP_FLOW, &ev.base);
+}
+
+static int
+send_decision (bus_pub_t *pub, long i)
+{
+    Dpidual__V1__Decision d = DPIDUAL__V1__DECISION__INIT;
+    char value[32];
+    snprintf (value, sizeof value, "203.0.113.%ld", 1 + i % 250);
+    d.action = DPIDUAL__V1__DECISION__ACTION__BAN;
+    d.value = value;
+    d.scope = "ip";
+    d.duration_s = 3600;
+    d.reason = "test";
+    d.origin = "manual";
+    return bus_pub_send (pub, TOPIC_DECISION, &d.base);
+}
+
+int
+main (int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "bind", required_argument, NULL, 'b' },
+        { "name", required_argument, NULL, 'N' },
+        { "topic", required_argument, NULL, 'T' },
+        { "wait-subscriber", required_argument, NULL, 'w' },
+        { "interval-ms", required_argument, NULL, 'i' },
+        { "quiet", no_argument, NULL, 'q' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *path = NULL, *endpoint = NULL, *name = "testpub", *topic = TOPIC_TAP_FLOW;
+    long count = 10, wait_ms = 0, interval_ms = 0;
+    bool quiet = false;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "c:n:q", options, NULL)) != -1) {
+        switch (opt) {
+        case 'c': path = optarg; break;
+        case 'b': endpoint = optarg; break;
+        case 'N': name = optarg; break;
+        case 'T': topic = optarg; break;
+        case 'n': count = atol (optarg); break;
+        case 'w': wait_ms = atol (optarg); break;
+        case 'i': interval_ms = atol (optarg); break;
+        case 'q': quiet = true; break;
+        default: return 2;
+        }
+    }
+    log_init ("dpi-testpub", "info");
+    config_errors_t errors = { 0 };
+    config_t *cfg = config_load (path, &errors);
+    for (size_t i = 0; i < errors.count; i++)
+        fprintf (stderr, "%s\n", errors.messages[i]);
+    config_errors_clear (&errors);
+    if (!cfg)
+        return 1;
+    bus_pub_t *pub = bus_pub_new (cfg, name, endpoint ? endpoint : cfg->bus.endpoints.collector);
+    if (!pub) {
+        config_destroy (&cfg);
+        return 1;
+    }
+    if (wait_ms > 0 && bus_pub_wait_subscriber (pub, (int) wait_ms) != 0)
+        log_warning ("no subscriber after %ld ms; sending anyway", wait_ms);
+    heartbeat_t *hb = heartbeat_new (cfg, pub, NULL);
+    int rc = 0;
+    for (long i = 0; i < count && !zsys_interrupted; i++) {
+        if (strcmp (topic, TOPIC_TAP_FLOW) == 0)
+            rc |= send_flow (pub, i, quiet);
+        else if (strcmp (topic, TOPIC_DECISION) == 0)
+            rc |= send_decision (pub, i);
+        else if (strcmp (topic, TOPIC_HEARTBEAT) == 0)
+            rc |= heartbeat_tick (hb, NULL, 0, true) == 1 ? 0 : -1;
+        else {
+            log_error ("topic '%s' is not one dpi-testpub sends", topic);
+            rc = -1;
+            break;
+        }
+        if (interval_ms > 0)
+            zclock_sleep ((int) interval_ms);
+    }
+    fflush (stdout);
+    zclock_sleep (200);            /* let ZeroMQ hand the last frames over */
+    heartbeat_destroy (&hb);
+    bus_pub_destroy (&pub);
+    config_destroy (&cfg);
+    return rc ? 1 : 0;
+}
