@@ -1,0 +1,36 @@
+/*  capture.h — packets from a live interface or from capture files.
+
+    Live: pcap_create + the tap.* options (snaplen, promiscuous, immediate
+    mode, kernel buffer size, BPF filter), a 100 ms read timeout so the
+    caller's loop keeps running. Offline: pcap and pcapng files (libpcap
+    reads both), the same BPF filter. Errors come back as text naming the
+    interface or file.                                                      */
+#ifndef DPI_CAPTURE_H
+#define DPI_CAPTURE_H
+
+#include <pcap/pcap.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct capture_t capture_t;
+
+/*  NULL on error, with the reason in ERR.                                   */
+capture_t *capture_open_live (const config_t *cfg, const char *interface, char *err, size_t errlen);
+capture_t *capture_open_file (const config_t *cfg, const char *path, char *err, size_t errlen);
+void capture_close (capture_t **self_p);
+
+int capture_datalink (capture_t *self);
+const char *capture_name (capture_t *self);
+
+/*  Hand up to COUNT packets to HANDLER. Returns the number handled; 0 at
+    the end of a file or on a live timeout; -1 on a read error (a truncated
+    or corrupt file: capture_error says what), -2 at the end of a file.     */
+int capture_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user);
+const char *capture_error (capture_t *self);
+
+/*  pcap_stats of a live capture; false offline.                             */
+bool capture_stats (capture_t *self, uint64_t *received, uint64_t *dropped, uint64_t *if_dropped);
+
+#endif

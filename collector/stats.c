@@ -1,0 +1,299 @@
+/*  stats.c — see stats.h.                                                   */
+#include "stats.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pbjson.h"
+#include "topics.h"
+
+#define TOP_TALKERS 10
+#define MAX_PROTOCOLS 64
+
+struct stats_t {
+    const config_t *cfg;
+    uint64_t interval_us;
+    uint64_t next_us;                   /* 0 until the first packet          */
+    uint64_t last_us;                   /* time of the previous report       */
+    uint64_t last_packets, last_bytes;
+    uint32_t created[60];               /* flows created in each second      */
+    uint64_t created_sec[60];           /* ... of this second (since epoch)  */
+    uint64_t capture_received, capture_dropped, capture_if_dropped;
+};
+
+stats_t *
+stats_new (const config_t *cfg)
+{
+    stats_t *self = calloc (1, sizeof *self);
+    if (self) {
+        self->cfg = cfg;
+        self->interval_us = (uint64_t) cfg->tap.stats_interval * 1000000ull;
+    }
+    return self;
+}
+
+void
+stats_destroy (stats_t **self_p)
+{
+    free (*self_p);
+    *self_p = NULL;
+}
+
+void
+stats_flow_created (stats_t *self, uint64_t now_us)
+{
+    uint64_t sec = now_us / 1000000ull;
+    unsigned slot = (unsigned) (sec % 60);
+    if (self->created_sec[slot] != sec) {
+        self->created_sec[slot] = sec;
+        self->created[slot] = 0;
+    }
+    self->created[slot]++;
+}
+
+static uint64_t
+created_last_minute (stats_t *self, uint64_t now_us)
+{
+    uint64_t sec = now_us / 1000000ull, total = 0;
+    for (int i = 0; i < 60; i++)
+        if (self->created_sec[i] + 60 > sec && self->created_sec[i] <= sec)
+            total += self->created[i];
+    return total;
+}
+
+void
+stats_set_capture (stats_t *self, uint64_t received, uint64_t dropped, uint64_t if_dropped)
+{
+    self->capture_received = received;
+    self->capture_dropped = dropped;
+    self->capture_if_dropped = if_dropped;
+}
+
+bool
+stats_due (stats_t *self, uint64_t now_us)
+{
+    if (self->next_us == 0) {
+        self->next_us = now_us + self->interval_us;
+        self->last_us = now_us;
+        return false;
+    }
+    return now_us >= self->next_us;
+}
+
+static uint64_t
+resident_bytes (void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen ("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf (f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose (f);
+    }
+    return (uint64_t) resident * (uint64_t) sysconf (_SC_PAGESIZE);
+}
+
+/*  --------------------------------------------------------------------------
+    Aggregation over the live flows                                           */
+
+typedef struct {
+    char name[48];
+    uint64_t flows, packets, bytes;
+} proto_row_t;
+
+typedef struct {
+    char ip[INET6_ADDRSTRLEN];
+    uint64_t packets, bytes;
+} talker_row_t;
+
+typedef struct {
+    classifier_t *classifier;
+    proto_row_t protos[MAX_PROTOCOLS];
+    size_t nprotos;
+    zhashx_t *talkers;                  /* ip -> talker_row_t                */
+    uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
+} walk_t;
+
+static void
+walk_flow (void *arg, flow_t *flow)
+{
+    walk_t *w = arg;
+    char name[48];
+    const char *proto = flow->classified
+                        ? classifier_proto_name (w->classifier, flow, name, sizeof name)
+                        : "Unclassified";
+    size_t i = 0;
+    while (i < w->nprotos && strcmp (w->protos[i].name, proto) != 0)
+        i++;
+    if (i == w->nprotos && w->nprotos < MAX_PROTOCOLS - 1)
+        snprintf (w->protos[w->nprotos++].name, sizeof w->protos[0].name, "%s", proto);
+    else if (i == w->nprotos)
+        i = MAX_PROTOCOLS - 1;              /* the rest, together */
+    if (i == MAX_PROTOCOLS - 1)
+        snprintf (w->protos[i].name, sizeof w->protos[0].name, "Other");
+    uint64_t packets = flow->packets[0] + flow->packets[1];
+    uint64_t bytes = flow->bytes[0] + flow->bytes[1];
+    w->protos[i].flows++;
+    w->protos[i].packets += packets;
+    w->protos[i].bytes += bytes;
+    w->tx_packets += flow->packets[0];
+    w->tx_bytes += flow->bytes[0];
+    w->rx_packets += flow->packets[1];
+    w->rx_bytes += flow->bytes[1];
+
+    char ip[INET6_ADDRSTRLEN];
+    inet_ntop (flow->ip_version == 6 ? AF_INET6 : AF_INET, flow->src, ip, sizeof ip);
+    talker_row_t *t = zhashx_lookup (w->talkers, ip);
+    if (!t) {
+        t = calloc (1, sizeof *t);
+        if (!t)
+            return;
+        snprintf (t->ip, sizeof t->ip, "%s", ip);
+        zhashx_insert (w->talkers, ip, t);
+    }
+    t->packets += packets;
+    t->bytes += bytes;
+}
+
+static int
+by_bytes (const void *a, const void *b)
+{
+    const talker_row_t *x = *(talker_row_t *const *) a, *y = *(talker_row_t *const *) b;
+    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : strcmp (x->ip, y->ip);
+}
+
+static void
+free_row (void **item)
+{
+    free (*item);
+    *item = NULL;
+}
+
+/*  The TOP_TALKERS biggest of W->talkers into TOP; returns the count.      */
+static size_t
+top_talkers (walk_t *w, talker_row_t **top)
+{
+    size_t n = zhashx_size (w->talkers), k = 0;
+    talker_row_t **all = calloc (n + 1, sizeof *all);
+    if (!all)
+        return 0;
+    for (talker_row_t *t = zhashx_first (w->talkers); t; t = zhashx_next (w->talkers))
+        all[k++] = t;
+    qsort (all, k, sizeof *all, by_bytes);
+    size_t count = k < TOP_TALKERS ? k : TOP_TALKERS;
+    memcpy (top, all, count * sizeof *top);
+    free (all);
+    return count;
+}
+
+/*  --------------------------------------------------------------------------
+    dpi-flows.json                                                           */
+
+static void
+write_compat (stats_t *self, const walk_t *w, uint64_t flows_1min, uint64_t now_us,
+              const char *interface)
+{
+    const char *dir = self->cfg->global.compat_dir;
+    char path[1024], tmp[1100];
+    snprintf (path, sizeof path, "%s/dpi-flows.json", dir);
+    snprintf (tmp, sizeof tmp, "%s.tmp.%d", path, (int) getpid ());
+    zsys_dir_create ("%s", dir);
+    FILE *f = fopen (tmp, "w");
+    if (!f) {
+        log_warning ("compat: cannot write %s", tmp);
+        return;
+    }
+    fprintf (f, "{\"timestamp\":%llu,\"flows_1min\":%llu,\"tap_interface\":",
+             (unsigned long long) (now_us / 1000000ull), (unsigned long long) flows_1min);
+    pbjson_buf_t s = { 0 };
+    pbjson_buf_string (&s, interface, strlen (interface));
+    fputs (s.data ? s.data : "\"\"", f);
+    fprintf (f, ",\"rx_bytes\":%llu,\"tx_bytes\":%llu,\"rx_packets\":%llu,\"tx_packets\":%llu,"
+             "\"protocols\":{",
+             (unsigned long long) w->rx_bytes, (unsigned long long) w->tx_bytes,
+             (unsigned long long) w->rx_packets, (unsigned long long) w->tx_packets);
+    for (size_t i = 0; i < w->nprotos; i++) {
+        pbjson_buf_reset (&s);
+        pbjson_buf_string (&s, w->protos[i].name, strlen (w->protos[i].name));
+        fprintf (f, "%s%s:%llu", i ? "," : "", s.data, (unsigned long long) w->protos[i].flows);
+    }
+    fputs ("},\"mode\":\"passive_tap\"}\n", f);
+    pbjson_buf_free (&s);
+    if (fclose (f) != 0 || rename (tmp, path) != 0) {
+        log_warning ("compat: cannot replace %s", path);
+        unlink (tmp);
+    }
+}
+
+void
+stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t *classifier,
+               const collector_counters_t *counters, bus_pub_t *pub, const char *interface)
+{
+    walk_t w = { .classifier = classifier, .talkers = zhashx_new () };
+    if (!w.talkers)
+        return;
+    zhashx_set_destructor (w.talkers, free_row);
+    flowtable_foreach (flows, walk_flow, &w);
+
+    double elapsed = now_us > self->last_us ? (double) (now_us - self->last_us) / 1e6 : 0;
+    uint64_t flows_1min = created_last_minute (self, now_us);
+    Dpidual__V1__TapStats st = DPIDUAL__V1__TAP_STATS__INIT;
+    st.interface = (char *) interface;
+    st.active_flows = flowtable_count (flows);
+    st.new_flows_1min = flows_1min;
+    st.packets_per_sec = elapsed > 0 ? (double) (counters->packets - self->last_packets) / elapsed : 0;
+    st.bytes_per_sec = elapsed > 0 ? (double) (counters->bytes - self->last_bytes) / elapsed : 0;
+    st.packets = counters->packets;
+    st.bytes = counters->bytes;
+    st.capture_received = self->capture_received;
+    st.capture_dropped = self->capture_dropped;
+    st.capture_if_dropped = self->capture_if_dropped;
+    st.evictions = counters->evictions;
+    st.bus_drops = pub ? bus_pub_send_errors (pub) : 0;
+    st.memory_bytes = resident_bytes ();
+    for (int i = DECODE_TOO_SHORT; i < DECODE_REASONS; i++)
+        st.malformed_packets += counters->decode_errors[i];
+    st.malformed_packets -= counters->decode_errors[DECODE_NOT_IP];
+    st.fragments = counters->fragments;
+    st.flows_total = counters->flows_created;
+
+    Dpidual__V1__ProtocolCount pc[MAX_PROTOCOLS], *pcp[MAX_PROTOCOLS];
+    for (size_t i = 0; i < w.nprotos; i++) {
+        dpidual__v1__protocol_count__init (&pc[i]);
+        pc[i].name = w.protos[i].name;
+        pc[i].flows = w.protos[i].flows;
+        pc[i].packets = w.protos[i].packets;
+        pc[i].bytes = w.protos[i].bytes;
+        pcp[i] = &pc[i];
+    }
+    st.n_protocols = w.nprotos;
+    st.protocols = pcp;
+
+    talker_row_t *top[TOP_TALKERS];
+    Dpidual__V1__Talker tk[TOP_TALKERS], *tkp[TOP_TALKERS];
+    st.n_top_talkers = top_talkers (&w, top);
+    for (size_t i = 0; i < st.n_top_talkers; i++) {
+        dpidual__v1__talker__init (&tk[i]);
+        tk[i].ip = top[i]->ip;
+        tk[i].packets = top[i]->packets;
+        tk[i].bytes = top[i]->bytes;
+        tkp[i] = &tk[i];
+    }
+    st.top_talkers = tkp;
+
+    if (pub)
+        bus_pub_send (pub, TOPIC_TAP_STATS, &st.base);
+    if (self->cfg->global.compat)
+        write_compat (self, &w, flows_1min, now_us, interface);
+
+    zhashx_destroy (&w.talkers);
+    self->last_us = now_us;
+    self->last_packets = counters->packets;
+    self->last_bytes = counters->bytes;
+    while (self->next_us <= now_us)
+        self->next_us += self->interval_us;
+}

@@ -1,0 +1,36 @@
+/*  stats.h — the collector's tap.stats, and SecuBox's dpi-flows.json.
+
+    Every tap.stats_interval (packet time offline): active flows, flows
+    created in the last minute, packet and byte rates since the last
+    report, totals, the protocol distribution and the top talkers of the
+    flows live at that moment, capture drops (pcap_stats), evictions, bus
+    send errors, resident memory. With global.compat, the same facts go to
+    COMPAT_DIR/dpi-flows.json, written atomically (temp file + rename).    */
+#ifndef DPI_COLLECTOR_STATS_H
+#define DPI_COLLECTOR_STATS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "classify.h"
+#include "collector.h"
+#include "flowtable.h"
+
+typedef struct stats_t stats_t;
+
+stats_t *stats_new (const config_t *cfg);
+void stats_destroy (stats_t **self_p);
+
+void stats_flow_created (stats_t *self, uint64_t now_us);
+void stats_set_capture (stats_t *self, uint64_t received, uint64_t dropped, uint64_t if_dropped);
+
+/*  Is a report due at NOW_US? (The first one is due one interval after the
+    first packet.)                                                           */
+bool stats_due (stats_t *self, uint64_t now_us);
+
+/*  Build and publish tap.stats (PUB may be NULL), write the compat file.   */
+void stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t *classifier,
+                    const collector_counters_t *counters, bus_pub_t *pub, const char *interface);
+
+#endif
