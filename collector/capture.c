@@ -1,6 +1,7 @@
 /*  capture.c — see capture.h.                                               */
 #include "capture.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,9 +87,19 @@ capture_open_file (const config_t *cfg, const char *path, char *err, size_t errl
         return NULL;
     snprintf (self->name, sizeof self->name, "%s", path);
     char pcap_err[PCAP_ERRBUF_SIZE] = "";
-    self->pcap = pcap_open_offline_with_tstamp_precision (path, PCAP_TSTAMP_PRECISION_MICRO,
-                                                          pcap_err);
+    /* libpcap reads a file record by record through stdio: a large buffer
+       saves a system call every 4 KiB */
+    FILE *file = fopen (path, "rb");
+    if (file)
+        setvbuf (file, NULL, _IOFBF, 1 << 20);
+    else
+        snprintf (pcap_err, sizeof pcap_err, "%s", strerror (errno));
+    self->pcap = file ? pcap_fopen_offline_with_tstamp_precision (file, PCAP_TSTAMP_PRECISION_MICRO,
+                                                                  pcap_err)
+                      : NULL;
     if (!self->pcap) {
+        if (file)
+            fclose (file);
         snprintf (err, errlen, "%s: %s", path, pcap_err);
         free (self);
         return NULL;

@@ -6,10 +6,16 @@
 
 #include <ndpi/ndpi_api.h>
 
+#define SPARE_STATES 1024
+
 struct classifier_t {
     struct ndpi_detection_module_struct *ndpi;
     unsigned max_packets;
     size_t live_states;             /* flows holding an ndpi_flow_struct     */
+    /* freed per-flow states kept for the next flows: one malloc/free less
+       per flow (nDPI's own per-flow data is still freed each time)          */
+    struct ndpi_flow_struct *spare[SPARE_STATES];
+    size_t nspare;
 };
 
 classifier_t *
@@ -38,6 +44,8 @@ classifier_destroy (classifier_t **self_p)
     if (!self)
         return;
     ndpi_exit_detection_module (self->ndpi);
+    while (self->nspare)
+        ndpi_flow_free (self->spare[--self->nspare]);
     free (self);
     *self_p = NULL;
 }
@@ -97,6 +105,22 @@ keep_metadata (flow_t *flow, struct ndpi_flow_struct *nf)
     flow->meta = meta;
 }
 
+/*  Free nDPI's data of FLOW and keep the state itself for reuse.           */
+static void
+release_state (classifier_t *self, flow_t *flow)
+{
+    if (!flow->ndpi)
+        return;
+    if (self->nspare < SPARE_STATES) {
+        ndpi_free_flow_data (flow->ndpi);
+        self->spare[self->nspare++] = flow->ndpi;
+    }
+    else
+        ndpi_free_flow (flow->ndpi);
+    flow->ndpi = NULL;
+    self->live_states--;
+}
+
 /*  Classification of FLOW ended with PROTO: keep the facts, free nDPI.     */
 static void
 finish (classifier_t *self, flow_t *flow, ndpi_protocol proto)
@@ -109,9 +133,7 @@ finish (classifier_t *self, flow_t *flow, ndpi_protocol proto)
     flow->risk = nf->risk;
     flow->classified = true;
     keep_metadata (flow, nf);
-    ndpi_free_flow (nf);
-    flow->ndpi = NULL;
-    self->live_states--;
+    release_state (self, flow);
 }
 
 int
@@ -120,7 +142,8 @@ classifier_feed (classifier_t *self, flow_t *flow, const packet_t *pkt, uint64_t
     if (flow->classified)
         return 0;
     if (!flow->ndpi) {
-        flow->ndpi = ndpi_flow_malloc (SIZEOF_FLOW_STRUCT);
+        flow->ndpi = self->nspare ? self->spare[--self->nspare]
+                                  : ndpi_flow_malloc (SIZEOF_FLOW_STRUCT);
         if (!flow->ndpi)
             return -1;
         memset (flow->ndpi, 0, SIZEOF_FLOW_STRUCT);
@@ -155,12 +178,9 @@ classifier_giveup (classifier_t *self, flow_t *flow)
 }
 
 void
-classifier_release (flow_t *flow)
+classifier_release (classifier_t *self, flow_t *flow)
 {
-    if (flow->ndpi) {
-        ndpi_free_flow (flow->ndpi);
-        flow->ndpi = NULL;
-    }
+    release_state (self, flow);
     free (flow->meta);
     flow->meta = NULL;
 }

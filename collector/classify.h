@@ -30,7 +30,7 @@ int classifier_feed (classifier_t *self, flow_t *flow, const packet_t *pkt, uint
 void classifier_giveup (classifier_t *self, flow_t *flow);
 
 /*  Free what FLOW holds (nDPI state, metadata).                             */
-void classifier_release (flow_t *flow);
+void classifier_release (classifier_t *self, flow_t *flow);
 
 /*  Names, for events: "TLS.Google" as ndpiReader prints it, a protocol id's
     name, the category and confidence names, a risk bit's name (NULL if the

@@ -136,7 +136,7 @@ on_end (void *arg, flow_t *flow, flow_end_t reason)
     collector_t *self = arg;
     classifier_giveup (self->classifier, flow);
     emit (self, flow, DPIDUAL__V1__FLOW_EVENT__EVENT__END, reason);
-    classifier_release (flow);
+    classifier_release (self->classifier, flow);
 }
 
 /*  --------------------------------------------------------------------------

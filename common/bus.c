@@ -175,8 +175,6 @@ struct bus_pub_t {
     pub_topic_t topics[MAX_TOPICS];
     size_t topic_count;
     uint64_t send_errors;           /* includes sends on unknown topics     */
-    uint8_t *buffer;                /* packing buffer, grows                */
-    size_t buffer_size;
 };
 
 bus_pub_t *
@@ -219,7 +217,6 @@ bus_pub_destroy (bus_pub_t **self_p)
         return;
     zsock_destroy (&self->sock);
     zactor_destroy (&self->auth);
-    free (self->buffer);
     free (self);
     *self_p = NULL;
 }
@@ -269,24 +266,21 @@ bus_pub_send (bus_pub_t *self, const char *topic, ProtobufCMessage *msg)
     Dpidual__V1__Header *saved = *field;
     *field = &header;
     size_t size = protobuf_c_message_get_packed_size (msg);
-    if (size > self->buffer_size) {
-        uint8_t *buffer = realloc (self->buffer, size * 2);
-        if (!buffer) {
-            *field = saved;
-            slot->send_errors++;
-            return -1;
-        }
-        self->buffer = buffer;
-        self->buffer_size = size * 2;
+    zmq_msg_t payload;
+    if (zmq_msg_init_size (&payload, size) != 0) {
+        *field = saved;
+        slot->send_errors++;
+        return -1;
     }
-    protobuf_c_message_pack (msg, self->buffer);
+    protobuf_c_message_pack (msg, zmq_msg_data (&payload));
     *field = saved;
 
     /* the sequence number is used even if the send fails: a failed send
        is a gap for subscribers, as it should be */
     slot->seq++;
     if (zmq_send (self->handle, topic, strlen (topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-        || zmq_send (self->handle, self->buffer, size, ZMQ_DONTWAIT) < 0) {
+        || zmq_msg_send (&payload, self->handle, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (&payload);
         slot->send_errors++;
         return -1;
     }
@@ -347,6 +341,57 @@ typedef struct {
     bool binds;
 } sub_endpoint_t;
 
+/*  Decoding allocates a dozen small blocks per message: they come from one
+    arena, reset before each message, instead of malloc and free. Blocks
+    that do not fit in the arena's chunk are malloc'd and freed at reset.   */
+#define ARENA_CHUNK 16384
+
+typedef struct {
+    uint8_t chunk[ARENA_CHUNK];
+    size_t used;
+    void **big;
+    size_t nbig, capbig;
+} arena_t;
+
+static void *
+arena_alloc (void *data, size_t size)
+{
+    arena_t *a = data;
+    size = (size + 15) & ~(size_t) 15;
+    if (a->used + size <= ARENA_CHUNK) {
+        void *p = a->chunk + a->used;
+        a->used += size;
+        return p;
+    }
+    if (a->nbig == a->capbig) {
+        size_t cap = a->capbig ? a->capbig * 2 : 8;
+        void **grown = realloc (a->big, cap * sizeof *grown);
+        if (!grown)
+            return NULL;
+        a->big = grown;
+        a->capbig = cap;
+    }
+    void *p = malloc (size);
+    if (p)
+        a->big[a->nbig++] = p;
+    return p;
+}
+
+static void
+arena_free (void *data, void *pointer)
+{
+    (void) data;            /* everything goes at the next reset */
+    (void) pointer;
+}
+
+static void
+arena_reset (arena_t *a)
+{
+    while (a->nbig)
+        free (a->big[--a->nbig]);
+    a->used = 0;
+}
+
 struct bus_sub_t {
     zsock_t *sock;
     void *handle;
@@ -361,7 +406,11 @@ struct bus_sub_t {
     uint64_t gaps;
     uint64_t decode_errors;
     uint64_t untracked;             /* messages past MAX_SOURCES             */
-    ProtobufCMessage *last;         /* the message handed out last           */
+    arena_t *arena;                 /* holds the message handed out last     */
+    ProtobufCAllocator allocator;
+    char last_source[256];          /* the (source, topic) of the last message */
+    char last_topic[64];
+    sub_track_t *last_track;
 };
 
 static void
@@ -380,7 +429,9 @@ bus_sub_new (const config_t *cfg)
     self->cfg = cfg;
     self->sock = zsock_new (ZMQ_SUB);
     self->tracks = zhashx_new ();
-    if (!self->sock || !self->tracks) {
+    self->arena = calloc (1, sizeof (arena_t));
+    self->allocator = (ProtobufCAllocator) { arena_alloc, arena_free, self->arena };
+    if (!self->sock || !self->tracks || !self->arena) {
         bus_sub_destroy (&self);
         return NULL;
     }
@@ -397,8 +448,11 @@ bus_sub_destroy (bus_sub_t **self_p)
     bus_sub_t *self = *self_p;
     if (!self)
         return;
-    if (self->last)
-        protobuf_c_message_free_unpacked (self->last, NULL);
+    if (self->arena) {
+        arena_reset (self->arena);
+        free (self->arena->big);
+        free (self->arena);
+    }
     zsock_destroy (&self->sock);
     zactor_destroy (&self->auth);
     zhashx_destroy (&self->tracks);
@@ -454,26 +508,46 @@ source_index (bus_sub_t *self, const char *source)
     return (long) self->source_count++;
 }
 
+/*  A new (source, topic) pair: its first message is the baseline.          */
+static sub_track_t *
+new_track (bus_sub_t *self, const char *key, const Dpidual__V1__Header *header)
+{
+    long index = zhashx_size (self->tracks) < MAX_SOURCES ? source_index (self, header->source) : -1;
+    sub_track_t *t = index < 0 ? NULL : calloc (1, sizeof *t);
+    if (!t) {
+        self->untracked++;
+        return NULL;
+    }
+    t->source = (size_t) index;
+    t->last_seq = header->seq;
+    t->instance = header->instance;
+    zhashx_insert (self->tracks, key, t);
+    self->sources[index].received++;
+    return t;
+}
+
 /*  Sequence accounting for one message (see the table in bus.h).           */
 static void
 track (bus_sub_t *self, const char *topic, const Dpidual__V1__Header *header)
 {
-    char key[320];
-    snprintf (key, sizeof key, "%s\n%s", header->source, topic);
-    sub_track_t *t = zhashx_lookup (self->tracks, key);
-    if (!t) {
-        long index = zhashx_size (self->tracks) < MAX_SOURCES ? source_index (self, header->source) : -1;
-        t = index < 0 ? NULL : calloc (1, sizeof *t);
-        if (!t) {
-            self->untracked++;
+    sub_track_t *t = NULL;
+    if (self->last_track && strcmp (header->source, self->last_source) == 0
+        && strcmp (topic, self->last_topic) == 0)
+        t = self->last_track;       /* the usual case: the same as before */
+    else {
+        char key[320];
+        snprintf (key, sizeof key, "%s\n%s", header->source, topic);
+        t = zhashx_lookup (self->tracks, key);
+        bool created = !t;
+        if (created)
+            t = new_track (self, key, header);
+        if (!t)
             return;
-        }
-        t->source = (size_t) index;
-        t->last_seq = header->seq;
-        t->instance = header->instance;
-        zhashx_insert (self->tracks, key, t);
-        self->sources[index].received++;
-        return;
+        snprintf (self->last_source, sizeof self->last_source, "%s", header->source);
+        snprintf (self->last_topic, sizeof self->last_topic, "%s", topic);
+        self->last_track = strlen (header->source) < sizeof self->last_source ? t : NULL;
+        if (created)
+            return;                 /* the first message is the baseline */
     }
     bus_source_stats_t *s = &self->sources[t->source];
     s->received++;
@@ -527,17 +601,15 @@ decode (bus_sub_t *self, zmq_msg_t *topic, zmq_msg_t *payload, bus_msg_t *msg)
     const ProtobufCMessageDescriptor *desc = topics_descriptor (msg->topic);
     if (!desc)
         return -1;
-    ProtobufCMessage *body = protobuf_c_message_unpack (desc, NULL, zmq_msg_size (payload),
+    ProtobufCMessage *body = protobuf_c_message_unpack (desc, &self->allocator,
+                                                        zmq_msg_size (payload),
                                                         zmq_msg_data (payload));
     if (!body)
         return -1;
     const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field (desc, 1);
     Dpidual__V1__Header *header = *(Dpidual__V1__Header **) ((char *) body + field->offset);
-    if (!header || !header->source || !*header->source || header->seq == 0) {
-        protobuf_c_message_free_unpacked (body, NULL);
+    if (!header || !header->source || !*header->source || header->seq == 0)
         return -1;
-    }
-    self->last = body;
     msg->body = body;
     msg->header = header;
     msg->size = zmq_msg_size (payload);
@@ -548,10 +620,6 @@ decode (bus_sub_t *self, zmq_msg_t *topic, zmq_msg_t *payload, bus_msg_t *msg)
 int
 bus_sub_recv (bus_sub_t *self, int timeout_ms, bus_msg_t *msg)
 {
-    if (self->last) {
-        protobuf_c_message_free_unpacked (self->last, NULL);
-        self->last = NULL;
-    }
     uint64_t deadline = timeout_ms < 0 ? 0 : bus_mono_ns () + (uint64_t) timeout_ms * 1000000ull;
     while (!zsys_interrupted) {
         zmq_msg_t topic, payload;
@@ -559,6 +627,7 @@ bus_sub_recv (bus_sub_t *self, int timeout_ms, bus_msg_t *msg)
         zmq_msg_init (&payload);
         int rc = recv_frames (self, &topic, &payload);
         if (rc != 0) {
+            arena_reset (self->arena);
             int decoded = rc > 0 ? decode (self, &topic, &payload, msg) : -1;
             zmq_msg_close (&topic);
             zmq_msg_close (&payload);
