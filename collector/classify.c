@@ -45,7 +45,7 @@ classifier_destroy (classifier_t **self_p)
         return;
     ndpi_exit_detection_module (self->ndpi);
     while (self->nspare)
-        ndpi_flow_free (self->spare[--self->nspare]);
+        ndpi_free_flow (self->spare[--self->nspare]);
     free (self);
     *self_p = NULL;
 }
@@ -112,7 +112,8 @@ release_state (classifier_t *self, flow_t *flow)
     if (!flow->ndpi)
         return;
     if (self->nspare < SPARE_STATES) {
-        ndpi_free_flow_data (flow->ndpi);
+        ndpi_free_flow_data (flow->ndpi);   /* frees, does not clear, its pointers */
+        memset (flow->ndpi, 0, SIZEOF_FLOW_STRUCT);
         self->spare[self->nspare++] = flow->ndpi;
     }
     else
@@ -142,11 +143,12 @@ classifier_feed (classifier_t *self, flow_t *flow, const packet_t *pkt, uint64_t
     if (flow->classified)
         return 0;
     if (!flow->ndpi) {
-        flow->ndpi = self->nspare ? self->spare[--self->nspare]
-                                  : ndpi_flow_malloc (SIZEOF_FLOW_STRUCT);
-        if (!flow->ndpi)
+        if (self->nspare)
+            flow->ndpi = self->spare[--self->nspare];       /* cleared already */
+        else if ((flow->ndpi = ndpi_flow_malloc (SIZEOF_FLOW_STRUCT)))
+            memset (flow->ndpi, 0, SIZEOF_FLOW_STRUCT);
+        else
             return -1;
-        memset (flow->ndpi, 0, SIZEOF_FLOW_STRUCT);
         self->live_states++;
     }
     flow->dissected++;

@@ -24,6 +24,7 @@ struct collector_t {
     char interface[256];
     uint64_t now_us;                    /* latest time seen                  */
     uint64_t update_us;                 /* tap.update_interval               */
+    pthread_mutex_t *output_lock;       /* shared pub and jsonl, or NULL     */
     pbjson_buf_t line;
 };
 
@@ -117,16 +118,19 @@ emit (collector_t *self, flow_t *flow, Dpidual__V1__FlowEvent__Event event, flow
     ev.flow_id = flow->id;
 
     self->counters.events[event]++;
+    /* the header is the bus's: in the file, the event alone */
+    pbjson_buf_reset (&self->line);
+    if (self->jsonl && pbjson_append (&self->line, TOPIC_TAP_FLOW, &ev.base) == 0)
+        pbjson_buf_puts (&self->line, "\n", 1);
+    if (self->output_lock)
+        pthread_mutex_lock (self->output_lock);
     if (self->pub && bus_pub_send (self->pub, TOPIC_TAP_FLOW, &ev.base) != 0)
         self->counters.event_errors++;
-    if (self->jsonl) {
-        pbjson_buf_reset (&self->line);
-        /* the header is the bus's: in the file, the event alone */
-        if (pbjson_append (&self->line, TOPIC_TAP_FLOW, &ev.base) != 0
-            || fwrite (self->line.data, 1, self->line.len, self->jsonl) != self->line.len
-            || fputc ('\n', self->jsonl) == EOF)
-            self->counters.event_errors++;
-    }
+    if (self->jsonl && (self->line.len == 0
+                        || fwrite (self->line.data, 1, self->line.len, self->jsonl) != self->line.len))
+        self->counters.event_errors++;
+    if (self->output_lock)
+        pthread_mutex_unlock (self->output_lock);
 }
 
 /*  The flow table ends a flow: classify what was not, report, release.    */
@@ -143,7 +147,8 @@ on_end (void *arg, flow_t *flow, flow_end_t reason)
     The worker                                                               */
 
 collector_t *
-collector_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl)
+collector_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl, pthread_mutex_t *output_lock,
+               unsigned worker, unsigned workers, stats_board_t *board)
 {
     collector_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -160,7 +165,8 @@ collector_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl)
     } };
     self->flows = flowtable_new ((uint32_t) cfg->tap.max_flows, timeouts, on_end, self);
     self->classifier = classifier_new ((unsigned) cfg->tap.max_packets_per_flow);
-    self->stats = stats_new (cfg);
+    self->output_lock = output_lock;
+    self->stats = stats_new (cfg, worker, workers, output_lock, board);
     if (!self->flows || !self->classifier || !self->stats) {
         log_error ("collector: out of memory for %d flows", cfg->tap.max_flows);
         collector_destroy (&self);

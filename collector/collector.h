@@ -7,6 +7,7 @@
 #ifndef DPI_COLLECTOR_H
 #define DPI_COLLECTOR_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -27,9 +28,13 @@ typedef struct {
     uint64_t classify_errors;           /* nDPI state could not be allocated */
 } collector_counters_t;
 
-/*  A worker. PUB (may be NULL) and JSONL (may be NULL) are not owned.
-    INTERFACE names the source in events ("eth1", or the capture file).      */
-collector_t *collector_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl);
+/*  A worker. PUB (may be NULL) and JSONL (may be NULL) are not owned. With
+    several workers sharing them, OUTPUT_LOCK (else NULL) serialises their
+    use; WORKER is this one's index of WORKERS.                              */
+struct stats_board_t;
+collector_t *collector_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl,
+                            pthread_mutex_t *output_lock, unsigned worker, unsigned workers,
+                            struct stats_board_t *board);
 void collector_destroy (collector_t **self_p);
 
 void collector_set_interface (collector_t *self, const char *interface);

@@ -21,6 +21,7 @@
 #include "bus.h"
 #include "capture.h"
 #include "collector.h"
+#include "workers.h"
 #include "heartbeat.h"
 #include "log.h"
 
@@ -38,7 +39,7 @@ typedef struct {
 } options_t;
 
 typedef struct {
-    collector_t *collector;
+    workers_t *workers;
     int dlt;
 } dispatch_t;
 
@@ -98,8 +99,8 @@ static void
 on_packet (u_char *user, const struct pcap_pkthdr *h, const u_char *bytes)
 {
     dispatch_t *d = (dispatch_t *) user;
-    collector_packet (d->collector, d->dlt, bytes, h->caplen, h->len,
-                      (uint64_t) h->ts.tv_sec * 1000000ull + (uint64_t) h->ts.tv_usec);
+    workers_packet (d->workers, d->dlt, bytes, h->caplen, h->len,
+                    (uint64_t) h->ts.tv_sec * 1000000ull + (uint64_t) h->ts.tv_usec);
 }
 
 /*  Drop to USER (after the capture is open and the bus bound).             */
@@ -123,40 +124,45 @@ drop_privileges (const char *user)
 }
 
 static void
-heartbeat (heartbeat_t *hb, collector_t *c, bool force)
+heartbeat (heartbeat_t *hb, workers_t *c, bool force)
 {
     if (!hb)
         return;
-    const collector_counters_t *k = collector_counters (c);
+    collector_counters_t counters_now = workers_counters (c), *k = &counters_now;
     uint64_t errors = 0;
     for (int i = DECODE_TOO_SHORT; i < DECODE_REASONS; i++)
         errors += i == DECODE_NOT_IP ? 0 : k->decode_errors[i];
     heartbeat_counter_t counters[] = {
         { "packets", k->packets }, { "bytes", k->bytes }, { "ip_packets", k->ip_packets },
-        { "flows_active", collector_active_flows (c) }, { "flows_total", k->flows_created },
+        { "flows_active", workers_active_flows (c) }, { "flows_total", k->flows_created },
         { "evictions", k->evictions }, { "malformed_packets", errors },
         { "not_ip_packets", k->decode_errors[DECODE_NOT_IP] }, { "fragments", k->fragments },
         { "events_detected", k->events[1] }, { "events_update", k->events[2] },
         { "events_end", k->events[3] }, { "event_errors", k->event_errors },
     };
+    pthread_mutex_t *lock = workers_output_lock (c);
+    if (lock)
+        pthread_mutex_lock (lock);
     heartbeat_tick (hb, counters, sizeof counters / sizeof counters[0], force);
+    if (lock)
+        pthread_mutex_unlock (lock);
 }
 
 static void
-progress (collector_t *c, const char *name, uint64_t start_ns, bool final)
+progress (workers_t *c, const char *name, uint64_t start_ns, bool final)
 {
-    const collector_counters_t *k = collector_counters (c);
+    collector_counters_t counters_now = workers_counters (c), *k = &counters_now;
     double secs = (double) (bus_mono_ns () - start_ns) / 1e9;
     fprintf (stderr, "dpi-collector: %s: %llu packets, %u active flows, %llu flows, %.0f packets/s%s",
-             name, (unsigned long long) k->packets, collector_active_flows (c),
+             name, (unsigned long long) k->packets, workers_active_flows (c),
              (unsigned long long) k->flows_created, secs > 0 ? (double) k->packets / secs : 0,
              final ? "\n" : "\r");
 }
 
 static void
-summary (collector_t *c)
+summary (workers_t *c)
 {
-    const collector_counters_t *k = collector_counters (c);
+    collector_counters_t counters_now = workers_counters (c), *k = &counters_now;
     fprintf (stderr, "dpi-collector: %llu packets (%llu IP), %llu flows, %llu evicted; events: "
              "%llu detected, %llu update, %llu end, %llu not delivered\n",
              (unsigned long long) k->packets, (unsigned long long) k->ip_packets,
@@ -172,13 +178,13 @@ summary (collector_t *c)
 
 /*  Read every file in turn. Returns 0, or 2 if one could not be read through. */
 static int
-run_offline (capture_t **files, int nfiles, collector_t *c, heartbeat_t *hb, bool quiet)
+run_offline (capture_t **files, int nfiles, workers_t *c, heartbeat_t *hb, bool quiet)
 {
     int status = 0;
     uint64_t start = bus_mono_ns (), next_progress = start + 1000000000ull;
     for (int i = 0; i < nfiles && !zsys_interrupted; i++) {
         dispatch_t d = { c, capture_datalink (files[i]) };
-        collector_set_interface (c, capture_name (files[i]));
+        workers_set_interface (c, capture_name (files[i]));
         int n;
         while ((n = capture_dispatch (files[i], 4096, on_packet, (u_char *) &d)) > 0
                && !zsys_interrupted) {
@@ -194,17 +200,17 @@ run_offline (capture_t **files, int nfiles, collector_t *c, heartbeat_t *hb, boo
             status = 2;
         }
     }
-    collector_finish (c);
+    workers_finish (c);
     if (!quiet)
         progress (c, "done", start, true);
     return status;
 }
 
 static int
-run_live (capture_t *cap, collector_t *c, heartbeat_t *hb)
+run_live (capture_t *cap, workers_t *c, heartbeat_t *hb)
 {
     dispatch_t d = { c, capture_datalink (cap) };
-    collector_set_interface (c, capture_name (cap));
+    workers_set_interface (c, capture_name (cap));
     int status = 0;
     while (!zsys_interrupted) {
         if (capture_dispatch (cap, 1024, on_packet, (u_char *) &d) == -1) {
@@ -214,11 +220,11 @@ run_live (capture_t *cap, collector_t *c, heartbeat_t *hb)
         }
         uint64_t received, dropped, if_dropped;
         if (capture_stats (cap, &received, &dropped, &if_dropped))
-            collector_set_capture_stats (c, received, dropped, if_dropped);
-        collector_tick (c, bus_now_ns () / 1000);
+            workers_set_capture_stats (c, received, dropped, if_dropped);
+        workers_tick (c, bus_now_ns () / 1000);
         heartbeat (hb, c, false);
     }
-    collector_finish (c);
+    workers_finish (c);
     return status;
 }
 
@@ -273,7 +279,9 @@ main (int argc, char **argv)
     }
     if (rc == 0 && drop_privileges (cfg->tap.user) != 0)
         rc = 1;
-    collector_t *c = rc == 0 ? collector_new (cfg, pub, jsonl) : NULL;
+    workers_t *c = rc == 0 ? workers_new (cfg, pub, jsonl, (unsigned) cfg->tap.threads,
+                                          o.nfiles == 0)
+                           : NULL;
     if (rc == 0 && !c)
         rc = 1;
     heartbeat_t *hb = c && pub ? heartbeat_new (cfg, pub, NULL) : NULL;
@@ -289,7 +297,7 @@ main (int argc, char **argv)
             summary (c);
     }
     heartbeat_destroy (&hb);
-    collector_destroy (&c);
+    workers_destroy (&c);
     bus_pub_destroy (&pub);         /* lingers bus.linger_ms to deliver the rest */
     if (jsonl && jsonl != stdout)
         fclose (jsonl);

@@ -23,14 +23,22 @@ struct stats_t {
     uint32_t created[60];               /* flows created in each second      */
     uint64_t created_sec[60];           /* ... of this second (since epoch)  */
     uint64_t capture_received, capture_dropped, capture_if_dropped;
+    unsigned worker, workers;
+    pthread_mutex_t *output_lock;
+    stats_board_t *board;
 };
 
 stats_t *
-stats_new (const config_t *cfg)
+stats_new (const config_t *cfg, unsigned worker, unsigned workers, pthread_mutex_t *output_lock,
+           stats_board_t *board)
 {
     stats_t *self = calloc (1, sizeof *self);
     if (self) {
         self->cfg = cfg;
+        self->worker = worker;
+        self->workers = workers;
+        self->output_lock = output_lock;
+        self->board = board;
         self->interval_us = (uint64_t) cfg->tap.stats_interval * 1000000ull;
     }
     return self;
@@ -118,6 +126,61 @@ typedef struct {
     uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
 } walk_t;
 
+/*  A worker's latest summary.                                               */
+typedef struct {
+    uint64_t flows_1min, tx_packets, tx_bytes, rx_packets, rx_bytes;
+    proto_row_t protos[MAX_PROTOCOLS];
+    size_t nprotos;
+} summary_t;
+
+struct stats_board_t {
+    unsigned workers;
+    summary_t slot[];
+};
+
+stats_board_t *
+stats_board_new (unsigned workers)
+{
+    stats_board_t *self = calloc (1, sizeof *self + workers * sizeof (summary_t));
+    if (self)
+        self->workers = workers;
+    return self;
+}
+
+void
+stats_board_destroy (stats_board_t **self_p)
+{
+    free (*self_p);
+    *self_p = NULL;
+}
+
+/*  The sum of every worker's summary.                                       */
+static void
+board_sum (stats_board_t *board, summary_t *sum)
+{
+    memset (sum, 0, sizeof *sum);
+    for (unsigned k = 0; k < board->workers; k++) {
+        const summary_t *s = &board->slot[k];
+        sum->flows_1min += s->flows_1min;
+        sum->tx_packets += s->tx_packets;
+        sum->tx_bytes += s->tx_bytes;
+        sum->rx_packets += s->rx_packets;
+        sum->rx_bytes += s->rx_bytes;
+        for (size_t i = 0; i < s->nprotos; i++) {
+            size_t j = 0;
+            while (j < sum->nprotos && strcmp (sum->protos[j].name, s->protos[i].name) != 0)
+                j++;
+            if (j == sum->nprotos) {
+                if (sum->nprotos == MAX_PROTOCOLS)
+                    continue;
+                sum->protos[sum->nprotos++] = s->protos[i];
+            }
+            else
+                sum->protos[j].flows += s->protos[i].flows;
+        }
+    }
+}
+
 static void
 walk_flow (void *arg, flow_t *flow)
 {
@@ -194,13 +257,12 @@ top_talkers (walk_t *w, talker_row_t **top)
     dpi-flows.json                                                           */
 
 static void
-write_compat (stats_t *self, const walk_t *w, uint64_t flows_1min, uint64_t now_us,
-              const char *interface)
+write_compat (stats_t *self, const summary_t *w, uint64_t now_us, const char *interface)
 {
     const char *dir = self->cfg->global.compat_dir;
     char path[1024], tmp[1100];
     snprintf (path, sizeof path, "%s/dpi-flows.json", dir);
-    snprintf (tmp, sizeof tmp, "%s.tmp.%d", path, (int) getpid ());
+    snprintf (tmp, sizeof tmp, "%s.tmp.%d.%u", path, (int) getpid (), self->worker);
     zsys_dir_create ("%s", dir);
     FILE *f = fopen (tmp, "w");
     if (!f) {
@@ -208,7 +270,7 @@ write_compat (stats_t *self, const walk_t *w, uint64_t flows_1min, uint64_t now_
         return;
     }
     fprintf (f, "{\"timestamp\":%llu,\"flows_1min\":%llu,\"tap_interface\":",
-             (unsigned long long) (now_us / 1000000ull), (unsigned long long) flows_1min);
+             (unsigned long long) (now_us / 1000000ull), (unsigned long long) w->flows_1min);
     pbjson_buf_t s = { 0 };
     pbjson_buf_string (&s, interface, strlen (interface));
     fputs (s.data ? s.data : "\"\"", f);
@@ -285,10 +347,27 @@ stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t 
     }
     st.top_talkers = tkp;
 
+    st.worker = self->worker;
+    st.workers = self->workers;
+    if (self->output_lock)
+        pthread_mutex_lock (self->output_lock);
     if (pub)
         bus_pub_send (pub, TOPIC_TAP_STATS, &st.base);
-    if (self->cfg->global.compat)
-        write_compat (self, &w, flows_1min, now_us, interface);
+    if (self->output_lock)
+        pthread_mutex_unlock (self->output_lock);
+    /* the compat file holds the sum of every worker's latest summary */
+    if (self->cfg->global.compat) {
+        summary_t *mine = &self->board->slot[self->worker], sum;
+        if (self->output_lock)
+            pthread_mutex_lock (self->output_lock);
+        *mine = (summary_t) { flows_1min, w.tx_packets, w.tx_bytes, w.rx_packets, w.rx_bytes,
+                              { { "", 0, 0, 0 } }, w.nprotos };
+        memcpy (mine->protos, w.protos, w.nprotos * sizeof w.protos[0]);
+        board_sum (self->board, &sum);
+        write_compat (self, &sum, now_us, interface);
+        if (self->output_lock)
+            pthread_mutex_unlock (self->output_lock);
+    }
 
     zhashx_destroy (&w.talkers);
     self->last_us = now_us;

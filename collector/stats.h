@@ -19,7 +19,17 @@
 
 typedef struct stats_t stats_t;
 
-stats_t *stats_new (const config_t *cfg);
+/*  The board where each worker leaves its latest summary, so the compat
+    file holds the sum over all workers (guarded by the output lock).       */
+typedef struct stats_board_t stats_board_t;
+
+stats_board_t *stats_board_new (unsigned workers);
+void stats_board_destroy (stats_board_t **self_p);
+
+/*  Stats of worker WORKER of WORKERS; OUTPUT_LOCK (or NULL with a single
+    worker) guards PUB and BOARD.                                            */
+stats_t *stats_new (const config_t *cfg, unsigned worker, unsigned workers,
+                    pthread_mutex_t *output_lock, stats_board_t *board);
 void stats_destroy (stats_t **self_p);
 
 void stats_flow_created (stats_t *self, uint64_t now_us);
