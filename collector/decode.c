@@ -21,7 +21,7 @@
 #endif
 
 static const char *s_reasons[] = {
-    "ok", "too-short", "not-ip", "bad-ip", "fragment", "tunnel-depth", "bad-link",
+    "ok", "too-short", "not-ip", "bad-ip", "fragment", "tunnel-depth", "bad-link", "truncated",
 };
 
 const char *
@@ -171,8 +171,8 @@ static void
 transport (const uint8_t *l4, uint32_t len, packet_t *pkt)
 {
     switch (pkt->proto) {
-    case 6:                                         /* TCP */
-        if (len >= 14) {
+    case 6:                                         /* TCP: a whole header */
+        if (len >= 20) {
             pkt->sport = get16 (l4);
             pkt->dport = get16 (l4 + 2);
             pkt->tcp_flags = l4[13];
@@ -181,7 +181,7 @@ transport (const uint8_t *l4, uint32_t len, packet_t *pkt)
     case 17:                                        /* UDP */
     case 132:                                       /* SCTP */
     case 136:                                       /* UDP-Lite */
-        if (len >= 4) {
+        if (len >= 8) {
             pkt->sport = get16 (l4);
             pkt->dport = get16 (l4 + 2);
         }
@@ -278,9 +278,10 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
             memcpy (pkt->dst, ip + 16, 4);
             next = ip[9];
             l4off = ihl;
+            if (get16 (ip + 2) > len)
+                return DECODE_TRUNCATED;
             /* a datagram shorter than captured (Ethernet padding): trim */
-            if (get16 (ip + 2) < len)
-                len = get16 (ip + 2);
+            len = get16 (ip + 2);
         }
         else if (version == 6) {
             if (len < 40)
@@ -289,7 +290,9 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
             memcpy (pkt->dst, ip + 24, 16);
             next = ip[6];
             l4off = 40;
-            if (40u + get16 (ip + 4) < len && get16 (ip + 4) != 0)
+            if (40u + get16 (ip + 4) > len)
+                return DECODE_TRUNCATED;
+            if (get16 (ip + 4) != 0)            /* 0: jumbogram, keep what we have */
                 len = 40u + get16 (ip + 4);
             decode_result_t rc = ipv6_extensions (ip, len, &l4off, &next, pkt);
             if (rc != DECODE_OK)

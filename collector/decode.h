@@ -10,7 +10,10 @@
     cannot be decoded gets a reason (decode_reason_name) for the counters,
     never a crash. IPv4 fragments: the first one is decoded normally (its
     transport header is there), later ones return DECODE_FRAGMENT and are
-    only counted — as ndpiReader does.                                     */
+    only counted — as ndpiReader does. An IP datagram cut short by the
+    capture (snaplen, or a broken frame) is DECODE_TRUNCATED and not
+    accounted to a flow, like ndpiReader: nDPI cannot classify it, and
+    tap.snaplen (default 65535) must cover whole packets.                   */
 #ifndef DPI_DECODE_H
 #define DPI_DECODE_H
 
@@ -25,6 +28,7 @@ typedef enum {
     DECODE_FRAGMENT,            /* IPv4/IPv6 fragment after the first       */
     DECODE_TUNNEL_DEPTH,        /* more than DECODE_MAX_TUNNELS nested IP    */
     DECODE_BAD_LINK,            /* link type we do not decode               */
+    DECODE_TRUNCATED,           /* IP datagram longer than what was captured */
     DECODE_REASONS
 } decode_result_t;
 
