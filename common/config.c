@@ -74,6 +74,7 @@ static const char *s_check_not_empty (const char *value);
 static const char *const s_mode_names[] = { "dual", "mitm-only", "tap-only", NULL };
 static const char *const s_level_names[] = { "error", "warning", "info", "debug", NULL };
 static const char *const s_trusted_proxies[] = { "127.0.0.1", "::1", NULL };
+static const char *const s_empty_list[] = { NULL };
 
 /*  Offset of config_t field F, checked to have type T at compile time
     (comparing distinct pointer types is a diagnostic, an error here).      */
@@ -146,6 +147,8 @@ static const key_def_t s_keys[] = {
     ROW_STR       ("mitm.rules_file", mitm.rules_file, "/etc/dpi-dual/rules.yaml"),
     ROW_STR       ("mitm.ban_file", mitm.ban_file, ""),
     ROW_BOOL      ("mitm.publish_all_verdicts", mitm.publish_all_verdicts, false),
+    ROW_INT       ("mitm.max_record_bytes", mitm.max_record_bytes, 65536, 1024, 1048576),
+    ROW_LIST      ("mitm.decision_endpoints", mitm.decision_endpoints, s_empty_list),
 
     ROW_INT       ("buffer.size", buffer.size, 10000, 16, 10000000),
     ROW_INT       ("buffer.analysis_threads", buffer.analysis_threads, 1, 1, 64),

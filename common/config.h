@@ -87,6 +87,8 @@ typedef struct {
         char *rules_file;
         char *ban_file;
         bool publish_all_verdicts;
+        int max_record_bytes;       /* largest record accepted on the socket */
+        config_strlist_t decision_endpoints;    /* empty: bus.endpoints.correlator */
     } mitm;
     struct {
         int size;                   /* requests kept in the ring            */
