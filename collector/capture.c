@@ -2,6 +2,7 @@
 #include "capture.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,14 @@ capture_open_live (const config_t *cfg, const char *interface, char *err, size_t
         capture_close (&self);
         return NULL;
     }
+    /* non-blocking, and poll with a timeout: in immediate mode libpcap's
+       own read would wait for the next packet however long it takes, and
+       an idle collector must still tick, send heartbeats and stop */
+    if (pcap_setnonblock (self->pcap, 1, pcap_err) != 0) {
+        snprintf (err, errlen, "%s: %s", interface, pcap_err);
+        capture_close (&self);
+        return NULL;
+    }
     return finish_open (self, cfg, err, errlen);
 }
 
@@ -126,6 +135,11 @@ const char *capture_error (capture_t *self) { return pcap_geterr (self->pcap); }
 int
 capture_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user)
 {
+    if (self->live) {
+        struct pollfd pfd = { pcap_get_selectable_fd (self->pcap), POLLIN, 0 };
+        if (pfd.fd >= 0 && poll (&pfd, 1, 100) <= 0)
+            return 0;                   /* timeout or a signal: let the caller run */
+    }
     int n = pcap_dispatch (self->pcap, count, handler, user);
     if (n == PCAP_ERROR)
         return -1;

@@ -1,8 +1,8 @@
 /*  capture.h — packets from a live interface or from capture files.
 
     Live: pcap_create + the tap.* options (snaplen, promiscuous, immediate
-    mode, kernel buffer size, BPF filter), a 100 ms read timeout so the
-    caller's loop keeps running. Offline: pcap and pcapng files (libpcap
+    mode, kernel buffer size, BPF filter), read non-blocking after a poll of
+    at most 100 ms, so the caller's loop keeps running when no packet comes. Offline: pcap and pcapng files (libpcap
     reads both), the same BPF filter. Errors come back as text naming the
     interface or file.                                                      */
 #ifndef DPI_CAPTURE_H

@@ -162,7 +162,7 @@ classifier_feed (classifier_t *self, flow_t *flow, const packet_t *pkt, uint64_t
     if (proto.app_protocol == NDPI_PROTOCOL_UNKNOWN) {
         uint8_t guessed = 0;
         proto = ndpi_detection_giveup (self->ndpi, flow->ndpi, 1, &guessed);
-        flow->guessed = true;
+        flow->guessed = guessed || proto.app_protocol == NDPI_PROTOCOL_UNKNOWN;
     }
     finish (self, flow, proto);
     return 1;
@@ -175,7 +175,8 @@ classifier_giveup (classifier_t *self, flow_t *flow)
         return;
     uint8_t guessed = 0;
     ndpi_protocol proto = ndpi_detection_giveup (self->ndpi, flow->ndpi, 1, &guessed);
-    flow->guessed = true;
+    /* nDPI's flag stays 0 when the protocol had been found already */
+    flow->guessed = guessed || proto.app_protocol == NDPI_PROTOCOL_UNKNOWN;
     finish (self, flow, proto);
 }
 

@@ -163,7 +163,10 @@ collector_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl, pthread_mutex_t
         [LIST_UDP] = (uint32_t) cfg->tap.udp_idle_timeout,
         [LIST_OTHER] = (uint32_t) cfg->tap.other_idle_timeout,
     } };
-    self->flows = flowtable_new ((uint32_t) cfg->tap.max_flows, timeouts, on_end, self);
+    /* tap.max_flows is for the whole collector: each worker has its share */
+    uint32_t share = (uint32_t) cfg->tap.max_flows / (workers ? workers : 1);
+    self->flows = flowtable_new (share ? share : 1, timeouts, on_end, self, 1 + worker,
+                                 workers ? workers : 1);
     self->classifier = classifier_new ((unsigned) cfg->tap.max_packets_per_flow);
     self->output_lock = output_lock;
     self->stats = stats_new (cfg, worker, workers, output_lock, board);
@@ -215,6 +218,8 @@ collector_packet (collector_t *self, int dlt, const uint8_t *frame, uint32_t cap
             c->decode_errors[rc]++;
         return;
     }
+    /* a flow idle past its timeout ends before this packet could revive it */
+    flowtable_expire (self->flows, self->now_us);
     int direction;
     bool created;
     flow_t *flow = flowtable_lookup (self->flows, &pkt, self->now_us, &direction, &created);

@@ -308,6 +308,10 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
             pkt->tunnels++;
             continue;
         }
+        /* a transport header cut short is malformed (ndpiReader would make
+           a flow with ports 0 of it; we count it) */
+        if ((next == 6 && len < l4off + 20) || (next == 17 && len < l4off + 8))
+            return DECODE_TOO_SHORT;
         pkt->ip_version = version;
         pkt->proto = next;
         pkt->l3 = ip;

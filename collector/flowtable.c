@@ -14,7 +14,7 @@ struct flowtable_t {
     uint32_t count;                 /* live flows                            */
     uint32_t head[LIST_COUNT], tail[LIST_COUNT];
     uint64_t timeout_us[LIST_COUNT];
-    uint64_t evictions, created, next_id;
+    uint64_t evictions, created, next_id, id_step;
     flowtable_end_fn *on_end;
     void *arg;
 };
@@ -23,7 +23,7 @@ struct flowtable_t {
 
 flowtable_t *
 flowtable_new (uint32_t max_flows, flowtable_timeouts_t timeouts, flowtable_end_fn *on_end,
-               void *arg)
+               void *arg, uint64_t id_first, uint64_t id_step)
 {
     flowtable_t *self = calloc (1, sizeof *self);
     if (!self || max_flows == 0)
@@ -42,6 +42,8 @@ flowtable_new (uint32_t max_flows, flowtable_timeouts_t timeouts, flowtable_end_
         self->timeout_us[i] = (uint64_t) timeouts.timeout_s[i] * 1000000ull;
     self->on_end = on_end;
     self->arg = arg;
+    self->next_id = id_first;
+    self->id_step = id_step ? id_step : 1;
     return self;
 fail:
     if (self) {
@@ -213,7 +215,8 @@ flowtable_lookup (flowtable_t *self, const packet_t *pkt, uint64_t now_us, int *
     f->icmp_code = pkt->icmp_code;
     f->hash = hash;
     f->first_us = f->last_us = f->update_us = now_us;
-    f->id = ++self->next_id;
+    f->id = self->next_id;
+    self->next_id += self->id_step;
     f->next = self->buckets[hash & self->mask];
     self->buckets[hash & self->mask] = i;
     list_append (self, i, list_of (pkt->proto));

@@ -74,8 +74,11 @@ typedef struct {
     uint32_t timeout_s[LIST_COUNT];     /* idle timeout of each list         */
 } flowtable_timeouts_t;
 
+/*  Flow ids are ID_FIRST, ID_FIRST + ID_STEP, ...: several tables (one per
+    worker thread) give ids unique in the process.                           */
 flowtable_t *flowtable_new (uint32_t max_flows, flowtable_timeouts_t timeouts,
-                            flowtable_end_fn *on_end, void *arg);
+                            flowtable_end_fn *on_end, void *arg, uint64_t id_first,
+                            uint64_t id_step);
 void flowtable_destroy (flowtable_t **self_p);
 
 /*  The flow of PKT, created (evicting if full) when new. *DIRECTION: 0 when

@@ -15,7 +15,11 @@
 #define SNAPSHOT_EVERY 4096             /* packets between counter snapshots */
 
 /*  A record in a ring: this header, then CAPLEN bytes, padded to 8. A
-    header with size 0 means "continue at the start of the ring".            */
+    header with size 0 means "continue at the start of the ring"; one with
+    dlt TICK_DLT carries only a time: packet time reaches every worker, in
+    order with its packets, so flows of a quiet worker expire on time.      */
+#define TICK_DLT (-1)
+#define TICK_EVERY_US 100000
 typedef struct {
     uint32_t size;                      /* header + frame + padding          */
     uint32_t caplen, len;
@@ -43,6 +47,7 @@ struct workers_t {
     bool finished;
     pthread_mutex_t lock;               /* publisher, jsonl, stats board, snapshots */
     stats_board_t *board;
+    uint64_t tick_sent_us;              /* packet time last sent to all      */
     worker_t *w;
 };
 
@@ -89,8 +94,11 @@ worker_main (void *arg)
                                    memory_order_release);
             continue;
         }
-        collector_packet (w->collector, r->dlt, (const uint8_t *) (r + 1), r->caplen, r->len,
-                          r->ts_us);
+        if (r->dlt == TICK_DLT)
+            collector_tick (w->collector, r->ts_us);
+        else
+            collector_packet (w->collector, r->dlt, (const uint8_t *) (r + 1), r->caplen, r->len,
+                              r->ts_us);
         atomic_store_explicit (&w->tail, tail + r->size, memory_order_release);
         if (++handled % SNAPSHOT_EVERY == 0)
             take_snapshot (w);
@@ -193,7 +201,8 @@ enqueue (worker_t *w, int dlt, const uint8_t *frame, uint32_t caplen, uint32_t l
     }
     record_t *r = (record_t *) (w->ring + head % RING_BYTES);
     *r = (record_t) { size, caplen, len, dlt, ts_us };
-    memcpy (r + 1, frame, caplen);
+    if (caplen)
+        memcpy (r + 1, frame, caplen);
     atomic_store_explicit (&w->head, head + size, memory_order_release);
 }
 
@@ -204,6 +213,11 @@ workers_packet (workers_t *self, int dlt, const uint8_t *frame, uint32_t caplen,
     if (self->count == 1) {
         collector_packet (self->w[0].collector, dlt, frame, caplen, len, ts_us);
         return;
+    }
+    if (ts_us >= self->tick_sent_us + TICK_EVERY_US) {
+        for (unsigned i = 0; i < self->count; i++)
+            enqueue (&self->w[i], TICK_DLT, NULL, 0, 0, ts_us);
+        self->tick_sent_us = ts_us;
     }
     packet_t pkt;
     unsigned k = decode_packet (dlt, frame, caplen, &pkt) == DECODE_OK

@@ -17,6 +17,10 @@ usage (FILE *out)
         "  keys new NAME [DIR]             write a CURVE certificate pair (DIR/NAME.cert{,_secret})\n"
         "  tail [-c FILE] [--connect EP]... [-n COUNT] [--timeout SEC] [TOPIC-PREFIX...]\n"
         "                                  print bus messages as JSON lines\n"
+        "  flows [-c FILE] [--connect EP]... [-n N] [--timeout SEC] [--json]\n"
+        "                                  recent flows from tap.flow, newest first\n"
+        "  status [-c FILE] [--connect EP]... [--timeout SEC] [--json]\n"
+        "                                  which workers run, from their heartbeats\n"
         "\n"
         "Every command takes -c FILE (default " CONFIG_DEFAULT_PATH " when it exists).\n");
 }
@@ -48,6 +52,10 @@ main (int argc, char **argv)
         return cmd_keys (argc - 1, argv + 1);
     if (strcmp (cmd, "tail") == 0)
         return cmd_tail (argc - 1, argv + 1);
+    if (strcmp (cmd, "flows") == 0)
+        return cmd_flows (argc - 1, argv + 1);
+    if (strcmp (cmd, "status") == 0)
+        return cmd_status (argc - 1, argv + 1);
     fprintf (stderr, "dpi-dualctl: unknown command '%s'\n", cmd);
     usage (stderr);
     return 2;

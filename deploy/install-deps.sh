@@ -11,6 +11,8 @@ packages=(
     # ndpiReader for conformance, packet capture and namespaces
     python3 python3-protobuf protobuf-compiler libndpi-bin tcpdump iproute2 zstd curl
     procps
+    # MITM stream: the bridge, and the real programs its tests run
+    libvectorscan-dev libjansson-dev haproxy mitmproxy wrk openssl
 )
 
 missing=()

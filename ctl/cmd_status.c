@@ -1,0 +1,450 @@
+/*  dpi-dualctl status [-c FILE] [--connect EP]... [--timeout SEC] [--json]
+
+    Which workers are running: listens to sys.heartbeat and tap.stats on
+    every worker's endpoint from the config (or the --connect ones) until
+    each has sent a heartbeat, or SEC seconds pass (default: one heartbeat
+    interval plus 1 s, so a running worker always answers). Prints, per
+    worker that answered, its last heartbeat (pid, version, uptime,
+    endpoints, what it published, what it received, its own counters) and
+    its last tap.stats if one came; per worker that did not, a "not running"
+    line. --json: one JSON object per worker instead.
+
+    A heartbeat is matched to its target by worker name, or by the endpoint
+    it publishes on (for --connect endpoints not in the config); a worker
+    that answers without being asked for is shown as well.
+
+    Exit status: 0 when the collector answered (when no target can be the
+    collector: when every target answered), 1 otherwise, 2 on usage error. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "pbjson.h"
+#include "topics.h"
+
+#define WRAP_COLUMN 100
+#define LABEL_WIDTH 13
+
+typedef Dpidual__V1__Heartbeat heartbeat_msg_t;
+typedef Dpidual__V1__TapStats tap_stats_msg_t;
+
+/*  What is known of one worker.                                             */
+typedef struct {
+    const ctl_target_t *target;     /* NULL: answered without being asked  */
+    char source[256];               /* "name@host", "" until seen           */
+    heartbeat_msg_t *hb;            /* the last one, owned                  */
+    uint64_t hb_at;                 /* bus_mono_ns when it arrived          */
+    tap_stats_msg_t *stats;         /* the last one, owned                  */
+    uint64_t stats_at;
+} worker_t;
+
+typedef struct {
+    worker_t *items;
+    size_t count, cap;
+} workers_t;
+
+static worker_t *
+workers_add (workers_t *w, const ctl_target_t *target)
+{
+    if (w->count == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 8;
+        worker_t *items = realloc (w->items, cap * sizeof *items);
+        if (!items)
+            return NULL;
+        w->items = items;
+        w->cap = cap;
+    }
+    worker_t *worker = &w->items[w->count++];
+    memset (worker, 0, sizeof *worker);
+    worker->target = target;
+    return worker;
+}
+
+static void
+workers_clear (workers_t *w)
+{
+    for (size_t i = 0; i < w->count; i++) {
+        ctl_msg_free ((ProtobufCMessage **) &w->items[i].hb);
+        ctl_msg_free ((ProtobufCMessage **) &w->items[i].stats);
+    }
+    free (w->items);
+    memset (w, 0, sizeof *w);
+}
+
+static bool
+publishes_on (const heartbeat_msg_t *hb, const char *endpoint)
+{
+    for (size_t i = 0; hb && i < hb->n_endpoints; i++)
+        if (strcmp (hb->endpoints[i]->socket, "pub") == 0
+            && strcmp (hb->endpoints[i]->endpoint, endpoint) == 0)
+            return true;
+    return false;
+}
+
+/*  The worker a message from SOURCE belongs to (HB: its heartbeat, or
+    NULL), added when it is new. NULL when out of memory.                   */
+static worker_t *
+workers_find (workers_t *w, const char *source, const heartbeat_msg_t *hb)
+{
+    for (size_t i = 0; i < w->count; i++)
+        if (strcmp (w->items[i].source, source) == 0)
+            return &w->items[i];
+    size_t name_len = strcspn (source, "@");
+    for (size_t i = 0; i < w->count; i++) {
+        worker_t *worker = &w->items[i];
+        const ctl_target_t *t = worker->target;
+        if (*worker->source || !t || t->connects_out)
+            continue;
+        if ((*t->name && strlen (t->name) == name_len && strncmp (t->name, source, name_len) == 0)
+            || publishes_on (hb, t->endpoint)) {
+            snprintf (worker->source, sizeof worker->source, "%s", source);
+            return worker;
+        }
+    }
+    worker_t *worker = workers_add (w, NULL);
+    if (worker)
+        snprintf (worker->source, sizeof worker->source, "%s", source);
+    return worker;
+}
+
+static bool
+workers_all_seen (const workers_t *w)
+{
+    for (size_t i = 0; i < w->count; i++)
+        if (w->items[i].target && !w->items[i].target->connects_out && !w->items[i].hb)
+            return false;
+    return true;
+}
+
+/*  Keep a copy of MSG in *SLOT (replacing the older one).                   */
+static void
+keep (ProtobufCMessage **slot, uint64_t *at, const ProtobufCMessage *msg)
+{
+    ProtobufCMessage *copy = ctl_msg_dup (msg);
+    if (!copy)
+        return;
+    ctl_msg_free (slot);
+    *slot = copy;
+    *at = bus_mono_ns ();
+}
+
+static void
+collect (bus_sub_t *sub, workers_t *workers, uint64_t deadline)
+{
+    while (!workers_all_seen (workers) && !zsys_interrupted) {
+        int wait_ms = ctl_wait_ms (deadline);
+        if (wait_ms < 0)
+            break;
+        bus_msg_t msg;
+        if (bus_sub_recv (sub, wait_ms, &msg) != 1)
+            continue;
+        bool is_hb = strcmp (msg.topic, TOPIC_HEARTBEAT) == 0;
+        if (!is_hb && strcmp (msg.topic, TOPIC_TAP_STATS) != 0)
+            continue;
+        worker_t *worker = workers_find (workers, msg.header->source,
+                                         is_hb ? (const heartbeat_msg_t *) msg.body : NULL);
+        if (worker && is_hb)
+            keep ((ProtobufCMessage **) &worker->hb, &worker->hb_at, msg.body);
+        else if (worker)
+            keep ((ProtobufCMessage **) &worker->stats, &worker->stats_at, msg.body);
+    }
+}
+
+/*  --------------------------------------------------------------------------
+    Text output                                                              */
+
+/*  A "label: item, item, ..." line wrapped under its first item.           */
+typedef struct {
+    int column;
+    bool empty;
+} wrap_t;
+
+static void
+wrap_begin (wrap_t *wrap, const char *label)
+{
+    wrap->column = printf ("  %-*s", LABEL_WIDTH - 2, label);
+    wrap->empty = true;
+}
+
+static void
+wrap_item (wrap_t *wrap, const char *format, ...)
+{
+    char item[512];
+    va_list args;
+    va_start (args, format);
+    int len = vsnprintf (item, sizeof item, format, args);
+    va_end (args);
+    if (len < 0)
+        return;
+    if (!wrap->empty && wrap->column + 2 + len > WRAP_COLUMN)
+        wrap->column = printf (",\n%*s", LABEL_WIDTH, "") - 2;
+    else if (!wrap->empty)
+        wrap->column += printf (", ");
+    wrap->column += printf ("%s", item);
+    wrap->empty = false;
+}
+
+static void
+wrap_end (wrap_t *wrap)
+{
+    if (wrap->empty)
+        printf ("-");
+    putchar ('\n');
+}
+
+static void
+format_duration (char *out, size_t outlen, uint64_t s)
+{
+    if (s < 60)
+        snprintf (out, outlen, "%llus", (unsigned long long) s);
+    else if (s < 3600)
+        snprintf (out, outlen, "%llum%02llus", (unsigned long long) (s / 60),
+                  (unsigned long long) (s % 60));
+    else if (s < 86400)
+        snprintf (out, outlen, "%lluh%02llum%02llus", (unsigned long long) (s / 3600),
+                  (unsigned long long) (s / 60 % 60), (unsigned long long) (s % 60));
+    else
+        snprintf (out, outlen, "%llud%02lluh%02llum", (unsigned long long) (s / 86400),
+                  (unsigned long long) (s / 3600 % 24), (unsigned long long) (s / 60 % 60));
+}
+
+static void
+format_bytes (char *out, size_t outlen, double bytes)
+{
+    static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+    int u = 0;
+    while (bytes >= 1024 && u < 4) {
+        bytes /= 1024;
+        u++;
+    }
+    snprintf (out, outlen, u ? "%.1f %s" : "%.0f %s", bytes, units[u]);
+}
+
+static double
+seconds_ago (uint64_t at)
+{
+    return (double) (bus_mono_ns () - at) / 1e9;
+}
+
+static void
+print_heartbeat (const heartbeat_msg_t *hb, uint64_t at)
+{
+    char uptime[64];
+    format_duration (uptime, sizeof uptime, hb->uptime_s);
+    printf ("%s@%s: running, pid %u, version %s, up %s (heartbeat %.1f s ago)\n",
+            hb->name, hb->host, hb->pid, hb->version, uptime, seconds_ago (at));
+    wrap_t wrap;
+    wrap_begin (&wrap, "endpoints:");
+    for (size_t i = 0; i < hb->n_endpoints; i++)
+        wrap_item (&wrap, "%s %s %s", hb->endpoints[i]->socket, hb->endpoints[i]->role,
+                   hb->endpoints[i]->endpoint);
+    wrap_end (&wrap);
+    wrap_begin (&wrap, "published:");
+    for (size_t i = 0; i < hb->n_published; i++) {
+        const Dpidual__V1__TopicCounter *t = hb->published[i];
+        if (t->send_errors)
+            wrap_item (&wrap, "%s %llu (%llu send errors)", t->topic,
+                       (unsigned long long) t->sent, (unsigned long long) t->send_errors);
+        else
+            wrap_item (&wrap, "%s %llu", t->topic, (unsigned long long) t->sent);
+    }
+    wrap_end (&wrap);
+    if (hb->n_received || hb->decode_errors) {
+        wrap_begin (&wrap, "received:");
+        for (size_t i = 0; i < hb->n_received; i++) {
+            const Dpidual__V1__SourceCounter *s = hb->received[i];
+            wrap_item (&wrap, "%s %llu (gaps %llu, restarts %llu, out of order %llu)", s->source,
+                       (unsigned long long) s->received, (unsigned long long) s->gaps,
+                       (unsigned long long) s->restarts, (unsigned long long) s->out_of_order);
+        }
+        if (hb->decode_errors)
+            wrap_item (&wrap, "%llu undecodable", (unsigned long long) hb->decode_errors);
+        wrap_end (&wrap);
+    }
+    wrap_begin (&wrap, "counters:");
+    for (size_t i = 0; i < hb->n_counters; i++)
+        wrap_item (&wrap, "%s %llu", hb->counters[i]->name,
+                   (unsigned long long) hb->counters[i]->value);
+    wrap_end (&wrap);
+}
+
+static void
+print_stats (const tap_stats_msg_t *st, uint64_t at)
+{
+    char rate[64], memory[64];
+    format_bytes (rate, sizeof rate, st->bytes_per_sec);
+    format_bytes (memory, sizeof memory, (double) st->memory_bytes);
+    wrap_t wrap;
+    wrap_begin (&wrap, "capture:");
+    wrap_item (&wrap, "%s: received %llu", *st->interface ? st->interface : "?",
+               (unsigned long long) st->capture_received);
+    wrap_item (&wrap, "dropped %llu", (unsigned long long) st->capture_dropped);
+    wrap_item (&wrap, "if_dropped %llu (tap.stats %.1f s ago)",
+               (unsigned long long) st->capture_if_dropped, seconds_ago (at));
+    wrap_end (&wrap);
+    wrap_begin (&wrap, "traffic:");
+    wrap_item (&wrap, "%.1f packets/s", st->packets_per_sec);
+    wrap_item (&wrap, "%s/s", rate);
+    wrap_item (&wrap, "%llu active flows", (unsigned long long) st->active_flows);
+    wrap_item (&wrap, "%llu new in 1 min", (unsigned long long) st->new_flows_1min);
+    wrap_item (&wrap, "memory %s", memory);
+    wrap_end (&wrap);
+}
+
+static const char *
+worker_label (const worker_t *w)
+{
+    if (w->target && *w->target->name)
+        return w->target->name;
+    return *w->source ? w->source : w->target->endpoint;
+}
+
+static void
+print_text (const workers_t *workers, double timeout)
+{
+    for (size_t i = 0; i < workers->count; i++) {
+        const worker_t *w = &workers->items[i];
+        if (w->hb)
+            print_heartbeat (w->hb, w->hb_at);
+        else if (w->target && w->target->connects_out)
+            printf ("%s: not checked (it connects out to %s)\n", worker_label (w),
+                    w->target->endpoint);
+        else if (w->target)
+            printf ("%s: not running (no heartbeat on %s in %g s)\n", worker_label (w),
+                    w->target->endpoint, timeout);
+        else
+            printf ("%s: no heartbeat in %g s\n", w->source, timeout);
+        if (w->stats)
+            print_stats (w->stats, w->stats_at);
+    }
+}
+
+/*  --------------------------------------------------------------------------
+    JSON output: one object per worker                                       */
+
+static int
+json_field (pbjson_buf_t *buf, const char *key, const char *value)
+{
+    int rc = pbjson_buf_puts (buf, ",\"", 2);
+    rc |= pbjson_buf_puts (buf, key, strlen (key));
+    rc |= pbjson_buf_puts (buf, "\":", 2);
+    if (value)
+        rc |= pbjson_buf_string (buf, value, strlen (value));
+    return rc;
+}
+
+static int
+json_number (pbjson_buf_t *buf, const char *key, double value)
+{
+    char text[64];
+    int len = snprintf (text, sizeof text, "%.3f", value);
+    return json_field (buf, key, NULL) | pbjson_buf_puts (buf, text, (size_t) len);
+}
+
+static int
+json_worker (pbjson_buf_t *buf, const worker_t *w, double timeout)
+{
+    const char *name = w->hb ? w->hb->name : worker_label (w);
+    int rc = pbjson_buf_puts (buf, "{\"worker\":", 10);
+    rc |= pbjson_buf_string (buf, name, strlen (name));
+    if (*w->source)
+        rc |= json_field (buf, "source", w->source);
+    if (w->target)
+        rc |= json_field (buf, "endpoint", w->target->endpoint);
+    bool checked = !(w->target && w->target->connects_out);
+    rc |= json_field (buf, "checked", NULL);
+    rc |= pbjson_buf_puts (buf, checked ? "true" : "false", checked ? 4 : 5);
+    rc |= json_field (buf, "running", NULL);
+    rc |= pbjson_buf_puts (buf, w->hb ? "true" : "false", w->hb ? 4 : 5);
+    if (w->hb) {
+        rc |= json_number (buf, "heartbeat_age_s", seconds_ago (w->hb_at));
+        rc |= json_field (buf, "heartbeat", NULL);
+        rc |= pbjson_append (buf, NULL, &w->hb->base);
+    }
+    else
+        rc |= json_number (buf, "waited_s", timeout);
+    if (w->stats) {
+        rc |= json_number (buf, "tap_stats_age_s", seconds_ago (w->stats_at));
+        rc |= json_field (buf, "tap_stats", NULL);
+        rc |= pbjson_append (buf, NULL, &w->stats->base);
+    }
+    rc |= pbjson_buf_puts (buf, "}", 1);
+    return rc;
+}
+
+static void
+print_json (const workers_t *workers, double timeout)
+{
+    pbjson_buf_t line = { 0 };
+    for (size_t i = 0; i < workers->count; i++) {
+        pbjson_buf_reset (&line);
+        if (json_worker (&line, &workers->items[i], timeout) == 0)
+            printf ("%s\n", line.data);
+    }
+    pbjson_buf_free (&line);
+}
+
+/*  0 when the collector answered or, when no target can be the collector,
+    when every target answered; else 1.                                      */
+static int
+exit_status (const workers_t *workers)
+{
+    bool collector_asked = false, collector_seen = false, all_seen = true;
+    for (size_t i = 0; i < workers->count; i++) {
+        const worker_t *w = &workers->items[i];
+        if (w->target && (!*w->target->name || strcmp (w->target->name, "collector") == 0))
+            collector_asked = true;
+        if (w->hb && strcmp (w->hb->name, "collector") == 0)
+            collector_seen = true;
+        if (w->target && !w->target->connects_out && !w->hb)
+            all_seen = false;
+    }
+    return collector_seen || (!collector_asked && all_seen) ? 0 : 1;
+}
+
+int
+cmd_status (int argc, char **argv)
+{
+    ctl_listen_opts_t o;
+    int rc = ctl_listen_options (argc, argv, "status", false, &o);
+    if (rc) {
+        ctl_listen_options_free (&o);
+        return rc;
+    }
+    config_t *cfg = ctl_load_config (o.config_path);
+    double timeout = o.timeout >= 0 ? o.timeout : cfg ? cfg->bus.heartbeat_interval + 1.0 : 0;
+    size_t ntargets = 0;
+    ctl_target_t *targets = cfg ? ctl_targets (cfg, o.connects, o.nconnect, false, &ntargets)
+                                : NULL;
+    bus_sub_t *sub = targets ? ctl_sub_open (cfg, targets, ntargets) : NULL;
+    workers_t workers = { 0 };
+    for (size_t i = 0; sub && i < ntargets; i++)
+        if (!workers_add (&workers, &targets[i]))
+            bus_sub_destroy (&sub);
+    if (!sub) {
+        workers_clear (&workers);
+        free (targets);
+        config_destroy (&cfg);
+        ctl_listen_options_free (&o);
+        return 1;
+    }
+    bus_sub_subscribe (sub, TOPIC_HEARTBEAT);
+    bus_sub_subscribe (sub, TOPIC_TAP_STATS);
+    collect (sub, &workers, bus_mono_ns () + (uint64_t) (timeout * 1e9));
+
+    if (o.json)
+        print_json (&workers, timeout);
+    else
+        print_text (&workers, timeout);
+    fflush (stdout);
+    rc = exit_status (&workers);
+    ctl_sub_report_errors (sub, "status");
+    workers_clear (&workers);
+    bus_sub_destroy (&sub);
+    free (targets);
+    config_destroy (&cfg);
+    ctl_listen_options_free (&o);
+    return rc;
+}
