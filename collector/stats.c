@@ -113,6 +113,14 @@ typedef struct {
     uint64_t flows, packets, bytes;
 } proto_row_t;
 
+/*  Talkers are counted in an open-addressing table keyed by the binary
+    address, sized for the flows walked; only the top ones are formatted.  */
+typedef struct {
+    uint8_t addr[16];
+    uint8_t version;                    /* 0: empty slot                     */
+    uint64_t packets, bytes;
+} talker_slot_t;
+
 typedef struct {
     char ip[INET6_ADDRSTRLEN];
     uint64_t packets, bytes;
@@ -122,7 +130,8 @@ typedef struct {
     classifier_t *classifier;
     proto_row_t protos[MAX_PROTOCOLS];
     size_t nprotos;
-    zhashx_t *talkers;                  /* ip -> talker_row_t                */
+    talker_slot_t *talkers;
+    size_t mask;                        /* slots - 1                         */
     uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
 } walk_t;
 
@@ -208,49 +217,49 @@ walk_flow (void *arg, flow_t *flow)
     w->rx_packets += flow->packets[1];
     w->rx_bytes += flow->bytes[1];
 
-    char ip[INET6_ADDRSTRLEN];
-    inet_ntop (flow->ip_version == 6 ? AF_INET6 : AF_INET, flow->src, ip, sizeof ip);
-    talker_row_t *t = zhashx_lookup (w->talkers, ip);
-    if (!t) {
-        t = calloc (1, sizeof *t);
-        if (!t)
-            return;
-        snprintf (t->ip, sizeof t->ip, "%s", ip);
-        zhashx_insert (w->talkers, ip, t);
+    if (!w->talkers)
+        return;
+    uint64_t a, b;
+    memcpy (&a, flow->src, 8);
+    memcpy (&b, flow->src + 8, 8);
+    size_t i = (size_t) ((a * 0x9e3779b97f4a7c15ull ^ b * 0xc2b2ae3d27d4eb4full) >> 20) & w->mask;
+    talker_slot_t *t = &w->talkers[i];
+    while (t->version && (t->version != flow->ip_version || memcmp (t->addr, flow->src, 16) != 0)) {
+        i = (i + 1) & w->mask;
+        t = &w->talkers[i];
+    }
+    if (!t->version) {
+        memcpy (t->addr, flow->src, 16);
+        t->version = flow->ip_version;
     }
     t->packets += packets;
     t->bytes += bytes;
 }
 
-static int
-by_bytes (const void *a, const void *b)
-{
-    const talker_row_t *x = *(talker_row_t *const *) a, *y = *(talker_row_t *const *) b;
-    return x->bytes < y->bytes ? 1 : x->bytes > y->bytes ? -1 : strcmp (x->ip, y->ip);
-}
-
-static void
-free_row (void **item)
-{
-    free (*item);
-    *item = NULL;
-}
-
-/*  The TOP_TALKERS biggest of W->talkers into TOP; returns the count.      */
+/*  The TOP_TALKERS biggest talkers of W, formatted, biggest first.         */
 static size_t
-top_talkers (walk_t *w, talker_row_t **top)
+top_talkers (walk_t *w, talker_row_t *top)
 {
-    size_t n = zhashx_size (w->talkers), k = 0;
-    talker_row_t **all = calloc (n + 1, sizeof *all);
-    if (!all)
-        return 0;
-    for (talker_row_t *t = zhashx_first (w->talkers); t; t = zhashx_next (w->talkers))
-        all[k++] = t;
-    qsort (all, k, sizeof *all, by_bytes);
-    size_t count = k < TOP_TALKERS ? k : TOP_TALKERS;
-    memcpy (top, all, count * sizeof *top);
-    free (all);
-    return count;
+    const talker_slot_t *best[TOP_TALKERS];
+    size_t n = 0;
+    for (size_t i = 0; w->talkers && i <= w->mask; i++) {
+        const talker_slot_t *t = &w->talkers[i];
+        if (!t->version || (n == TOP_TALKERS && t->bytes <= best[n - 1]->bytes))
+            continue;
+        size_t k = n < TOP_TALKERS ? n++ : n - 1;  /* insertion into the sorted few */
+        while (k > 0 && best[k - 1]->bytes < t->bytes) {
+            best[k] = best[k - 1];
+            k--;
+        }
+        best[k] = t;
+    }
+    for (size_t i = 0; i < n; i++) {
+        inet_ntop (best[i]->version == 6 ? AF_INET6 : AF_INET, best[i]->addr, top[i].ip,
+                   sizeof top[i].ip);
+        top[i].packets = best[i]->packets;
+        top[i].bytes = best[i]->bytes;
+    }
+    return n;
 }
 
 /*  --------------------------------------------------------------------------
@@ -295,10 +304,12 @@ void
 stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t *classifier,
                const collector_counters_t *counters, bus_pub_t *pub, const char *interface)
 {
-    walk_t w = { .classifier = classifier, .talkers = zhashx_new () };
-    if (!w.talkers)
-        return;
-    zhashx_set_destructor (w.talkers, free_row);
+    walk_t w = { .classifier = classifier };
+    size_t slots = 64;
+    while (slots < 2 * (size_t) flowtable_count (flows))
+        slots *= 2;
+    w.talkers = calloc (slots, sizeof *w.talkers);     /* none: no talkers reported */
+    w.mask = slots - 1;
     flowtable_foreach (flows, walk_flow, &w);
 
     double elapsed = now_us > self->last_us ? (double) (now_us - self->last_us) / 1e6 : 0;
@@ -335,14 +346,14 @@ stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t 
     st.n_protocols = w.nprotos;
     st.protocols = pcp;
 
-    talker_row_t *top[TOP_TALKERS];
+    talker_row_t top[TOP_TALKERS];
     Dpidual__V1__Talker tk[TOP_TALKERS], *tkp[TOP_TALKERS];
     st.n_top_talkers = top_talkers (&w, top);
     for (size_t i = 0; i < st.n_top_talkers; i++) {
         dpidual__v1__talker__init (&tk[i]);
-        tk[i].ip = top[i]->ip;
-        tk[i].packets = top[i]->packets;
-        tk[i].bytes = top[i]->bytes;
+        tk[i].ip = top[i].ip;
+        tk[i].packets = top[i].packets;
+        tk[i].bytes = top[i].bytes;
         tkp[i] = &tk[i];
     }
     st.top_talkers = tkp;
@@ -369,7 +380,7 @@ stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t 
             pthread_mutex_unlock (self->output_lock);
     }
 
-    zhashx_destroy (&w.talkers);
+    free (w.talkers);
     self->last_us = now_us;
     self->last_packets = counters->packets;
     self->last_bytes = counters->bytes;
