@@ -222,11 +222,11 @@ walk_flow (void *arg, flow_t *flow)
     uint64_t a, b;
     memcpy (&a, flow->src, 8);
     memcpy (&b, flow->src + 8, 8);
-    size_t i = (size_t) ((a * 0x9e3779b97f4a7c15ull ^ b * 0xc2b2ae3d27d4eb4full) >> 20) & w->mask;
-    talker_slot_t *t = &w->talkers[i];
+    size_t slot = (size_t) ((a * 0x9e3779b97f4a7c15ull ^ b * 0xc2b2ae3d27d4eb4full) >> 20) & w->mask;
+    talker_slot_t *t = &w->talkers[slot];
     while (t->version && (t->version != flow->ip_version || memcmp (t->addr, flow->src, 16) != 0)) {
-        i = (i + 1) & w->mask;
-        t = &w->talkers[i];
+        slot = (slot + 1) & w->mask;
+        t = &w->talkers[slot];
     }
     if (!t->version) {
         memcpy (t->addr, flow->src, 16);
