@@ -26,6 +26,7 @@
 #include "log.h"
 
 #define MAX_FILES 4096
+#define OFFLINE_LINGER_MS 10000
 
 typedef struct {
     const char *config_path;
@@ -298,7 +299,11 @@ main (int argc, char **argv)
     }
     heartbeat_destroy (&hb);
     workers_destroy (&c);
-    bus_pub_destroy (&pub);         /* lingers bus.linger_ms to deliver the rest */
+    /* an offline run ends with a burst of END events: give subscribers time
+       to take them (live: bus.linger_ms) */
+    if (pub && o.nfiles && cfg->bus.linger_ms < OFFLINE_LINGER_MS)
+        bus_pub_set_linger (pub, OFFLINE_LINGER_MS);
+    bus_pub_destroy (&pub);
     if (jsonl && jsonl != stdout)
         fclose (jsonl);
     else if (jsonl)

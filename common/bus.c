@@ -299,6 +299,12 @@ bus_pub_wait_subscriber (bus_pub_t *self, int timeout_ms)
     return subscribed ? 0 : -1;
 }
 
+void
+bus_pub_set_linger (bus_pub_t *self, int linger_ms)
+{
+    zsock_set_linger (self->sock, linger_ms);
+}
+
 const char *bus_pub_source (bus_pub_t *self) { return self->source; }
 const char *bus_pub_name (bus_pub_t *self) { return self->name; }
 const char *bus_pub_endpoint (bus_pub_t *self) { return self->endpoint; }

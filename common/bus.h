@@ -81,6 +81,10 @@ int bus_pub_send (bus_pub_t *self, const char *topic, ProtobufCMessage *msg);
     passes (-1). For tools and tests that must not lose their first sends.  */
 int bus_pub_wait_subscriber (bus_pub_t *self, int timeout_ms);
 
+/*  How long bus_pub_destroy may wait to hand queued messages over (ms). An
+    offline run sets it long: its last events must not be lost at exit.     */
+void bus_pub_set_linger (bus_pub_t *self, int linger_ms);
+
 const char *bus_pub_source (bus_pub_t *self);       /* "name@host"           */
 const char *bus_pub_name (bus_pub_t *self);
 const char *bus_pub_endpoint (bus_pub_t *self);     /* as bound (port resolved) */

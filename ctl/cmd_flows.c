@@ -190,7 +190,7 @@ int
 cmd_flows (int argc, char **argv)
 {
     ctl_listen_opts_t o;
-    int rc = ctl_listen_options (argc, argv, "flows", true, &o);
+    int rc = ctl_listen_options (argc, argv, "flows", true, false, &o);
     if (rc) {
         ctl_listen_options_free (&o);
         return rc;

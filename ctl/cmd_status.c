@@ -408,7 +408,7 @@ int
 cmd_status (int argc, char **argv)
 {
     ctl_listen_opts_t o;
-    int rc = ctl_listen_options (argc, argv, "status", false, &o);
+    int rc = ctl_listen_options (argc, argv, "status", false, false, &o);
     if (rc) {
         ctl_listen_options_free (&o);
         return rc;

@@ -1,12 +1,13 @@
 /*  dpi-dualctl tail [-c FILE] [--connect EP]... [-n COUNT] [--timeout SEC]
-                     [TOPIC-PREFIX...]
+                     [--count-only] [TOPIC-PREFIX...]
 
     Subscribes to the given endpoints (default: every worker's publisher
     from the config) and prints each message as one JSON line (pbjson.h)
-    until interrupted, COUNT messages, or SEC seconds. On exit it reports on
-    stderr, per source, what it received and the gaps it saw. Exit status:
-    0, or 1 when --timeout ended the run before COUNT messages arrived.      */
-#include <getopt.h>
+    until interrupted, COUNT messages, or SEC seconds. --count-only decodes
+    and accounts every message but prints none (a light subscriber, for
+    benchmarks). On exit it reports on stderr, per source, what it received
+    and the gaps it saw. Exit status: 0, or 1 when --timeout ended the run
+    before COUNT messages arrived.                                          */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,97 +30,63 @@ report (bus_sub_t *sub)
              (unsigned long long) bus_sub_decode_errors (sub));
 }
 
+/*  Print messages until COUNT, DEADLINE or a signal. 0, or 1 on timeout.   */
 static int
-attach_defaults (bus_sub_t *sub, const config_t *cfg)
+print_messages (bus_sub_t *sub, long count, uint64_t deadline, bool count_only)
 {
-    const char *eps[] = { cfg->bus.endpoints.collector, cfg->bus.endpoints.bridge_mitm,
-                          cfg->bus.endpoints.buffer, cfg->bus.endpoints.correlator };
-    for (size_t i = 0; i < sizeof eps / sizeof eps[0]; i++) {
-        /* a worker's own endpoint binds; tail connects to it */
-        const char *ep = eps[i] + (*eps[i] == '@');
-        if (*ep == '>')
-            continue;               /* that worker connects out: nothing to join */
-        if (bus_sub_attach (sub, ep))
-            return -1;
-    }
-    return 0;
-}
-
-int
-cmd_tail (int argc, char **argv)
-{
-    static const struct option options[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "connect", required_argument, NULL, 'e' },
-        { "count", required_argument, NULL, 'n' },
-        { "timeout", required_argument, NULL, 't' },
-        { NULL, 0, NULL, 0 }
-    };
-    const char *path = NULL;
-    char **connects = calloc ((size_t) argc, sizeof *connects);
-    size_t nconnect = 0;
-    long count = -1;
-    double timeout = -1;
-    int opt;
-    optind = 1;
-    while ((opt = getopt_long (argc, argv, "c:e:n:t:", options, NULL)) != -1) {
-        char *end = NULL;
-        switch (opt) {
-        case 'c': path = optarg; break;
-        case 'e': connects[nconnect++] = optarg; break;
-        case 'n': count = strtol (optarg, &end, 10); break;
-        case 't': timeout = strtod (optarg, &end); break;
-        default:  free (connects); return 2;
-        }
-        if (end && (*end || end == optarg || (opt == 'n' && count < 1) || (opt == 't' && timeout < 0))) {
-            fprintf (stderr, "dpi-dualctl tail: bad value '%s'\n", optarg);
-            free (connects);
-            return 2;
-        }
-    }
-    config_t *cfg = ctl_load_config (path);
-    bus_sub_t *sub = cfg ? bus_sub_new (cfg) : NULL;
-    int rc = sub ? 0 : 1;
-    for (size_t i = 0; rc == 0 && i < nconnect; i++)
-        rc = bus_sub_attach (sub, connects[i]) ? 1 : 0;
-    if (rc == 0 && nconnect == 0)
-        rc = attach_defaults (sub, cfg) ? 1 : 0;
-    if (rc == 0 && optind == argc)
-        bus_sub_subscribe (sub, "");
-    for (int i = optind; rc == 0 && i < argc; i++)
-        bus_sub_subscribe (sub, argv[i]);
-
-    uint64_t deadline = timeout < 0 ? 0 : bus_mono_ns () + (uint64_t) (timeout * 1e9);
     pbjson_buf_t line = { 0 };
     long printed = 0;
-    while (rc == 0 && (count < 0 || printed < count) && !zsys_interrupted) {
-        int wait_ms = -1;
-        if (deadline) {
-            uint64_t now = bus_mono_ns ();
-            if (now >= deadline) {
-                rc = count > 0 ? 1 : 0;
-                break;
-            }
-            wait_ms = (int) ((deadline - now) / 1000000ull) + 1;
+    int rc = 0;
+    while ((count < 0 || printed < count) && !zsys_interrupted) {
+        int wait_ms = deadline ? ctl_wait_ms (deadline) : -1;
+        if (deadline && wait_ms < 0) {
+            rc = count > 0 ? 1 : 0;
+            break;
         }
         bus_msg_t msg;
         if (bus_sub_recv (sub, wait_ms, &msg) != 1)
+            continue;
+        printed++;
+        if (count_only)
             continue;
         pbjson_buf_reset (&line);
         if (pbjson_append (&line, msg.topic, msg.body) == 0) {
             fwrite (line.data, 1, line.len, stdout);
             fputc ('\n', stdout);
             fflush (stdout);
-            printed++;
         }
     }
-    if (rc == 1 && count > 0 && sub)
+    if (rc == 1)
         fprintf (stderr, "tail: timeout after %ld of %ld messages\n", printed, count);
-    if (sub)
-        report (sub);
     pbjson_buf_free (&line);
+    return rc;
+}
+
+int
+cmd_tail (int argc, char **argv)
+{
+    ctl_listen_opts_t o;
+    int rc = ctl_listen_options (argc, argv, "tail", true, true, &o);
+    config_t *cfg = rc == 0 ? ctl_load_config (o.config_path) : NULL;
+    if (rc == 0 && !cfg)
+        rc = 1;
+    size_t ntargets = 0;
+    ctl_target_t *targets = cfg ? ctl_targets (cfg, o.connects, o.nconnect, false, &ntargets) : NULL;
+    bus_sub_t *sub = targets ? ctl_sub_open (cfg, targets, ntargets) : NULL;
+    if (rc == 0 && !sub)
+        rc = 1;
+    if (rc == 0) {
+        if (o.first_arg == argc)
+            bus_sub_subscribe (sub, "");
+        for (int i = o.first_arg; i < argc; i++)
+            bus_sub_subscribe (sub, argv[i]);
+        uint64_t deadline = o.timeout < 0 ? 0 : bus_mono_ns () + (uint64_t) (o.timeout * 1e9);
+        rc = print_messages (sub, o.count, deadline, o.count_only);
+        report (sub);
+    }
     bus_sub_destroy (&sub);
+    free (targets);
     config_destroy (&cfg);
-    free (connects);
+    ctl_listen_options_free (&o);
     return rc;
 }

@@ -20,10 +20,12 @@ int cmd_status (int argc, char **argv);
     printing the errors on stderr; NULL on error.                           */
 config_t *ctl_load_config (const char *path);
 
-/*  sub.c — shared by the commands that listen on the bus (flows, status).  */
+/*  sub.c — shared by the commands that listen on the bus (tail, flows,
+    status).                                                                  */
 
 /*  -c FILE, --connect EP (repeatable), -n COUNT (WITH_COUNT only),
-    --timeout SEC, --json. count and timeout are -1 when not given.         */
+    --timeout SEC, --json, --count-only. count and timeout are -1 when not
+    given. With WITH_ARGS, the remaining arguments start at argv[first_arg]. */
 typedef struct {
     const char *config_path;
     char **connects;                /* owned array of argv strings          */
@@ -31,11 +33,13 @@ typedef struct {
     long count;
     double timeout;
     bool json;
+    bool count_only;
+    int first_arg;
 } ctl_listen_opts_t;
 
 /*  Parse ARGV into O (messages name CMD). 0, or 2 on a usage error; call
     ctl_listen_options_free in both cases.                                  */
-int ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count,
+int ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count, bool with_args,
                         ctl_listen_opts_t *o);
 void ctl_listen_options_free (ctl_listen_opts_t *o);
 

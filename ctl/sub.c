@@ -16,7 +16,7 @@
 #include "ctl.h"
 
 int
-ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count,
+ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count, bool with_args,
                     ctl_listen_opts_t *o)
 {
     static const struct option options[] = {
@@ -25,6 +25,7 @@ ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count,
         { "count", required_argument, NULL, 'n' },
         { "timeout", required_argument, NULL, 't' },
         { "json", no_argument, NULL, 'j' },
+        { "count-only", no_argument, NULL, 'q' },
         { NULL, 0, NULL, 0 }
     };
     memset (o, 0, sizeof *o);
@@ -50,6 +51,7 @@ ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count,
             break;
         case 't': o->timeout = strtod (optarg, &end); break;
         case 'j': o->json = true; break;
+        case 'q': o->count_only = true; break;
         default:  return 2;
         }
         if (end && (*end || end == optarg || (opt == 'n' && o->count < 1)
@@ -58,7 +60,8 @@ ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count,
             return 2;
         }
     }
-    if (optind < argc) {
+    o->first_arg = optind;
+    if (optind < argc && !with_args) {
         fprintf (stderr, "dpi-dualctl %s: unexpected argument '%s'\n", cmd, argv[optind]);
         return 2;
     }
