@@ -27,6 +27,7 @@
 
 #define MAX_FILES 4096
 #define OFFLINE_LINGER_MS 10000
+#define EVENT_BATCH 64              /* events handed to ZeroMQ together */
 
 typedef struct {
     const char *config_path;
@@ -149,6 +150,20 @@ heartbeat (heartbeat_t *hb, workers_t *c, bool force)
         pthread_mutex_unlock (lock);
 }
 
+/*  Hand the held events to ZeroMQ (see bus_pub_set_batch).                 */
+static void
+flush_bus (bus_pub_t *pub, workers_t *c)
+{
+    if (!pub)
+        return;
+    pthread_mutex_t *lock = workers_output_lock (c);
+    if (lock)
+        pthread_mutex_lock (lock);
+    bus_pub_flush (pub);
+    if (lock)
+        pthread_mutex_unlock (lock);
+}
+
 static void
 progress (workers_t *c, const char *name, uint64_t start_ns, bool final)
 {
@@ -179,7 +194,8 @@ summary (workers_t *c)
 
 /*  Read every file in turn. Returns 0, or 2 if one could not be read through. */
 static int
-run_offline (capture_t **files, int nfiles, workers_t *c, heartbeat_t *hb, bool quiet)
+run_offline (capture_t **files, int nfiles, workers_t *c, bus_pub_t *pub, heartbeat_t *hb,
+             bool quiet)
 {
     int status = 0;
     uint64_t start = bus_mono_ns (), next_progress = start + 1000000000ull;
@@ -189,6 +205,7 @@ run_offline (capture_t **files, int nfiles, workers_t *c, heartbeat_t *hb, bool 
         int n;
         while ((n = capture_dispatch (files[i], 4096, on_packet, (u_char *) &d)) > 0
                && !zsys_interrupted) {
+            flush_bus (pub, c);
             heartbeat (hb, c, false);
             if (!quiet && bus_mono_ns () >= next_progress) {
                 progress (c, capture_name (files[i]), start, false);
@@ -202,13 +219,14 @@ run_offline (capture_t **files, int nfiles, workers_t *c, heartbeat_t *hb, bool 
         }
     }
     workers_finish (c);
+    flush_bus (pub, c);
     if (!quiet)
         progress (c, "done", start, true);
     return status;
 }
 
 static int
-run_live (capture_t *cap, workers_t *c, heartbeat_t *hb)
+run_live (capture_t *cap, workers_t *c, bus_pub_t *pub, heartbeat_t *hb)
 {
     dispatch_t d = { c, capture_datalink (cap) };
     workers_set_interface (c, capture_name (cap));
@@ -223,9 +241,11 @@ run_live (capture_t *cap, workers_t *c, heartbeat_t *hb)
         if (capture_stats (cap, &received, &dropped, &if_dropped))
             workers_set_capture_stats (c, received, dropped, if_dropped);
         workers_tick (c, bus_now_ns () / 1000);
+        flush_bus (pub, c);
         heartbeat (hb, c, false);
     }
     workers_finish (c);
+    flush_bus (pub, c);
     return status;
 }
 
@@ -286,13 +306,20 @@ main (int argc, char **argv)
     if (rc == 0 && !c)
         rc = 1;
     heartbeat_t *hb = c && pub ? heartbeat_new (cfg, pub, NULL) : NULL;
+    if (pub)
+        bus_pub_set_batch (pub, EVENT_BATCH);
+    /* offline, subscribers set the pace: no event is dropped at the
+       high-water mark unless one of them stops reading for 10 s */
+    if (pub && o.nfiles)
+        bus_pub_set_lossless (pub, OFFLINE_LINGER_MS);
 
     if (rc == 0) {
         if (pub && o.wait_subscriber > 0
             && bus_pub_wait_subscriber (pub, (int) (o.wait_subscriber * 1000)) != 0)
             log_warning ("no subscriber after %.1f s; publishing anyway", o.wait_subscriber);
         heartbeat (hb, c, true);
-        rc = o.nfiles ? run_offline (caps, ncaps, c, hb, o.quiet) : run_live (caps[0], c, hb);
+        rc = o.nfiles ? run_offline (caps, ncaps, c, pub, hb, o.quiet)
+                      : run_live (caps[0], c, pub, hb);
         heartbeat (hb, c, true);
         if (!o.quiet)
             summary (c);

@@ -12,6 +12,9 @@
 #include "topics.h"
 
 #define TOP_TALKERS 10
+/*  The talker table is bounded (2.5 MiB): past 49152 distinct initiators,
+    the later ones are left out of the ranking.                              */
+#define MAX_TALKER_SLOTS 65536
 #define MAX_PROTOCOLS 64
 
 struct stats_t {
@@ -132,6 +135,7 @@ typedef struct {
     size_t nprotos;
     talker_slot_t *talkers;
     size_t mask;                        /* slots - 1                         */
+    size_t room;                        /* addresses it may still take       */
     uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
 } walk_t;
 
@@ -229,6 +233,9 @@ walk_flow (void *arg, flow_t *flow)
         t = &w->talkers[slot];
     }
     if (!t->version) {
+        if (w->room == 0)
+            return;                     /* full: see MAX_TALKER_SLOTS */
+        w->room--;
         memcpy (t->addr, flow->src, 16);
         t->version = flow->ip_version;
     }
@@ -306,10 +313,11 @@ stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t 
 {
     walk_t w = { .classifier = classifier };
     size_t slots = 64;
-    while (slots < 2 * (size_t) flowtable_count (flows))
+    while (slots < 2 * (size_t) flowtable_count (flows) && slots < MAX_TALKER_SLOTS)
         slots *= 2;
     w.talkers = calloc (slots, sizeof *w.talkers);     /* none: no talkers reported */
     w.mask = slots - 1;
+    w.room = slots - slots / 4;
     flowtable_foreach (flows, walk_flow, &w);
 
     double elapsed = now_us > self->last_us ? (double) (now_us - self->last_us) / 1e6 : 0;

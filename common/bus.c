@@ -164,6 +164,13 @@ typedef struct {
 } pub_topic_t;
 
 struct bus_pub_t {
+    int block_ms;                   /* lossless mode: longest wait per send  */
+    size_t batch;                   /* messages held before sending, 0/1: none */
+    size_t npending;
+    struct {
+        pub_topic_t *slot;
+        zmq_msg_t payload;
+    } pending[BUS_MAX_BATCH];
     zsock_t *sock;
     void *handle;                   /* the libzmq socket under sock         */
     zactor_t *auth;
@@ -215,6 +222,7 @@ bus_pub_destroy (bus_pub_t **self_p)
     bus_pub_t *self = *self_p;
     if (!self)
         return;
+    bus_pub_flush (self);
     zsock_destroy (&self->sock);
     zactor_destroy (&self->auth);
     free (self);
@@ -247,6 +255,8 @@ pub_topic (bus_pub_t *self, const char *topic, const ProtobufCMessageDescriptor 
     return slot;
 }
 
+static int send_one (bus_pub_t *self, pub_topic_t *slot, zmq_msg_t *payload);
+
 int
 bus_pub_send (bus_pub_t *self, const char *topic, ProtobufCMessage *msg)
 {
@@ -278,14 +288,70 @@ bus_pub_send (bus_pub_t *self, const char *topic, ProtobufCMessage *msg)
     /* the sequence number is used even if the send fails: a failed send
        is a gap for subscribers, as it should be */
     slot->seq++;
-    if (zmq_send (self->handle, topic, strlen (topic), ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0
-        || zmq_msg_send (&payload, self->handle, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close (&payload);
+    if (self->batch > 1) {
+        self->pending[self->npending].slot = slot;
+        self->pending[self->npending].payload = payload;
+        if (++self->npending == self->batch)
+            bus_pub_flush (self);
+        return 0;
+    }
+    return send_one (self, slot, &payload);
+}
+
+/*  Send the topic frame; in lossless mode wait (bounded) while a subscriber
+    is at its high-water mark.                                               */
+static int
+send_topic (bus_pub_t *self, pub_topic_t *slot)
+{
+    size_t len = strlen (slot->topic);
+    int rc = zmq_send (self->handle, slot->topic, len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    if (rc >= 0 || zmq_errno () != EAGAIN || self->block_ms <= 0)
+        return rc;
+    uint64_t deadline = bus_mono_ns () + (uint64_t) self->block_ms * 1000000ull;
+    while (rc < 0 && zmq_errno () == EAGAIN && bus_mono_ns () < deadline && !zsys_interrupted) {
+        zmq_pollitem_t item = { self->handle, 0, ZMQ_POLLOUT, 0 };
+        zmq_poll (&item, 1, 100);
+        rc = zmq_send (self->handle, slot->topic, len, ZMQ_SNDMORE | ZMQ_DONTWAIT);
+    }
+    return rc;
+}
+
+/*  Hand one packed message of SLOT's topic to ZeroMQ.                       */
+static int
+send_one (bus_pub_t *self, pub_topic_t *slot, zmq_msg_t *payload)
+{
+    if (send_topic (self, slot) < 0 || zmq_msg_send (payload, self->handle, ZMQ_DONTWAIT) < 0) {
+        zmq_msg_close (payload);
         slot->send_errors++;
         return -1;
     }
     slot->sent++;
     return 0;
+}
+
+void
+bus_pub_set_lossless (bus_pub_t *self, int wait_ms)
+{
+    int nodrop = wait_ms > 0;
+    zsock_set_xpub_nodrop (self->sock, nodrop);
+    self->block_ms = wait_ms;
+}
+
+void
+bus_pub_set_batch (bus_pub_t *self, size_t messages)
+{
+    bus_pub_flush (self);
+    self->batch = messages > BUS_MAX_BATCH ? BUS_MAX_BATCH : messages;
+}
+
+int
+bus_pub_flush (bus_pub_t *self)
+{
+    int rc = 0;
+    for (size_t i = 0; i < self->npending; i++)
+        rc |= send_one (self, self->pending[i].slot, &self->pending[i].payload);
+    self->npending = 0;
+    return rc;
 }
 
 int

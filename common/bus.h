@@ -24,7 +24,7 @@
     The publisher socket is an XPUB so it can see subscriptions
     (bus_pub_wait_subscriber) — sending behaves as PUB: past the send
     high-water mark, ZeroMQ drops for the slow subscriber only, and that
-    subscriber's gap counters show it.
+    subscriber's gap counters show it (unless bus_pub_set_lossless).
 
     Threads: a bus_pub_t or bus_sub_t belongs to one thread.                */
 #ifndef DPI_BUS_H
@@ -76,6 +76,21 @@ void bus_pub_destroy (bus_pub_t **self_p);
 /*  Fill MSG's header and send it on TOPIC; MSG must be of the topic's type.
     Never blocks. 0 when handed to ZeroMQ, -1 on error (counted).            */
 int bus_pub_send (bus_pub_t *self, const char *topic, ProtobufCMessage *msg);
+
+/*  Lossless mode (for offline runs): a send that finds a subscriber at its
+    high-water mark waits for room, up to WAIT_MS, instead of ZeroMQ's
+    dropping it; only then is it dropped and counted as a send error. Never
+    for live capture: one stuck subscriber would stall every other. 0: off. */
+void bus_pub_set_lossless (bus_pub_t *self, int wait_ms);
+
+/*  Batching: hold up to MESSAGES packed messages and hand them to ZeroMQ
+    together (when the batch is full, or at bus_pub_flush). A burst wakes
+    ZeroMQ's I/O thread once instead of once per message — much cheaper at
+    high event rates; the owner flushes at least every loop turn. A held
+    message is already numbered; bus_pub_destroy flushes.                    */
+#define BUS_MAX_BATCH 256
+void bus_pub_set_batch (bus_pub_t *self, size_t messages);
+int bus_pub_flush (bus_pub_t *self);
 
 /*  Wait until a subscription reaches the publisher (0), or TIMEOUT_MS
     passes (-1). For tools and tests that must not lose their first sends.  */
