@@ -1,0 +1,692 @@
+/*  bridge.c — see bridge.h.                                                 */
+#include "bridge.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "banlist.h"
+#include "community_id.h"
+#include "latency.h"
+#include "listener.h"
+#include "log.h"
+#include "record.h"
+#include "rules.h"
+#include "threatlog.h"
+#include "topics.h"
+
+#define LOG_INTERVAL_NS 1000000000ull   /* one line per reason per second    */
+#define REPLY_MAX 1024
+#define MAX_DURATION_S (100ull * 365 * 86400)
+
+/*  A log line that may repeat: at most one per interval, with a count.     */
+typedef struct {
+    uint64_t last_ns;
+    uint64_t total;
+    uint64_t unlogged;                  /* since the last line               */
+} ratelog_t;
+
+typedef struct {
+    uint64_t records, requests, responses, errors;
+    uint64_t verdicts, allowed, blocked_ban, blocked_rule;
+    uint64_t reply_errors;
+    uint64_t bad[RECORD_REASONS];
+    uint64_t community_id_errors;
+    uint64_t decisions, decisions_rejected, decisions_ignored;
+    uint64_t ban_file_reloads, ban_file_errors;
+    uint64_t ban_expired_before;        /* by file lists replaced since     */
+    uint64_t threats_logged, threats_log_errors;
+    uint64_t publish_errors;
+} counters_t;
+
+/*  The decision on one request.                                             */
+typedef struct {
+    bool block;
+    const char *reason;                 /* "ban-list", "rule" or ""          */
+    const char *rule_id;
+    const char *category;
+    unsigned severity;
+    char matched[RULES_MATCHED_MAX + 1];
+    uint64_t latency_ns;
+} verdict_t;
+
+struct bridge_t {
+    const config_t *cfg;
+    bus_pub_t *pub;
+    listener_t *listener;
+    record_t *record;
+    rules_t *rules;                     /* NULL: ban lists only              */
+    banlist_t *file_bans;               /* mitm.ban_file                     */
+    banlist_t *decision_bans;           /* the decision topic                */
+    latency_t *latency;
+    threatlog_t *threatlog;             /* NULL unless global.compat         */
+    uint8_t *buffer;                    /* one datagram                      */
+    size_t buffer_size;                 /* max_record_bytes + 1              */
+    char *headers;                      /* "Name: value\n" lines to scan     */
+    size_t headers_size;
+    counters_t c;
+    ratelog_t bad_log[RECORD_REASONS];
+    ratelog_t reply_log, decision_log, threat_log;
+};
+
+/*  Heartbeat counter names of the reject reasons (record_reason_t order).  */
+static const char *s_bad_names[RECORD_REASONS] = {
+    "records_ok", "bad_too_large", "bad_not_json", "bad_bad_utf8", "bad_bad_version",
+    "bad_unknown_type", "bad_missing_field", "bad_bad_type", "bad_bad_value", "bad_too_long",
+};
+
+/*  True when a line is due; *UNLOGGED gets the events skipped before it.  */
+static bool
+ratelog_due (ratelog_t *r, uint64_t *unlogged)
+{
+    uint64_t now = bus_mono_ns ();
+    r->total++;
+    if (r->last_ns != 0 && now - r->last_ns < LOG_INTERVAL_NS) {
+        r->unlogged++;
+        return false;
+    }
+    *unlogged = r->unlogged;
+    r->unlogged = 0;
+    r->last_ns = now;
+    return true;
+}
+
+static void
+load_error_lines (const char *what, const char *text)
+{
+    const char *line = text;
+    while (line && *line) {
+        const char *end = strchr (line, '\n');
+        int len = end ? (int) (end - line) : (int) strlen (line);
+        log_error ("%s: %.*s", what, len, line);
+        line = end ? end + 1 : NULL;
+    }
+}
+
+static int
+load_rules (bridge_t *self, char *err, size_t errlen)
+{
+    const char *path = self->cfg->mitm.rules_file;
+    if (!*path) {
+        log_warning ("mitm.rules_file is empty: running with the ban list only (no rules)");
+        return 0;
+    }
+    if (strcmp (path, BRIDGE_DEFAULT_RULES) == 0 && access (path, F_OK) != 0) {
+        log_warning ("%s (the default mitm.rules_file) does not exist: running with the ban "
+                     "list only (no rules)", path);
+        return 0;
+    }
+    self->rules = rules_new (path, err, errlen);
+    if (!self->rules)
+        return -1;
+    log_info ("%s: %zu rules compiled", path, rules_count (self->rules));
+    return 0;
+}
+
+bridge_t *
+bridge_new (const config_t *cfg, bus_pub_t *pub, char *err, size_t errlen)
+{
+    bridge_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    self->cfg = cfg;
+    self->pub = pub;
+    self->buffer_size = (size_t) cfg->mitm.max_record_bytes + 1;
+    self->headers_size = self->buffer_size;
+    self->buffer = malloc (self->buffer_size);
+    self->headers = malloc (self->headers_size);
+    self->record = record_new ();
+    self->file_bans = banlist_new ();
+    self->decision_bans = banlist_new ();
+    self->latency = latency_new ();
+    if (!self->buffer || !self->headers || !self->record || !self->file_bans
+        || !self->decision_bans || !self->latency) {
+        snprintf (err, errlen, "out of memory");
+        bridge_destroy (&self);
+        return NULL;
+    }
+    if (load_rules (self, err, errlen) != 0) {
+        bridge_destroy (&self);
+        return NULL;
+    }
+    if (*cfg->mitm.ban_file) {
+        if (banlist_load (self->file_bans, cfg->mitm.ban_file, bus_now_ns (), err, errlen)) {
+            bridge_destroy (&self);
+            return NULL;
+        }
+        log_info ("%s: %zu bans", cfg->mitm.ban_file, banlist_size (self->file_bans));
+    }
+    if (cfg->global.compat) {
+        char reason[512];
+        self->threatlog = threatlog_new (cfg->global.compat_dir, reason, sizeof reason);
+        if (!self->threatlog) {
+            snprintf (err, errlen, "threats.log: %s", reason);
+            bridge_destroy (&self);
+            return NULL;
+        }
+    }
+    self->listener = listener_new (cfg->mitm.socket, err, errlen);
+    if (!self->listener) {
+        bridge_destroy (&self);
+        return NULL;
+    }
+    log_info ("listening on %s (records up to %d bytes)", cfg->mitm.socket,
+              cfg->mitm.max_record_bytes);
+    return self;
+}
+
+void
+bridge_destroy (bridge_t **self_p)
+{
+    bridge_t *self = *self_p;
+    if (!self)
+        return;
+    listener_destroy (&self->listener);
+    record_destroy (&self->record);
+    rules_destroy (&self->rules);
+    banlist_destroy (&self->file_bans);
+    banlist_destroy (&self->decision_bans);
+    latency_destroy (&self->latency);
+    threatlog_destroy (&self->threatlog);
+    free (self->buffer);
+    free (self->headers);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+bridge_fd (bridge_t *self)
+{
+    return listener_fd (self->listener);
+}
+
+/*  Append S (LEN bytes) to a JSON string being built at OUT[*N]; escapes
+    quotes, backslashes and control characters. False when out of room.     */
+static bool
+json_append_escaped (char *out, size_t size, size_t *n, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char) *s;
+        char esc[8];
+        size_t len;
+        if (ch == '"' || ch == '\\') {
+            esc[0] = '\\';
+            esc[1] = (char) ch;
+            len = 2;
+        }
+        else if (ch < 0x20)
+            len = (size_t) snprintf (esc, sizeof esc, "\\u%04x", ch);
+        else {
+            esc[0] = (char) ch;
+            len = 1;
+        }
+        if (*n + len >= size)
+            return false;
+        memcpy (out + *n, esc, len);
+        *n += len;
+    }
+    out[*n] = 0;
+    return true;
+}
+
+/*  The answer to the addon for V, in OUT; its length, 0 if it did not fit. */
+static size_t
+format_reply (const record_t *r, const verdict_t *v, char *out, size_t size)
+{
+    size_t n = (size_t) snprintf (out, size, "{\"v\":1,\"id\":\"");
+    if (!json_append_escaped (out, size, &n, r->id))
+        return 0;
+    int more = v->block
+                   ? snprintf (out + n, size - n,
+                               "\",\"action\":\"block\",\"reason\":\"%s\",\"rule_id\":\"%s\","
+                               "\"category\":\"%s\",\"severity\":%u}",
+                               v->reason, v->rule_id, v->category, v->severity)
+                   : snprintf (out + n, size - n, "\",\"action\":\"allow\"}");
+    if (more < 0 || (size_t) more >= size - n)
+        return 0;
+    return n + (size_t) more;
+}
+
+/*  "Name: value\n" per header into self->headers; its length.             */
+static size_t
+join_headers (bridge_t *self, const record_t *r)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_headers; i++) {
+        const record_header_t *h = &r->headers[i];
+        size_t need = h->name_len + 2 + h->value_len + 1;
+        if (n + need > self->headers_size)
+            break;                      /* cannot happen: bounded by the record */
+        memcpy (self->headers + n, h->name, h->name_len);
+        n += h->name_len;
+        memcpy (self->headers + n, ": ", 2);
+        n += 2;
+        memcpy (self->headers + n, h->value, h->value_len);
+        n += h->value_len;
+        self->headers[n++] = '\n';
+    }
+    return n;
+}
+
+static void
+decide (bridge_t *self, const record_t *r, verdict_t *v)
+{
+    memset (v, 0, sizeof *v);
+    v->reason = v->rule_id = v->category = "";
+    banlist_hit_t hit;
+    uint64_t now = bus_now_ns ();
+    if (banlist_lookup (self->decision_bans, r->client.family, r->client.addr, now, &hit)
+        || banlist_lookup (self->file_bans, r->client.family, r->client.addr, now, &hit)) {
+        v->block = true;
+        v->reason = "ban-list";
+        v->category = "ban";
+        v->severity = 10;
+        snprintf (v->matched, sizeof v->matched, "%s", hit.net);
+        return;
+    }
+    if (!self->rules)
+        return;
+    rules_input_t in = {
+        .method = r->method, .method_len = r->method_len,
+        .path = r->path, .path_len = r->path_len,
+        .query = r->query, .query_len = r->query_len,
+        .headers = self->headers, .headers_len = join_headers (self, r),
+        .body = r->body_prefix, .body_len = r->body_prefix_len,
+    };
+    rules_match_t m;
+    if (rules_match (self->rules, &in, &m)) {
+        v->block = true;
+        v->reason = "rule";
+        v->rule_id = m.id;
+        v->category = m.category;
+        v->severity = m.severity;
+        memcpy (v->matched, m.matched, sizeof v->matched);
+    }
+}
+
+static void
+publish (bridge_t *self, const char *topic, ProtobufCMessage *msg)
+{
+    if (self->pub && bus_pub_send (self->pub, topic, msg) != 0)
+        self->c.publish_errors++;
+}
+
+/*  The HttpHeader array of R, in H / PTRS (RECORD_MAX_HEADERS each).       */
+static size_t
+fill_headers (const record_t *r, Dpidual__V1__HttpHeader *h, Dpidual__V1__HttpHeader **ptrs)
+{
+    for (size_t i = 0; i < r->n_headers; i++) {
+        dpidual__v1__http_header__init (&h[i]);
+        h[i].name = (char *) r->headers[i].name;
+        h[i].value = (char *) r->headers[i].value;
+        ptrs[i] = &h[i];
+    }
+    return r->n_headers;
+}
+
+static void
+publish_request (bridge_t *self, const record_t *r, const char *cid)
+{
+    Dpidual__V1__HttpRequest m = DPIDUAL__V1__HTTP_REQUEST__INIT;
+    Dpidual__V1__HttpHeader h[RECORD_MAX_HEADERS], *ptrs[RECORD_MAX_HEADERS];
+    m.flow_id = (char *) r->id;
+    m.request_id = (char *) r->request_id;
+    m.community_id = (char *) cid;
+    m.client_ip = (char *) r->client.ip;
+    m.client_port = r->client.port;
+    m.frontend_ip = (char *) r->frontend.ip;
+    m.frontend_port = r->frontend.port;
+    m.client_from_proxy = r->from_proxy;
+    m.ts_ns = r->ts_ns;
+    m.method = (char *) r->method;
+    m.scheme = (char *) r->scheme;
+    m.host = (char *) r->host;
+    m.path = (char *) r->path;
+    m.query = (char *) r->query;
+    m.http_version = (char *) r->http_version;
+    m.n_headers = fill_headers (r, h, ptrs);
+    m.headers = ptrs;
+    m.body_length = r->body_length;
+    m.body_sha256 = (char *) r->body_sha256;
+    m.body_prefix.data = (uint8_t *) r->body_prefix;
+    m.body_prefix.len = r->body_prefix_len;
+    const record_header_t *ua = record_header (r, "user-agent");
+    m.user_agent = ua ? (char *) ua->value : "";
+    m.tls_version = (char *) r->tls_version;
+    m.tls_cipher = (char *) r->tls_cipher;
+    m.tls_sni = (char *) r->tls_sni;
+    m.tls_alpn = (char *) r->tls_alpn;
+    publish (self, TOPIC_MITM_REQUEST, &m.base);
+}
+
+static void
+publish_response (bridge_t *self, const record_t *r, const char *cid)
+{
+    Dpidual__V1__HttpResponse m = DPIDUAL__V1__HTTP_RESPONSE__INIT;
+    Dpidual__V1__HttpHeader h[RECORD_MAX_HEADERS], *ptrs[RECORD_MAX_HEADERS];
+    m.flow_id = (char *) r->id;
+    m.request_id = (char *) r->request_id;
+    m.community_id = (char *) cid;
+    m.client_ip = (char *) r->client.ip;
+    m.client_port = r->client.port;
+    m.ts_ns = r->ts_ns;
+    m.status = r->status;
+    m.n_headers = fill_headers (r, h, ptrs);
+    m.headers = ptrs;
+    m.body_length = r->body_length;
+    m.header_bytes = r->header_bytes;
+    m.latency_us = r->latency_us;
+    m.error = r->type == RECORD_ERROR ? (char *) r->error : "";
+    publish (self, TOPIC_MITM_RESPONSE, &m.base);
+}
+
+static void
+publish_verdict (bridge_t *self, const record_t *r, const char *cid, const verdict_t *v)
+{
+    Dpidual__V1__Verdict m = DPIDUAL__V1__VERDICT__INIT;
+    m.flow_id = (char *) r->id;
+    m.request_id = (char *) r->request_id;
+    m.community_id = (char *) cid;
+    m.client_ip = (char *) r->client.ip;
+    m.action = v->block ? DPIDUAL__V1__VERDICT__ACTION__BLOCK
+                        : DPIDUAL__V1__VERDICT__ACTION__ALLOW;
+    m.reason = (char *) v->reason;
+    m.rule_id = (char *) v->rule_id;
+    m.category = (char *) v->category;
+    m.severity = v->severity;
+    m.latency_ns = v->latency_ns;
+    m.matched = (char *) v->matched;
+    publish (self, TOPIC_MITM_VERDICT, &m.base);
+}
+
+static void
+log_threat (bridge_t *self, const record_t *r, const char *cid, const verdict_t *v)
+{
+    const record_header_t *ua = record_header (r, "user-agent");
+    threatlog_entry_t e = {
+        .ts_ns = bus_now_ns (),
+        .source_ip = r->client.ip,
+        .method = r->method, .path = r->path, .query = r->query,
+        .host = r->host, .user_agent = ua ? ua->value : "",
+        .category = v->category,
+        .pattern = v->rule_id && *v->rule_id ? v->rule_id : v->reason,
+        .reason = v->reason,
+        .severity = v->severity,
+        .matched = v->matched,
+        .request_id = r->request_id, .community_id = cid, .flow_id = r->id,
+    };
+    if (threatlog_write (self->threatlog, &e) == 0)
+        self->c.threats_logged++;
+    else {
+        self->c.threats_log_errors++;
+        uint64_t unlogged;
+        if (ratelog_due (&self->threat_log, &unlogged))
+            log_warning ("%s: cannot append: %s", threatlog_path (self->threatlog),
+                         strerror (errno));
+    }
+}
+
+static void
+bad_record (bridge_t *self, record_reason_t reason, const char *detail, size_t len)
+{
+    self->c.bad[reason]++;
+    uint64_t unlogged;
+    ratelog_t *r = &self->bad_log[reason];
+    if (ratelog_due (r, &unlogged))
+        log_warning ("rejected a record of %zu bytes: %s: %s (%llu of this kind, %llu not "
+                     "logged since the last line)", len, record_reason_name (reason), detail,
+                     (unsigned long long) r->total, (unsigned long long) unlogged);
+}
+
+/*  One datagram of LEN bytes stored (REAL_LEN sent) from PEER, read at T0. */
+static void
+handle (bridge_t *self, size_t len, size_t real_len, const listener_peer_t *peer, uint64_t t0)
+{
+    self->c.records++;
+    record_t *r = self->record;
+    char detail[192];
+    record_reason_t reason = record_parse (r, self->buffer, len, real_len,
+                                           (size_t) self->cfg->mitm.max_record_bytes, detail,
+                                           sizeof detail);
+    if (reason != RECORD_OK) {
+        bad_record (self, reason, detail, real_len);
+        return;
+    }
+    verdict_t v;
+    bool decided = false;
+    if (r->type == RECORD_REQUEST && r->verdict) {
+        decide (self, r, &v);
+        char reply[REPLY_MAX];
+        size_t n = format_reply (r, &v, reply, sizeof reply);
+        if (n == 0 || listener_reply (self->listener, peer, reply, n) != 0) {
+            self->c.reply_errors++;
+            uint64_t unlogged;
+            if (ratelog_due (&self->reply_log, &unlogged))
+                log_warning ("cannot answer record %s: %s (%llu failed answers)", r->id,
+                             n == 0 ? "answer too long" : strerror (errno),
+                             (unsigned long long) self->c.reply_errors);
+        }
+        v.latency_ns = bus_mono_ns () - t0;
+        latency_add (self->latency, v.latency_ns);
+        self->c.verdicts++;
+        if (!v.block)
+            self->c.allowed++;
+        else if (strcmp (v.reason, "ban-list") == 0)
+            self->c.blocked_ban++;
+        else
+            self->c.blocked_rule++;
+        decided = true;
+    }
+
+    char cid[COMMUNITY_ID_V1_BUFSIZE] = "";
+    if (r->frontend.present) {
+        community_id_tuple_t t = { .family = r->client.family, .proto = 6,
+                                   .sport = r->client.port, .dport = r->frontend.port };
+        memcpy (t.src, r->client.addr, 16);
+        memcpy (t.dst, r->frontend.addr, 16);
+        if (r->client.family != r->frontend.family
+            || community_id_v1 (&t, (uint16_t) self->cfg->tap.community_id_seed, false, cid,
+                                sizeof cid) < 0) {
+            cid[0] = 0;
+            self->c.community_id_errors++;
+        }
+    }
+    if (r->type == RECORD_REQUEST) {
+        self->c.requests++;
+        publish_request (self, r, cid);
+    }
+    else {
+        if (r->type == RECORD_RESPONSE)
+            self->c.responses++;
+        else
+            self->c.errors++;
+        publish_response (self, r, cid);
+    }
+    if (decided && (v.block || self->cfg->mitm.publish_all_verdicts))
+        publish_verdict (self, r, cid, &v);
+    if (decided && v.block) {
+        log_debug ("block %s %s %s%s%s: %s %s", r->client.ip, r->method, r->path,
+                   *r->query ? "?" : "", r->query, v.reason, v.rule_id);
+        if (self->threatlog)
+            log_threat (self, r, cid, &v);
+    }
+    record_clear (r);
+}
+
+size_t
+bridge_drain (bridge_t *self, size_t max)
+{
+    size_t handled = 0;
+    while (handled < max) {
+        listener_peer_t peer;
+        size_t real_len = 0;
+        ssize_t n = listener_recv (self->listener, self->buffer, self->buffer_size, &real_len,
+                                   &peer);
+        if (n < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+                log_warning ("%s: recv: %s", listener_path (self->listener), strerror (errno));
+            break;
+        }
+        uint64_t t0 = bus_mono_ns ();
+        handle (self, (size_t) n, real_len, &peer, t0);
+        handled++;
+    }
+    return handled;
+}
+
+static void
+decision_problem (bridge_t *self, const char *fmt, const char *value, const char *why)
+{
+    uint64_t unlogged;
+    if (ratelog_due (&self->decision_log, &unlogged))
+        log_warning (fmt, value, why);
+}
+
+void
+bridge_decision (bridge_t *self, const Dpidual__V1__Decision *d)
+{
+    self->c.decisions++;
+    const char *value = d->value ? d->value : "";
+    const char *scope = d->scope ? d->scope : "";
+    if (*scope && strcmp (scope, "ip") != 0 && strcmp (scope, "range") != 0) {
+        self->c.decisions_ignored++;    /* country, as, ...: not ours       */
+        log_debug ("decision on scope '%s' ignored", scope);
+        return;
+    }
+    banlist_net_t net;
+    char why[160];
+    if (banlist_parse_net (value, &net, why, sizeof why) != 0) {
+        self->c.decisions_rejected++;
+        decision_problem (self, "decision on '%.64s' rejected: %s", value, why);
+        return;
+    }
+    char text[64];
+    banlist_format_net (&net, text, sizeof text);
+    uint64_t now = bus_now_ns ();
+    if (d->action == DPIDUAL__V1__DECISION__ACTION__BAN) {
+        uint64_t expires = d->expires_ns;
+        if (!expires && d->duration_s)
+            expires = now + (d->duration_s < MAX_DURATION_S ? d->duration_s : MAX_DURATION_S)
+                                * 1000000000ull;
+        if (expires && expires <= now) {
+            self->c.decisions_ignored++;
+            log_debug ("ban of %s already expired", text);
+            return;
+        }
+        if (banlist_add (self->decision_bans, &net, expires) != 0) {
+            self->c.decisions_rejected++;
+            decision_problem (self, "ban of %s: %s", text, "out of memory");
+            return;
+        }
+        log_debug ("ban %s (%s, %s), expires %llu", text, d->origin ? d->origin : "",
+                   d->reason ? d->reason : "", (unsigned long long) expires);
+    }
+    else if (d->action == DPIDUAL__V1__DECISION__ACTION__UNBAN) {
+        int removed = banlist_remove (self->decision_bans, &net);
+        log_debug ("unban %s%s", text, removed ? "" : " (was not banned)");
+    }
+    else {
+        self->c.decisions_rejected++;
+        decision_problem (self, "decision on '%.64s' rejected: %s", value, "no action");
+    }
+}
+
+int
+bridge_reload (bridge_t *self)
+{
+    if (self->threatlog && threatlog_reopen (self->threatlog) != 0)
+        log_warning ("%s: cannot reopen: %s", threatlog_path (self->threatlog), strerror (errno));
+    const char *path = self->cfg->mitm.ban_file;
+    if (!*path)
+        return 0;
+    self->c.ban_file_reloads++;
+    banlist_t *fresh = banlist_new ();
+    char err[4096];
+    if (!fresh || banlist_load (fresh, path, bus_now_ns (), err, sizeof err) != 0) {
+        self->c.ban_file_errors++;
+        if (fresh)
+            load_error_lines ("ban file not reloaded", err);
+        else
+            log_error ("ban file not reloaded: out of memory");
+        banlist_destroy (&fresh);
+        return -1;
+    }
+    self->c.ban_expired_before += banlist_expired (self->file_bans);
+    banlist_destroy (&self->file_bans);
+    self->file_bans = fresh;
+    log_info ("%s reloaded: %zu bans", path, banlist_size (self->file_bans));
+    return 0;
+}
+
+void
+bridge_tick (bridge_t *self)
+{
+    uint64_t now = bus_now_ns ();
+    banlist_purge (self->file_bans, now);
+    banlist_purge (self->decision_bans, now);
+}
+
+size_t
+bridge_counters (bridge_t *self, heartbeat_counter_t *out, size_t max)
+{
+    const counters_t *c = &self->c;
+    uint64_t bad = 0;
+    for (int i = 1; i < RECORD_REASONS; i++)
+        bad += c->bad[i];
+    heartbeat_counter_t all[64] = {
+        { "records", c->records }, { "requests", c->requests }, { "responses", c->responses },
+        { "errors", c->errors }, { "verdicts", c->verdicts }, { "allowed", c->allowed },
+        { "blocked_ban", c->blocked_ban }, { "blocked_rule", c->blocked_rule },
+        { "reply_errors", c->reply_errors },
+        { "latency_p50_ns", latency_percentile (self->latency, 50) },
+        { "latency_p99_ns", latency_percentile (self->latency, 99) },
+        { "latency_max_ns", latency_max (self->latency) },
+        { "bad_records", bad },
+    };
+    size_t n = 13;
+    for (int i = 1; i < RECORD_REASONS; i++)
+        all[n++] = (heartbeat_counter_t) { s_bad_names[i], c->bad[i] };
+    heartbeat_counter_t tail[] = {
+        { "community_id_errors", c->community_id_errors },
+        { "rules_loaded", self->rules ? rules_count (self->rules) : 0 },
+        { "rule_scan_errors", self->rules ? rules_scan_errors (self->rules) : 0 },
+        { "ban_entries", banlist_size (self->file_bans) + banlist_size (self->decision_bans) },
+        { "ban_file_entries", banlist_size (self->file_bans) },
+        { "ban_expired", c->ban_expired_before + banlist_expired (self->file_bans)
+                         + banlist_expired (self->decision_bans) },
+        { "ban_file_reloads", c->ban_file_reloads },
+        { "ban_file_errors", c->ban_file_errors },
+        { "decisions", c->decisions },
+        { "decisions_rejected", c->decisions_rejected },
+        { "decisions_ignored", c->decisions_ignored },
+        { "threats_logged", c->threats_logged },
+        { "threats_log_errors", c->threats_log_errors },
+        { "publish_errors", c->publish_errors },
+    };
+    for (size_t i = 0; i < sizeof tail / sizeof tail[0]; i++)
+        all[n++] = tail[i];
+    if (n > max)
+        n = max;
+    memcpy (out, all, n * sizeof *out);
+    return n;
+}
+
+void
+bridge_summary (bridge_t *self)
+{
+    const counters_t *c = &self->c;
+    uint64_t bad = 0;
+    for (int i = 1; i < RECORD_REASONS; i++)
+        bad += c->bad[i];
+    log_info ("%llu records (%llu rejected), %llu verdicts: %llu allowed, %llu blocked by the "
+              "ban list, %llu by a rule; latency p50 %llu ns, p99 %llu ns",
+              (unsigned long long) c->records, (unsigned long long) bad,
+              (unsigned long long) c->verdicts, (unsigned long long) c->allowed,
+              (unsigned long long) c->blocked_ban, (unsigned long long) c->blocked_rule,
+              (unsigned long long) latency_percentile (self->latency, 50),
+              (unsigned long long) latency_percentile (self->latency, 99));
+}

@@ -1,0 +1,158 @@
+/*  listener.c — see listener.h.                                             */
+#include "listener.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct listener_t {
+    int fd;
+    char path[sizeof ((struct sockaddr_un *) 0)->sun_path];
+};
+
+/*  mkdir -p of the directory holding PATH.                                 */
+static int
+make_parent (const char *path)
+{
+    char dir[sizeof ((struct sockaddr_un *) 0)->sun_path];
+    snprintf (dir, sizeof dir, "%s", path);
+    char *slash = strrchr (dir, '/');
+    if (!slash || slash == dir)
+        return 0;
+    *slash = 0;
+    for (char *p = dir + 1; *p; p++)
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir (dir, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    return mkdir (dir, 0755) == 0 || errno == EEXIST ? 0 : -1;
+}
+
+/*  Remove a stale socket at ADDR's path; -1 (reason in ERR) when the path
+    is something else or a live bridge answers there.                       */
+static int
+clear_stale (const struct sockaddr_un *addr, char *err, size_t errlen)
+{
+    struct stat st;
+    if (lstat (addr->sun_path, &st) != 0)
+        return errno == ENOENT ? 0 : (snprintf (err, errlen, "%s: %s", addr->sun_path,
+                                                strerror (errno)), -1);
+    if (!S_ISSOCK (st.st_mode)) {
+        snprintf (err, errlen, "%s: exists and is not a socket; not removing it",
+                  addr->sun_path);
+        return -1;
+    }
+    int probe = socket (AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (probe >= 0) {
+        int live = connect (probe, (const struct sockaddr *) addr, sizeof *addr) == 0;
+        close (probe);
+        if (live) {
+            snprintf (err, errlen, "%s: another process is bound to this socket",
+                      addr->sun_path);
+            return -1;
+        }
+    }
+    if (unlink (addr->sun_path) != 0 && errno != ENOENT) {
+        snprintf (err, errlen, "%s: cannot remove the stale socket: %s", addr->sun_path,
+                  strerror (errno));
+        return -1;
+    }
+    return 0;
+}
+
+listener_t *
+listener_new (const char *path, char *err, size_t errlen)
+{
+    struct sockaddr_un addr = { .sun_family = AF_UNIX };
+    if (!path || !*path || strlen (path) >= sizeof addr.sun_path) {
+        snprintf (err, errlen, "mitm.socket '%s': empty or longer than %zu bytes",
+                  path ? path : "", sizeof addr.sun_path - 1);
+        return NULL;
+    }
+    memcpy (addr.sun_path, path, strlen (path) + 1);
+    if (make_parent (path) != 0) {
+        snprintf (err, errlen, "%s: cannot create its directory: %s", path, strerror (errno));
+        return NULL;
+    }
+    if (clear_stale (&addr, err, errlen) != 0)
+        return NULL;
+    listener_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        snprintf (err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf (self->path, sizeof self->path, "%s", path);
+    self->fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (self->fd < 0) {
+        snprintf (err, errlen, "%s: socket: %s", path, strerror (errno));
+        free (self);
+        return NULL;
+    }
+    if (bind (self->fd, (const struct sockaddr *) &addr, sizeof addr) != 0) {
+        snprintf (err, errlen, "%s: bind: %s", path, strerror (errno));
+        close (self->fd);
+        free (self);
+        return NULL;
+    }
+    if (chmod (path, 0660) != 0) {
+        snprintf (err, errlen, "%s: chmod 0660: %s", path, strerror (errno));
+        listener_destroy (&self);
+        return NULL;
+    }
+    int size = 4 << 20;                 /* room for bursts; capped by rmem_max */
+    setsockopt (self->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    return self;
+}
+
+void
+listener_destroy (listener_t **self_p)
+{
+    listener_t *self = *self_p;
+    if (!self)
+        return;
+    close (self->fd);
+    unlink (self->path);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+listener_fd (listener_t *self)
+{
+    return self->fd;
+}
+
+const char *
+listener_path (listener_t *self)
+{
+    return self->path;
+}
+
+ssize_t
+listener_recv (listener_t *self, void *buf, size_t cap, size_t *real_len, listener_peer_t *peer)
+{
+    peer->len = sizeof peer->addr;
+    ssize_t n = recvfrom (self->fd, buf, cap, MSG_TRUNC | MSG_DONTWAIT,
+                          (struct sockaddr *) &peer->addr, &peer->len);
+    if (n < 0)
+        return -1;
+    *real_len = (size_t) n;
+    return (size_t) n > cap ? (ssize_t) cap : n;
+}
+
+int
+listener_reply (listener_t *self, const listener_peer_t *peer, const void *data, size_t len)
+{
+    if (peer->len <= (socklen_t) sizeof (sa_family_t)) {
+        errno = EDESTADDRREQ;
+        return -1;
+    }
+    ssize_t n = sendto (self->fd, data, len, MSG_DONTWAIT | MSG_NOSIGNAL,
+                        (const struct sockaddr *) &peer->addr, peer->len);
+    return n == (ssize_t) len ? 0 : -1;
+}

@@ -1,0 +1,113 @@
+/*  record.h — validate and parse one record from the mitmproxy addon.
+
+    A record is one datagram holding one JSON object (PROTOCOL.md). The
+    parser checks everything before anything is used: the size, the JSON
+    syntax and its UTF-8 (jansson rejects invalid UTF-8, "\u0000" and, with
+    JSON_REJECT_DUPLICATES, repeated keys), "v", "type", every required
+    field, every field's type and bounds, that IP addresses parse
+    (inet_pton, IPv4-mapped IPv6 written as IPv4) and ports are 0..65535.
+    A record that fails gets one reason from a small fixed set, and a
+    detail naming the field. Unknown fields are ignored (newer addons).
+
+    Ownership: the record_t owns the parsed JSON; the string pointers in it
+    stay valid until the next record_parse or record_destroy. Not thread
+    safe: one parser per thread.                                            */
+#ifndef DPI_BRIDGE_RECORD_H
+#define DPI_BRIDGE_RECORD_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*  Bounds, as the addon applies them (PROTOCOL.md).                        */
+#define RECORD_MAX_HEADERS      64
+#define RECORD_MAX_HEADER_NAME  256
+#define RECORD_MAX_HEADER_VALUE 4096
+#define RECORD_MAX_TARGET       8192    /* path + query                      */
+#define RECORD_MAX_BODY_PREFIX  1024    /* bytes, before base64              */
+#define RECORD_MAX_ID           64
+#define RECORD_MAX_SHORT        256     /* request_id, tls.*, scheme, ...    */
+#define RECORD_MAX_TEXT         4096    /* host, error                       */
+#define RECORD_MAX_METHOD       32
+
+typedef enum {
+    RECORD_OK = 0,
+    RECORD_TOO_LARGE,       /* datagram over mitm.max_record_bytes           */
+    RECORD_NOT_JSON,        /* empty, syntax error, truncated, too deep      */
+    RECORD_BAD_UTF8,        /* invalid UTF-8 anywhere                        */
+    RECORD_BAD_VERSION,     /* "v" is not 1                                  */
+    RECORD_UNKNOWN_TYPE,    /* "type" not request / response / error        */
+    RECORD_MISSING_FIELD,   /* a required field is absent                    */
+    RECORD_BAD_TYPE,        /* a field (or the record) has the wrong JSON type */
+    RECORD_BAD_VALUE,       /* right type, wrong value: IP, port, range, hex, base64, \u0000 */
+    RECORD_TOO_LONG,        /* a string or list over its bound               */
+    RECORD_REASONS
+} record_reason_t;
+
+typedef enum { RECORD_REQUEST, RECORD_RESPONSE, RECORD_ERROR } record_type_t;
+
+typedef struct {
+    bool present;
+    int family;                         /* AF_INET / AF_INET6                */
+    uint8_t addr[16];
+    char ip[INET6_ADDRSTRLEN];          /* canonical text                    */
+    uint16_t port;
+} record_endpoint_t;
+
+typedef struct {
+    const char *name, *value;
+    size_t name_len, value_len;
+} record_header_t;
+
+typedef struct {
+    record_type_t type;
+    const char *id;
+    const char *request_id;             /* "" when absent                    */
+    uint64_t ts_ns;
+    record_endpoint_t client, frontend, peer;
+    bool from_proxy;
+    /* request */
+    const char *method, *scheme, *host, *path, *query, *http_version;
+    size_t method_len, path_len, query_len;
+    size_t n_headers;
+    record_header_t headers[RECORD_MAX_HEADERS];
+    uint64_t body_length;
+    const char *body_sha256;
+    uint8_t body_prefix[RECORD_MAX_BODY_PREFIX];
+    size_t body_prefix_len;
+    const char *tls_version, *tls_cipher, *tls_sni, *tls_alpn;
+    bool verdict, truncated;
+    /* response / error */
+    uint32_t status;
+    uint64_t header_bytes, latency_us;
+    const char *error;
+    /* parser state */
+    void *root;                         /* json_t *, owned                   */
+} record_t;
+
+record_t *record_new (void);
+void record_destroy (record_t **self_p);
+
+/*  Parse DATA (LEN bytes; the datagram was REAL_LEN bytes, more than LEN
+    when it was cut) with MAX_BYTES the largest accepted. RECORD_OK, or a
+    reason with a short printable DETAIL ("client.port: 70000 out of
+    range").                                                                  */
+record_reason_t record_parse (record_t *self, const void *data, size_t len, size_t real_len,
+                              size_t max_bytes, char *detail, size_t detaillen);
+
+/*  Drop the parsed JSON (the pointers in the record become invalid).       */
+void record_clear (record_t *self);
+
+/*  "too-large", "not-json", ... (stable: heartbeat counters, logs).        */
+const char *record_reason_name (record_reason_t reason);
+
+/*  The first header named NAME (case-insensitive), or NULL.                 */
+const record_header_t *record_header (const record_t *self, const char *name);
+
+/*  Decode standard base64 (padding required when the length is not a
+    multiple of 4; no whitespace). Returns the byte count, or -1 when bad or
+    over OUTLEN.                                                              */
+int record_base64_decode (const char *in, size_t inlen, uint8_t *out, size_t outlen);
+
+#endif

@@ -1,0 +1,509 @@
+"""dpi_bridge.py — mitmproxy addon: hands every HTTP request, response and error
+to dpi-bridge-mitm and applies its live verdict.
+
+Contract: bridge-mitm/PROTOCOL.md (version 1). One JSON record per datagram on
+a unix SOCK_DGRAM socket; the addon binds its own abstract address (autobind)
+so the bridge can answer verdict requests. Sending never blocks: a record that
+cannot be sent now (queue full, no bridge) is dropped and counted
+(`undelivered`). A verdict that does not arrive within the deadline, or is
+unreadable, lets the request through (`fail_open`).
+
+The client tuple comes from HAProxy's headers only when the TCP peer is a
+trusted proxy (dpi_trusted_proxies); otherwise it is the TCP peer itself.
+
+Written for mitmproxy 8.1 (Debian 12); standard library only. Options:
+  dpi_socket               bridge socket path ("" = /run/dpi-dual/bridge-mitm.sock)
+  dpi_trusted_proxies      comma-separated addresses/CIDRs (mitm.trusted_proxies)
+  dpi_verdict_deadline_ms  live verdict deadline (mitm.verdict_deadline_ms)
+  dpi_verdict              ask for a live verdict (false: records only)
+  dpi_stats_file           JSON counters written atomically ("" = none)
+  dpi_stats_interval       seconds between stats file writes
+"""
+import asyncio
+import base64
+import errno
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import socket
+import time
+
+from mitmproxy import ctx, http
+
+PROTOCOL_VERSION = 1
+DEFAULT_SOCKET = "/run/dpi-dual/bridge-mitm.sock"
+
+# Bounds from PROTOCOL.md; RECORD_MAX is the bridge's default max_record_bytes
+# minus a margin, so a record is never rejected for its size.
+MAX_HEADERS = 64
+MAX_NAME_BYTES = 256
+MAX_VALUE_BYTES = 4096
+MAX_TARGET_BYTES = 8192         # path + query
+MAX_BODY_PREFIX = 1024          # before base64
+MAX_SHORT_BYTES = 256           # request id, TLS fields
+MAX_TEXT_BYTES = 4096           # host, error text
+MAX_METHOD_BYTES = 32
+MAX_VERSION_BYTES = 16          # http_version, scheme
+RECORD_MAX = 65536 - 1024
+HEADER_BUDGETS = (48 * 1024, 16 * 1024, 4 * 1024, 0)   # total header bytes, tried in turn
+MAX_ANSWER_BYTES = 4096
+LOG_INTERVAL_S = 60.0
+
+COUNTERS = ("sent", "undelivered", "verdict_allow", "verdict_block", "fail_open",
+            "bad_answers", "late_answers", "truncated", "proxy_header_errors")
+
+
+def _cut(data, limit):
+    """(text, cut?) — DATA (bytes or str) as text of at most LIMIT bytes of UTF-8.
+    Invalid UTF-8 and NUL (which the bridge rejects) become U+FFFD first; a
+    cut never splits a character."""
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogateescape")
+    text = data.decode("utf-8", "replace").replace("\0", "\ufffd")
+    raw = text.encode("utf-8")
+    if len(raw) <= limit:
+        return text, False
+    return raw[:limit].decode("utf-8", "ignore"), True
+
+
+def _ip(text):
+    """The canonical text of an IP address (IPv4-mapped IPv6 as IPv4), or None."""
+    try:
+        addr = ipaddress.ip_address(text.strip().strip("[]"))
+    except (ValueError, AttributeError):
+        return None
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return str(addr)
+
+
+def _port(text):
+    try:
+        port = int(text.strip(), 10)
+    except (ValueError, AttributeError):
+        return None
+    return port if 0 <= port <= 65535 else None
+
+
+def _addr(address):
+    """(ip, port) from a socket address tuple (2 or 4 elements), or ("", 0)."""
+    if not address:
+        return "", 0
+    return _ip(str(address[0])) or "", int(address[1])
+
+
+class DpiBridge:
+    def __init__(self):
+        self.stats = dict.fromkeys(COUNTERS, 0)
+        self.sock = None
+        self.loop = None
+        self.pending = {}            # flow id -> future of the answer (dict)
+        self.trusted = []            # ip_network list
+        self.target = DEFAULT_SOCKET
+        self.target_real = os.path.realpath(DEFAULT_SOCKET)
+        self.task = None
+        self.last_log = time.monotonic()
+        self.last_warn = 0.0
+
+    # ---- mitmproxy hooks: options and lifecycle -------------------------
+
+    def load(self, loader):
+        loader.add_option("dpi_socket", str, "",
+                          "dpi-bridge-mitm socket path (mitm.socket); "
+                          f'"" = {DEFAULT_SOCKET}.')
+        loader.add_option("dpi_trusted_proxies", str, "127.0.0.1,::1",
+                          "Comma-separated proxy addresses (or CIDRs) whose X-Forwarded-For, "
+                          "X-Client-Port, X-Frontend-*, X-Request-ID and X-TLS-* headers "
+                          "are trusted (mitm.trusted_proxies).")
+        loader.add_option("dpi_verdict_deadline_ms", int, 2,
+                          "Milliseconds to wait for the live verdict before letting the "
+                          "request through (mitm.verdict_deadline_ms).")
+        loader.add_option("dpi_verdict", bool, True,
+                          "Ask dpi-bridge-mitm for a live verdict on every request.")
+        loader.add_option("dpi_stats_file", str, "",
+                          "Write the addon's counters as JSON to this file (atomically); "
+                          '"" = none.')
+        loader.add_option("dpi_stats_interval", int, 10,
+                          "Seconds between writes of dpi_stats_file.")
+
+    def configure(self, updated):
+        if "dpi_socket" in updated:
+            self.target = ctx.options.dpi_socket or DEFAULT_SOCKET
+            self.target_real = os.path.realpath(self.target)
+        if "dpi_trusted_proxies" in updated:
+            nets = []
+            for item in ctx.options.dpi_trusted_proxies.split(","):
+                item = item.strip()
+                if not item:
+                    continue
+                try:
+                    net = ipaddress.ip_network(item, strict=False)
+                except ValueError:
+                    raise ValueError(f"dpi_trusted_proxies: not an address: {item!r}")
+                nets.append(net)
+            self.trusted = nets
+        if "dpi_verdict_deadline_ms" in updated:
+            if not 1 <= ctx.options.dpi_verdict_deadline_ms <= 1000:
+                raise ValueError("dpi_verdict_deadline_ms: must be 1..1000")
+        if "dpi_stats_interval" in updated:
+            if ctx.options.dpi_stats_interval < 1:
+                raise ValueError("dpi_stats_interval: must be >= 1")
+
+    def running(self):
+        self._open()
+        if self.task is None:
+            self.task = asyncio.get_running_loop().create_task(self._periodic())
+
+    def done(self):
+        if self.task is not None:
+            self.task.cancel()
+            self.task = None
+        for fut in self.pending.values():
+            if not fut.done():
+                fut.cancel()
+        self.pending.clear()
+        self._log_stats("final")
+        self._write_stats()
+        if self.sock is not None:
+            if self.loop is not None:
+                try:
+                    self.loop.remove_reader(self.sock.fileno())
+                except Exception:
+                    pass
+            self.sock.close()
+            self.sock = None
+
+    # ---- mitmproxy hooks: traffic ---------------------------------------
+
+    async def request(self, flow):
+        try:
+            ask = bool(ctx.options.dpi_verdict)
+            record = self._request_record(flow, ask)
+            if not ask:
+                self._send(record)
+                return
+            fut = None
+            if self._open():
+                fut = self.loop.create_future()
+                self.pending[flow.id] = fut
+            try:
+                if fut is None or not self._send(record):
+                    self.stats["fail_open"] += 1
+                    return
+                try:
+                    answer = await asyncio.wait_for(
+                        fut, ctx.options.dpi_verdict_deadline_ms / 1000.0)
+                except asyncio.TimeoutError:
+                    self.stats["fail_open"] += 1
+                    return
+            finally:
+                self.pending.pop(flow.id, None)
+            self._apply(flow, answer)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:      # never raise into mitmproxy: fail open
+            self.stats["fail_open"] += 1
+            self._warn(f"dpi_bridge: request hook failed: {e!r}")
+
+    def response(self, flow):
+        try:
+            self._send(self._response_record(flow))
+        except Exception as e:
+            self._warn(f"dpi_bridge: response hook failed: {e!r}")
+
+    def error(self, flow):
+        try:
+            self._send(self._error_record(flow))
+        except Exception as e:
+            self._warn(f"dpi_bridge: error hook failed: {e!r}")
+
+    # ---- the verdict ------------------------------------------------------
+
+    def _apply(self, flow, answer):
+        action = answer.get("action")
+        if action == "allow":
+            self.stats["verdict_allow"] += 1
+            return
+        if action != "block":
+            self.stats["bad_answers"] += 1
+            self.stats["fail_open"] += 1
+            return
+        self.stats["verdict_block"] += 1
+        reason = answer.get("reason")
+        rule_id = answer.get("rule_id")
+        reason = _header_token(reason if isinstance(reason, str) and reason else "blocked")
+        marker = reason
+        if isinstance(rule_id, str) and rule_id:
+            marker += "; rule=" + _header_token(rule_id)
+        flow.response = http.Response.make(
+            403, b"Forbidden by dpi-dual (" + marker.encode() + b")\n",
+            {"Content-Type": "text/plain", "X-DPI-Dual-Block": marker})
+
+    def _on_readable(self):
+        """Reader callback: dispatch every queued answer to its future by id."""
+        while self.sock is not None:
+            try:
+                data, source = self.sock.recvfrom(MAX_ANSWER_BYTES)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return
+            # Our abstract address can be reached by anyone on the host: accept
+            # answers only from the bridge's own (filesystem) socket, the path it
+            # bound (the same file under another spelling is fine).
+            if source != self.target and not (
+                    isinstance(source, str) and source.startswith("/")
+                    and os.path.realpath(source) == self.target_real):
+                self.stats["bad_answers"] += 1
+                continue
+            try:
+                answer = json.loads(data.decode("utf-8"))
+                if (not isinstance(answer, dict) or answer.get("v") != PROTOCOL_VERSION
+                        or not isinstance(answer.get("id"), str)):
+                    raise ValueError("not a version 1 answer")
+            except (ValueError, UnicodeDecodeError):
+                self.stats["bad_answers"] += 1
+                continue
+            fut = self.pending.get(answer["id"])
+            if fut is None or fut.done():
+                self.stats["late_answers"] += 1
+                continue
+            fut.set_result(answer)
+
+    # ---- the socket -------------------------------------------------------
+
+    def _open(self):
+        """Creates the socket on first use (in the event loop); True when usable."""
+        if self.sock is not None:
+            return True
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        try:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            sock.setblocking(False)
+            sock.bind("")               # Linux autobind: an abstract address
+            loop.add_reader(sock.fileno(), self._on_readable)
+        except OSError as e:
+            self._warn(f"dpi_bridge: cannot create the socket: {e}")
+            return False
+        self.sock, self.loop = sock, loop
+        return True
+
+    def _send(self, record):
+        """Sends one record without blocking; True if the kernel took it."""
+        if record.get("truncated"):
+            self.stats["truncated"] += 1
+        if not self._open():
+            self.stats["undelivered"] += 1
+            return False
+        try:
+            self.sock.sendto(record_bytes(record), self.target)
+        except OSError as e:
+            # EAGAIN: the bridge's queue is full; ENOENT / ECONNREFUSED: no bridge
+            self.stats["undelivered"] += 1
+            if e.errno not in (errno.EAGAIN, errno.ENOENT, errno.ECONNREFUSED):
+                self._warn(f"dpi_bridge: send to {self.target}: {e}")
+            return False
+        self.stats["sent"] += 1
+        return True
+
+    # ---- records ----------------------------------------------------------
+
+    def _trusted(self, ip):
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return False
+        return any(addr.version == n.version and addr in n for n in self.trusted)
+
+    def _tuple(self, flow):
+        """The client-side view of FLOW, computed once and kept in its metadata."""
+        view = flow.metadata.get("dpi_bridge")
+        if view is not None:
+            return view
+        peer_ip, peer_port = _addr(flow.client_conn.peername)
+        listen_ip, listen_port = _addr(flow.client_conn.sockname)
+        view = {
+            "client": {"ip": peer_ip, "port": peer_port, "from_proxy": False},
+            "frontend": {"ip": listen_ip, "port": listen_port},
+            "peer": {"ip": peer_ip, "port": peer_port},
+            "request_id": "",
+            "tls": None,
+            "t0": flow.request.timestamp_start,
+        }
+        if self._trusted(peer_ip):
+            h = flow.request.headers
+            xff = h.get_all("X-Forwarded-For")
+            ip = _ip(xff[-1].split(",")[-1]) if xff else None
+            if ip is None:
+                self.stats["proxy_header_errors"] += 1
+            else:
+                port = _port(h.get("X-Client-Port", ""))
+                if port is None:
+                    self.stats["proxy_header_errors"] += 1
+                view["client"] = {"ip": ip, "port": port or 0, "from_proxy": True}
+            fip = _ip(h.get("X-Frontend-IP", ""))
+            fport = _port(h.get("X-Frontend-Port", ""))
+            if fip is not None and fport is not None:
+                view["frontend"] = {"ip": fip, "port": fport}
+            view["request_id"] = _cut(h.get("X-Request-ID", ""), MAX_SHORT_BYTES)[0]
+            tls = {}
+            for key, name in (("version", "X-TLS-Version"), ("cipher", "X-TLS-Cipher"),
+                              ("sni", "X-TLS-SNI"), ("alpn", "X-TLS-ALPN")):
+                value = h.get(name, "")
+                if value:
+                    tls[key] = _cut(value, MAX_SHORT_BYTES)[0]
+            view["tls"] = tls or None
+        flow.metadata["dpi_bridge"] = view
+        return view
+
+    def _request_record(self, flow, ask):
+        req = flow.request
+        view = self._tuple(flow)
+        target = req.data.path or b""
+        path, _, query = target.partition(b"?")
+        path, cut1 = _cut(path, MAX_TARGET_BYTES)
+        query, cut2 = _cut(query, MAX_TARGET_BYTES - len(path.encode()))
+        method, cut3 = _cut(req.data.method, MAX_METHOD_BYTES)
+        host, cut4 = _cut(req.host_header or "", MAX_TEXT_BYTES)
+        truncated = cut1 or cut2 or cut3 or cut4
+        body = req.raw_content or b""
+        scheme = "https" if view["tls"] and view["tls"].get("version") else req.scheme
+        record = {
+            "v": PROTOCOL_VERSION, "type": "request", "id": flow.id,
+            "request_id": view["request_id"], "ts": req.timestamp_start,
+            "client": view["client"], "frontend": view["frontend"], "peer": view["peer"],
+            "method": method, "scheme": scheme, "host": host, "path": path, "query": query,
+            "http_version": _cut(req.data.http_version, MAX_VERSION_BYTES)[0],
+            "headers": None,
+            "body": {"length": len(body), "sha256": hashlib.sha256(body).hexdigest(),
+                     "prefix": base64.b64encode(body[:MAX_BODY_PREFIX]).decode("ascii")},
+            "verdict": ask, "truncated": truncated,
+        }
+        if view["tls"]:
+            record["tls"] = view["tls"]
+        return _fit_headers(record, req.headers.fields)
+
+    def _response_record(self, flow):
+        resp = flow.response
+        view = self._tuple(flow)
+        fields = resp.headers.fields
+        head = len(resp.data.http_version) + len(resp.data.reason) + 7 + 2
+        head += sum(len(k) + len(v) + 4 for k, v in fields)
+        end = resp.timestamp_end or time.time()
+        record = {
+            "v": PROTOCOL_VERSION, "type": "response", "id": flow.id,
+            "request_id": view["request_id"], "ts": end,
+            "client": view["client"], "frontend": view["frontend"],
+            "status": resp.status_code, "headers": None,
+            "body": {"length": len(resp.raw_content or b"")}, "header_bytes": head,
+            "latency_us": max(0, int((end - view["t0"]) * 1e6)), "truncated": False,
+        }
+        record = _fit_headers(record, fields)
+        if not record["truncated"]:
+            del record["truncated"]     # only request records always carry it
+        return record
+
+    def _error_record(self, flow):
+        view = self._tuple(flow)
+        msg, cut = _cut(flow.error.msg if flow.error else "error", MAX_TEXT_BYTES)
+        record = {
+            "v": PROTOCOL_VERSION, "type": "error", "id": flow.id,
+            "request_id": view["request_id"],
+            "ts": flow.error.timestamp if flow.error else time.time(),
+            "client": view["client"], "frontend": view["frontend"], "error": msg,
+        }
+        if cut:
+            record["truncated"] = True
+        return record
+
+    # ---- counters ---------------------------------------------------------
+
+    async def _periodic(self):
+        while True:
+            await asyncio.sleep(ctx.options.dpi_stats_interval)
+            try:
+                self._write_stats()
+                if time.monotonic() - self.last_log >= LOG_INTERVAL_S:
+                    self._log_stats("counters")
+            except Exception as e:
+                self._warn(f"dpi_bridge: stats: {e!r}")
+
+    def _log_stats(self, what):
+        self.last_log = time.monotonic()
+        _log("info", "dpi_bridge %s: %s" % (
+            what, " ".join(f"{k}={v}" for k, v in self.stats.items())))
+
+    def _write_stats(self):
+        path = ctx.options.dpi_stats_file
+        if not path:
+            return
+        data = dict(self.stats, pending=len(self.pending), ts=time.time())
+        tmp = f"{path}.tmp.{os.getpid()}"
+        try:
+            with open(tmp, "w") as f:
+                json.dump(data, f)
+                f.write("\n")
+            os.replace(tmp, path)
+        except OSError as e:
+            self._warn(f"dpi_bridge: cannot write {path}: {e}")
+
+    def _warn(self, text):
+        now = time.monotonic()
+        if now - self.last_warn >= LOG_INTERVAL_S:
+            self.last_warn = now
+            _log("warn", text)
+
+
+def _log(level, text):
+    """mitmproxy 8's event log (ctx.log); the logging module where ctx.log is gone."""
+    log = getattr(ctx, "log", None)
+    if log is not None:
+        getattr(log, level)(text)
+    else:
+        logging.getLogger("dpi_bridge").log(
+            logging.WARNING if level == "warn" else logging.INFO, text)
+
+
+def _header_token(text):
+    """TEXT made safe for a header value: printable ASCII, bounded."""
+    return "".join(c if " " <= c <= "~" else "?" for c in text[:128])
+
+
+def record_bytes(record):
+    return json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8", "surrogateescape")
+
+
+def _fit_headers(record, fields):
+    """Fills record["headers"] from FIELDS (bytes pairs) within the bounds, then
+    shrinks the header budget until the whole record fits RECORD_MAX."""
+    truncated = record["truncated"]
+    for budget in HEADER_BUDGETS:
+        headers, cut = [], len(fields) > MAX_HEADERS
+        left = budget
+        for name, value in fields[:MAX_HEADERS]:
+            n, c1 = _cut(name, MAX_NAME_BYTES)
+            if not n:
+                continue
+            v, c2 = _cut(value, min(MAX_VALUE_BYTES, max(0, left - len(n))))
+            if len(n) > left:
+                cut = True
+                break
+            left -= len(n) + len(v.encode())
+            cut = cut or c1 or c2
+            headers.append([n, v])
+        record["headers"] = headers
+        record["truncated"] = truncated or cut
+        if len(record_bytes(record)) <= RECORD_MAX:
+            return record
+    # only the bounded scalars left: cannot exceed RECORD_MAX in practice
+    record["truncated"] = True
+    return record
+
+
+addons = [DpiBridge()]
