@@ -1,12 +1,18 @@
 /*  listener.c — see listener.h.                                             */
 #include "listener.h"
 
+#define RECOMMENDED_QLEN 512
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "log.h"
+
+static void warn_queue_length (void);
 
 struct listener_t {
     int fd;
@@ -106,7 +112,27 @@ listener_new (const char *path, char *err, size_t errlen)
     }
     int size = 4 << 20;                 /* room for bursts; capped by rmem_max */
     setsockopt (self->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    warn_queue_length ();
     return self;
+}
+
+/*  Linux queues at most net.unix.max_dgram_qlen datagrams on the socket
+    (10 by default, read when the socket is created), whatever its buffer:
+    past that the addon's sends fail and it counts them undelivered. Say so
+    at start rather than let bursts vanish into a counter.                  */
+static void
+warn_queue_length (void)
+{
+    FILE *f = fopen ("/proc/sys/net/unix/max_dgram_qlen", "r");
+    int qlen = 0;
+    if (!f)
+        return;
+    if (fscanf (f, "%d", &qlen) == 1 && qlen < RECOMMENDED_QLEN)
+        log_warning ("net.unix.max_dgram_qlen is %d: a burst of more records than that is "
+                     "dropped by the addon (counted as undelivered); raise it before the bridge "
+                     "starts: sysctl -w net.unix.max_dgram_qlen=%d",
+                     qlen, RECOMMENDED_QLEN);
+    fclose (f);
 }
 
 void

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/install-deps.sh
+# CrowdSec, for the CrowdSec test (offline install, our parser and scenarios)
+command -v cscli > /dev/null || deploy/install-crowdsec.sh
 
 jobs=$(nproc)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo > /dev/null
