@@ -479,6 +479,7 @@ struct bus_sub_t {
     uint64_t decode_errors;
     uint64_t untracked;             /* messages past MAX_SOURCES             */
     arena_t *arena;                 /* holds the message handed out last     */
+    bool headers_only;              /* decode the Header, not the body       */
     ProtobufCAllocator allocator;
     char last_source[256];          /* the (source, topic) of the last message */
     char last_topic[64];
@@ -554,6 +555,12 @@ bus_sub_attach (bus_sub_t *self, const char *endpoint)
     self->endpoints[self->endpoint_count].binds = binds;
     self->endpoint_count++;
     return 0;
+}
+
+void
+bus_sub_set_headers_only (bus_sub_t *self, bool headers_only)
+{
+    self->headers_only = headers_only;
 }
 
 void
@@ -661,6 +668,28 @@ recv_frames (bus_sub_t *self, zmq_msg_t *topic, zmq_msg_t *payload)
     return -1;
 }
 
+/*  The Header alone: field 1 of every message, which protobuf-c writes
+    first (fields go out in number order). NULL if the payload does not
+    start with it.                                                           */
+static Dpidual__V1__Header *
+unpack_header (bus_sub_t *self, const uint8_t *data, size_t size)
+{
+    if (size < 2 || data[0] != 0x0a)            /* field 1, length-delimited */
+        return NULL;
+    uint64_t len = 0;
+    size_t i = 1;
+    for (int shift = 0; i < size && shift < 35; shift += 7, i++) {
+        len |= (uint64_t) (data[i] & 0x7f) << shift;
+        if (!(data[i] & 0x80))
+            break;
+    }
+    if (i >= size || len > size - i - 1)
+        return NULL;
+    return (Dpidual__V1__Header *) protobuf_c_message_unpack (&dpidual__v1__header__descriptor,
+                                                              &self->allocator, (size_t) len,
+                                                              data + i + 1);
+}
+
 /*  Decode one received message into MSG; 1 ok, -1 bad (counted).           */
 static int
 decode (bus_sub_t *self, zmq_msg_t *topic, zmq_msg_t *payload, bus_msg_t *msg)
@@ -673,13 +702,18 @@ decode (bus_sub_t *self, zmq_msg_t *topic, zmq_msg_t *payload, bus_msg_t *msg)
     const ProtobufCMessageDescriptor *desc = topics_descriptor (msg->topic);
     if (!desc)
         return -1;
-    ProtobufCMessage *body = protobuf_c_message_unpack (desc, &self->allocator,
-                                                        zmq_msg_size (payload),
-                                                        zmq_msg_data (payload));
-    if (!body)
-        return -1;
-    const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field (desc, 1);
-    Dpidual__V1__Header *header = *(Dpidual__V1__Header **) ((char *) body + field->offset);
+    ProtobufCMessage *body = NULL;
+    Dpidual__V1__Header *header = NULL;
+    if (self->headers_only)
+        header = unpack_header (self, zmq_msg_data (payload), zmq_msg_size (payload));
+    else {
+        body = protobuf_c_message_unpack (desc, &self->allocator, zmq_msg_size (payload),
+                                          zmq_msg_data (payload));
+        if (!body)
+            return -1;
+        const ProtobufCFieldDescriptor *field = protobuf_c_message_descriptor_get_field (desc, 1);
+        header = *(Dpidual__V1__Header **) ((char *) body + field->offset);
+    }
     if (!header || !header->source || !*header->source || header->seq == 0)
         return -1;
     msg->body = body;

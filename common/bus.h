@@ -60,7 +60,8 @@ typedef struct {
 /*  A received message: valid until the next bus_sub_recv or destroy.        */
 typedef struct {
     char topic[64];
-    ProtobufCMessage *body;                 /* decoded, of the topic's type   */
+    ProtobufCMessage *body;                 /* decoded, of the topic's type (NULL
+                                               with bus_sub_set_headers_only) */
     const Dpidual__V1__Header *header;      /* body's field 1 (may be NULL)   */
     size_t size;                            /* payload bytes                  */
 } bus_msg_t;
@@ -118,6 +119,12 @@ int bus_sub_attach (bus_sub_t *self, const char *endpoint);
 
 /*  Receive topics starting with PREFIX ("" = everything).                  */
 void bus_sub_subscribe (bus_sub_t *self, const char *prefix);
+
+/*  Decode only each message's Header (sequence accounting), not its body:
+    for subscribers that count, like `dpi-dualctl tail --count-only`. The
+    messages received then have body NULL; a body that would not decode is
+    not noticed.                                                             */
+void bus_sub_set_headers_only (bus_sub_t *self, bool headers_only);
 
 /*  Wait up to TIMEOUT_MS (-1 = forever) for a message. 1: MSG filled;
     0: timeout or interrupted. Messages that do not decode (unknown topic,

@@ -3,9 +3,9 @@
 
     Subscribes to the given endpoints (default: every worker's publisher
     from the config) and prints each message as one JSON line (pbjson.h)
-    until interrupted, COUNT messages, or SEC seconds. --count-only decodes
-    and accounts every message but prints none (a light subscriber, for
-    benchmarks). On exit it reports on stderr, per source, what it received
+    until interrupted, COUNT messages, or SEC seconds. --count-only prints
+    nothing and decodes only each message's header, for the sequence
+    accounting (a light subscriber, for benchmarks). On exit it reports on stderr, per source, what it received
     and the gaps it saw. Exit status: 0, or 1 when --timeout ended the run
     before COUNT messages arrived.                                          */
 #include <stdio.h>
@@ -80,6 +80,7 @@ cmd_tail (int argc, char **argv)
             bus_sub_subscribe (sub, "");
         for (int i = o.first_arg; i < argc; i++)
             bus_sub_subscribe (sub, argv[i]);
+        bus_sub_set_headers_only (sub, o.count_only);
         uint64_t deadline = o.timeout < 0 ? 0 : bus_mono_ns () + (uint64_t) (o.timeout * 1e9);
         rc = print_messages (sub, o.count, deadline, o.count_only);
         report (sub);

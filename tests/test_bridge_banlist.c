@@ -18,33 +18,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "tally.h"
+
 #define SEC 1000000000ull
 #define NOW (1764110000ull * SEC)
 
-typedef struct {
-    int passed;
-    int failed;
-} tally_t;
-
-static bool
-check (tally_t *t, bool ok, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-
-static bool
-check (tally_t *t, bool ok, const char *fmt, ...)
-{
-    if (ok) {
-        t->passed++;
-        return true;
-    }
-    t->failed++;
-    va_list args;
-    va_start (args, fmt);
-    printf ("FAIL: ");
-    vprintf (fmt, args);
-    printf ("\n");
-    va_end (args);
-    return false;
-}
 
 static int
 ban (banlist_t *b, const char *text, uint64_t expires)

@@ -19,30 +19,8 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
-    int passed;
-    int failed;
-} tally_t;
+#include "tally.h"
 
-static bool
-check (tally_t *t, bool ok, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-
-static bool
-check (tally_t *t, bool ok, const char *fmt, ...)
-{
-    if (ok) {
-        t->passed++;
-        return true;
-    }
-    t->failed++;
-    va_list args;
-    va_start (args, fmt);
-    printf ("FAIL: ");
-    vprintf (fmt, args);
-    printf ("\n");
-    va_end (args);
-    return false;
-}
 
 /*  GOT is at least EXACT and within 1/16 above it.                         */
 static bool

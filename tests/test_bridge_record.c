@@ -17,30 +17,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
-typedef struct {
-    int passed;
-    int failed;
-} tally_t;
+#include "tally.h"
 
-static bool
-check (tally_t *t, bool ok, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-
-static bool
-check (tally_t *t, bool ok, const char *fmt, ...)
-{
-    if (ok) {
-        t->passed++;
-        return true;
-    }
-    t->failed++;
-    va_list args;
-    va_start (args, fmt);
-    printf ("FAIL: ");
-    vprintf (fmt, args);
-    printf ("\n");
-    va_end (args);
-    return false;
-}
 
 #define MAX 65536
 

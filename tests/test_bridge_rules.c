@@ -16,32 +16,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tally.h"
+
 #define SHIPPED SOURCE_DIR "/deploy/bridge-mitm/rules.yaml"
 
-typedef struct {
-    int passed;
-    int failed;
-} tally_t;
-
-static bool
-check (tally_t *t, bool ok, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-
-static bool
-check (tally_t *t, bool ok, const char *fmt, ...)
-{
-    if (ok) {
-        t->passed++;
-        return true;
-    }
-    t->failed++;
-    va_list args;
-    va_start (args, fmt);
-    printf ("FAIL: ");
-    vprintf (fmt, args);
-    printf ("\n");
-    va_end (args);
-    return false;
-}
 
 /*  A request to scan. HEADERS uses "Name: value\n" lines.                   */
 typedef struct {

@@ -118,6 +118,20 @@ test_ipc_delivery (void)
     bus_source_stats_t st = bus_sub_source_stats (sub, 0);
     CHECK (bus_sub_source_count (sub) == 1 && st.received == 100, "per-source count");
 
+    /* a counting subscriber decodes the headers only: same accounting */
+    bus_sub_set_headers_only (sub, true);
+    CHECK (send_flows (pub, 10, 2000) == 10, "send 10 more");
+    int headers = 0;
+    bool headers_ok = true;
+    while (headers < 10 && bus_sub_recv (sub, 2000, &msg) == 1) {
+        headers_ok &= msg.body == NULL && msg.header->seq == 101u + (uint64_t) headers
+                      && strcmp (msg.header->source, "collector@testhost") == 0;
+        headers++;
+    }
+    CHECK (headers == 10 && headers_ok, "headers only: %d of 10, in order", headers);
+    CHECK (bus_sub_gaps (sub) == 0 && bus_sub_source_stats (sub, 0).received == 110,
+           "headers only: accounted");
+
     /* a wrong type for the topic is refused and counted */
     Dpidual__V1__Decision d = DPIDUAL__V1__DECISION__INIT;
     CHECK (bus_pub_send (pub, TOPIC_TAP_FLOW, &d.base) == -1, "type/topic mismatch refused");

@@ -19,29 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct {
-    int passed;
-    int failed;
-} tally_t;
+#include "tally.h"
 
-static void
-check (tally_t *self, bool ok, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
-
-static void
-check (tally_t *self, bool ok, const char *fmt, ...)
-{
-    if (ok) {
-        self->passed++;
-        return;
-    }
-    self->failed++;
-    va_list args;
-    va_start (args, fmt);
-    fprintf (stdout, "FAIL: ");
-    vfprintf (stdout, fmt, args);
-    fprintf (stdout, "\n");
-    va_end (args);
-}
 
 /*  ---------------------------------------------------------------------
     SHA-1                                                                    */

@@ -1,0 +1,41 @@
+/*  tally.h — the pass/fail count of a unit test program.
+
+        tally_t t = { 0 };
+        check (&t, x == 1, "x is %d", x);
+        ...
+        printf ("%d passed, %d failed\n", t.passed, t.failed);
+        return t.failed ? 1 : 0;                                           */
+#ifndef DPI_TESTS_TALLY_H
+#define DPI_TESTS_TALLY_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+typedef struct {
+    int passed;
+    int failed;
+} tally_t;
+
+/*  Count OK; when false print "FAIL: " and the message. Returns OK.        */
+static inline bool check (tally_t *t, bool ok, const char *fmt, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+static inline bool
+check (tally_t *t, bool ok, const char *fmt, ...)
+{
+    if (ok) {
+        t->passed++;
+        return true;
+    }
+    t->failed++;
+    va_list args;
+    va_start (args, fmt);
+    printf ("FAIL: ");
+    vprintf (fmt, args);
+    printf ("\n");
+    va_end (args);
+    return false;
+}
+
+#endif
