@@ -2,6 +2,10 @@
 #include "capture.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,10 +14,22 @@
 #include "decode.h"
 
 struct capture_t {
-    pcap_t *pcap;
+    pcap_t *pcap;                   /* live, libpcap's file reader, or dead */
     bool live;
     char name[512];
+    /* classic pcap files are read from a read-only mapping: no copy through
+       read(2) and stdio. Pages behind the reader are dropped every
+       MAP_WINDOW bytes, so the mapping adds at most that much to the RSS.
+       pcapng files go through libpcap.                                      */
+    const uint8_t *map;
+    size_t map_size, offset, released;
+    bool swapped, nanos;
+    struct bpf_program filter;
+    bool filtered;
+    char error[256];
 };
+
+#define MAP_WINDOW (4u << 20)
 
 static int
 apply_filter (capture_t *self, const char *bpf, char *err, size_t errlen)
@@ -24,6 +40,11 @@ apply_filter (capture_t *self, const char *bpf, char *err, size_t errlen)
     if (pcap_compile (self->pcap, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN) != 0) {
         snprintf (err, errlen, "%s: tap.bpf '%s': %s", self->name, bpf, pcap_geterr (self->pcap));
         return -1;
+    }
+    if (self->map) {                    /* applied by map_dispatch */
+        self->filter = prog;
+        self->filtered = true;
+        return 0;
     }
     int rc = pcap_setfilter (self->pcap, &prog);
     pcap_freecode (&prog);
@@ -88,6 +109,103 @@ capture_open_live (const config_t *cfg, const char *interface, char *err, size_t
     return finish_open (self, cfg, err, errlen);
 }
 
+static uint32_t
+get32 (const uint8_t *p, bool swapped)
+{
+    uint32_t v;
+    memcpy (&v, p, 4);
+    return swapped ? __builtin_bswap32 (v) : v;
+}
+
+/*  Map PATH when it is a classic pcap file: 1 mapped, 0 not (libpcap will
+    read it), -1 cannot open (ERR).                                          */
+static int
+map_open (capture_t *self, const char *path, char *err, size_t errlen)
+{
+    int fd = open (path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf (err, errlen, "%s: %s", path, strerror (errno));
+        return -1;
+    }
+    struct stat st;
+    uint8_t head[24];
+    uint32_t magic = 0;
+    if (fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && st.st_size >= 24
+        && pread (fd, head, 24, 0) == 24)
+        memcpy (&magic, head, 4);
+    bool swapped = magic == 0xd4c3b2a1 || magic == 0x4d3cb2a1;
+    if (!swapped && magic != 0xa1b2c3d4 && magic != 0xa1b23c4d) {
+        close (fd);
+        return 0;
+    }
+    void *map = mmap (NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close (fd);
+    if (map == MAP_FAILED)
+        return 0;
+    madvise (map, (size_t) st.st_size, MADV_SEQUENTIAL);
+    uint32_t snaplen = get32 (head + 16, swapped);
+    /* file LINKTYPE_ values are DLT_ values but for a few: raw IP is 101 */
+    int linktype = (int) (get32 (head + 20, swapped) & 0xffff);
+    self->pcap = pcap_open_dead (linktype == 101 ? DLT_RAW : linktype,
+                                 snaplen > 0 && snaplen <= 262144 ? (int) snaplen : 262144);
+    if (!self->pcap) {
+        munmap (map, (size_t) st.st_size);
+        return 0;
+    }
+    self->map = map;
+    self->map_size = (size_t) st.st_size;
+    self->offset = self->released = 24;
+    self->swapped = swapped;
+    self->nanos = magic == 0xa1b23c4d || magic == 0x4d3cb2a1;
+    return 1;
+}
+
+/*  pcap_dispatch over the mapping: same results, same errors as libpcap.   */
+static int
+map_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user)
+{
+    int n = 0;
+    while (n < count && self->offset < self->map_size) {
+        const uint8_t *rec = self->map + self->offset;
+        size_t left = self->map_size - self->offset;
+        if (left < 16) {
+            snprintf (self->error, sizeof self->error,
+                      "truncated dump file; tried to read 16 header bytes, only got %zu", left);
+            return -1;
+        }
+        struct pcap_pkthdr h;
+        uint32_t frac = get32 (rec + 4, self->swapped);
+        h.ts.tv_sec = get32 (rec, self->swapped);
+        h.ts.tv_usec = self->nanos ? frac / 1000 : frac;
+        h.caplen = get32 (rec + 8, self->swapped);
+        h.len = get32 (rec + 12, self->swapped);
+        if (h.caplen > 262144) {
+            snprintf (self->error, sizeof self->error,
+                      "invalid packet capture length %u, bigger than the maximum of 262144",
+                      h.caplen);
+            return -1;
+        }
+        if (left - 16 < h.caplen) {
+            snprintf (self->error, sizeof self->error,
+                      "truncated dump file; tried to read %u captured bytes, only got %zu",
+                      h.caplen, left - 16);
+            return -1;
+        }
+        self->offset += 16 + (size_t) h.caplen;
+        if (!self->filtered || pcap_offline_filter (&self->filter, &h, rec + 16))
+            handler (user, &h, rec + 16);
+        n++;
+    }
+    /* drop the pages read (they stay in the page cache, not in our RSS) */
+    size_t page = 4096, behind = self->offset & ~(page - 1);
+    if (behind >= self->released + MAP_WINDOW) {
+        size_t from = self->released & ~(page - 1);
+        madvise ((void *) (self->map + from), behind - from, MADV_DONTNEED);
+        self->released = behind;
+    }
+    return n == 0 ? -2 : n;
+}
+
 capture_t *
 capture_open_file (const config_t *cfg, const char *path, char *err, size_t errlen)
 {
@@ -95,6 +213,13 @@ capture_open_file (const config_t *cfg, const char *path, char *err, size_t errl
     if (!self)
         return NULL;
     snprintf (self->name, sizeof self->name, "%s", path);
+    int mapped = map_open (self, path, err, errlen);
+    if (mapped < 0) {
+        free (self);
+        return NULL;
+    }
+    if (mapped)
+        return finish_open (self, cfg, err, errlen);
     char pcap_err[PCAP_ERRBUF_SIZE] = "";
     /* libpcap reads a file record by record through stdio: a large buffer
        saves a system call every 4 KiB */
@@ -124,13 +249,17 @@ capture_close (capture_t **self_p)
         return;
     if (self->pcap)
         pcap_close (self->pcap);
+    if (self->map)
+        munmap ((void *) self->map, self->map_size);
+    if (self->filtered)
+        pcap_freecode (&self->filter);
     free (self);
     *self_p = NULL;
 }
 
 int capture_datalink (capture_t *self) { return pcap_datalink (self->pcap); }
 const char *capture_name (capture_t *self) { return self->name; }
-const char *capture_error (capture_t *self) { return pcap_geterr (self->pcap); }
+const char *capture_error (capture_t *self) { return self->map ? self->error : pcap_geterr (self->pcap); }
 
 int
 capture_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user)
@@ -140,6 +269,8 @@ capture_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user
         if (pfd.fd >= 0 && poll (&pfd, 1, 100) <= 0)
             return 0;                   /* timeout or a signal: let the caller run */
     }
+    if (self->map)
+        return map_dispatch (self, count, handler, user);
     int n = pcap_dispatch (self->pcap, count, handler, user);
     if (n == PCAP_ERROR)
         return -1;
