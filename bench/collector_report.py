@@ -4,6 +4,7 @@
 RECORDS has one line per timed run, key=value separated by spaces:
   cap=C tool=collector  run=R wall=S rss_kb=K packets=P flows=F events=E not_delivered=N
                         received=M gaps=G self_pps=X
+  cap=C tool=nobus      run=R wall=S rss_kb=K packets=P flows=F
   cap=C tool=ndpireader run=R wall=S rss_kb=K
   cap=C tool=loop       run=R wall=S rss_kb=K packets=P
   cap=C tool=ndpiinfo   packets=P flows=F          (ndpiReader's own counts, untimed)
@@ -17,7 +18,8 @@ TARGETS = [  # (capture, what, comparison, bound)
     ("long", "pps", ">=", 2.0),
     ("short", "rss", "<=", 0.2),
 ]
-TOOLS = [("collector", "collector"), ("ndpireader", "ndpiReader -q"), ("loop", "bare loop")]
+TOOLS = [("collector", "collector"), ("nobus", "coll. --no-bus"), ("ndpireader", "ndpiReader -q"),
+         ("loop", "bare loop")]
 
 
 def load(path):
@@ -52,7 +54,7 @@ def main():
     rows, bus, ratios, notes = [], [], {}, []
     for cap in caps:
         by = {t: [r for r in recs if r["cap"] == cap and r["tool"] == t]
-              for t in ("collector", "ndpireader", "loop", "ndpiinfo")}
+              for t in ("collector", "nobus", "ndpireader", "loop", "ndpiinfo")}
         info = by["ndpiinfo"][0] if by["ndpiinfo"] else {}
         med = {}
         for tool, _ in TOOLS:
@@ -66,6 +68,9 @@ def main():
                 m["packets"] = int(runs[0]["packets"])
                 m["flows"] = int(runs[0]["flows"])
                 m["self_pps"] = statistics.median(float(r["self_pps"]) for r in runs)
+            elif tool == "nobus":
+                m["packets"] = int(runs[0]["packets"])
+                m["flows"] = int(runs[0]["flows"])
             elif tool == "ndpireader":
                 m["packets"] = int(info.get("packets", 0))
                 m["flows"] = int(info.get("flows", 0))
@@ -125,6 +130,8 @@ def main():
           " RSS/flow = peak RSS / flows")
     for line in bus:
         print("bus " + line)
+    print("coll. --no-bus: the same collector with no bus and no output (classification alone),"
+          " for reference: the targets below are measured with the bus and a subscriber")
     for line in notes:
         print("note: " + line)
     print()
