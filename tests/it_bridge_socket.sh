@@ -14,7 +14,7 @@ cleanup () {
 }
 trap cleanup EXIT
 bridge="$BUILD_DIR/bridge-mitm/dpi-bridge-mitm"
-decision="$BUILD_DIR/bridge-mitm/dpi-bridge-testdecision"
+decision="$BUILD_DIR/tests/dpi-testpub"
 testpub="$BUILD_DIR/tests/dpi-testpub"
 ctl="$BUILD_DIR/ctl/dpi-dualctl"
 rules="$SOURCE_DIR/deploy/bridge-mitm/rules.yaml"
@@ -281,13 +281,15 @@ print("decision from the bus: 203.0.113.1 blocked (ban-list)")
 
 # a 2 s ban expires; a range ban is lifted by UNBAN
 def decide(*args):
-    subprocess.run([decision_tool, "-c", cfg, "--bind", correlator_ep] + list(args), check=True)
+    subprocess.run([decision_tool, "-c", cfg, "--bind", correlator_ep, "--name", "correlator",
+                    "--topic", "decision", "-n", "1", "--wait-subscriber", "10000"] + list(args),
+                   check=True)
 decide("--value", "203.0.113.50", "--duration", "2")
 t0 = time.time()
 until(lambda: verdict_of("203.0.113.50", "short")["action"] == "block", "2 s ban not applied")
 time.sleep(max(0, 2.3 - (time.time() - t0)))
 assert verdict_of("203.0.113.50", "short")["action"] == "allow", "the 2 s ban did not expire"
-decide("--value", "198.18.0.0/15", "--scope", "range")
+decide("--value", "198.18.0.0/15", "--scope", "range", "--duration", "0")
 until(lambda: verdict_of("198.19.1.1", "range")["action"] == "block", "range ban not applied")
 decide("--action", "unban", "--value", "198.18.0.0/15", "--scope", "range")
 until(lambda: verdict_of("198.19.1.1", "range")["action"] == "allow", "UNBAN not applied")

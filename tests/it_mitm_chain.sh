@@ -17,7 +17,7 @@ set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
 PY=/usr/bin/python3
 bridge="$BUILD_DIR/bridge-mitm/dpi-bridge-mitm"
-decide="$BUILD_DIR/bridge-mitm/dpi-bridge-testdecision"
+decide="$BUILD_DIR/tests/dpi-testpub"
 ctl="$BUILD_DIR/ctl/dpi-dualctl"
 helpers="$SOURCE_DIR/tests/mitm"
 for exe in "$bridge" "$decide" "$ctl"; do
@@ -224,8 +224,9 @@ echo "(d) ok: 403, X-DPI-Dual-Block: $block"
 read -r code block < <(req 127.0.0.3 /case-b-before)
 [ "$code" = 200 ] || fail "(b) 127.0.0.3 answered $code before the decision"
 t0=$SECONDS
-"$decide" -c "$cfg" --value 127.0.0.3 --duration 3 --wait-subscriber 5000 \
-    || fail "(b) dpi-bridge-testdecision failed"
+"$decide" -c "$cfg" --bind "ipc://$run/correlator.pub" --name correlator --topic decision -n 1 \
+    --value 127.0.0.3 --duration 3 --wait-subscriber 5000 \
+    || fail "(b) dpi-testpub (decision) failed"
 n=0
 banned() { n=$((n + 1)); read -r code block < <(req 127.0.0.3 "/case-b-ban-$n"); [ "$code" = 403 ]; }
 wait_for 5 banned || fail "(b) 127.0.0.3 not blocked after the decision"

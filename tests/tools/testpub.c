@@ -2,11 +2,15 @@
     quick-start demo (until real workers exist, it stands in for them).
 
     dpi-testpub [-c FILE] [--bind EP] [--name NAME] [-n COUNT] [--topic T]
-                [--wait-subscriber MS] [--interval-ms MS] [--start-seq N]
+                [--wait-subscriber MS] [--interval-ms MS] [--quiet]
+                [--action ban|unban] [--value IP[/PREFIX]] [--scope ip|range]
+                [--duration S] [--expires-ns NS]
 
     Topics: tap.flow (FlowEvent, varied tuples and protocols), decision,
     sys.heartbeat (a real heartbeat of this process). Prints on stdout the
-    community_id of each FlowEvent it sends so a test can compare.          */
+    community_id of each FlowEvent it sends so a test can compare. A
+    decision bans 203.0.113.N for 3600 s unless --value and the others say
+    otherwise (as the correlator will: publish on its endpoint, --bind).    */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,16 +70,24 @@ send_flow (bus_pub_t *pub, long i, bool quiet)
     return bus_pub_send (pub, TOPIC_TAP_FLOW, &ev.base);
 }
 
+typedef struct {
+    bool unban;
+    const char *value;                  /* NULL: 203.0.113.N              */
+    const char *scope;
+    unsigned long long duration_s, expires_ns;
+} decision_opts_t;
+
 static int
-send_decision (bus_pub_t *pub, long i)
+send_decision (bus_pub_t *pub, long i, const decision_opts_t *o)
 {
     Dpidual__V1__Decision d = DPIDUAL__V1__DECISION__INIT;
-    char value[32];
+    char value[64];
     snprintf (value, sizeof value, "203.0.113.%ld", 1 + i % 250);
-    d.action = DPIDUAL__V1__DECISION__ACTION__BAN;
-    d.value = value;
-    d.scope = "ip";
-    d.duration_s = 3600;
+    d.action = o->unban ? DPIDUAL__V1__DECISION__ACTION__UNBAN : DPIDUAL__V1__DECISION__ACTION__BAN;
+    d.value = o->value ? (char *) o->value : value;
+    d.scope = (char *) o->scope;
+    d.duration_s = o->duration_s;
+    d.expires_ns = o->expires_ns;
     d.reason = "test";
     d.origin = "manual";
     return bus_pub_send (pub, TOPIC_DECISION, &d.base);
@@ -91,8 +103,14 @@ main (int argc, char **argv)
         { "wait-subscriber", required_argument, NULL, 'w' },
         { "interval-ms", required_argument, NULL, 'i' },
         { "quiet", no_argument, NULL, 'q' },
+        { "action", required_argument, NULL, 'a' },
+        { "value", required_argument, NULL, 'v' },
+        { "scope", required_argument, NULL, 's' },
+        { "duration", required_argument, NULL, 'd' },
+        { "expires-ns", required_argument, NULL, 'e' },
         { NULL, 0, NULL, 0 }
     };
+    decision_opts_t decision = { false, NULL, "ip", 3600, 0 };
     const char *path = NULL, *endpoint = NULL, *name = "testpub", *topic = TOPIC_TAP_FLOW;
     long count = 10, wait_ms = 0, interval_ms = 0;
     bool quiet = false;
@@ -107,6 +125,17 @@ main (int argc, char **argv)
         case 'w': wait_ms = atol (optarg); break;
         case 'i': interval_ms = atol (optarg); break;
         case 'q': quiet = true; break;
+        case 'a':
+            if (strcmp (optarg, "ban") != 0 && strcmp (optarg, "unban") != 0) {
+                fprintf (stderr, "dpi-testpub: --action ban or unban\n");
+                return 2;
+            }
+            decision.unban = strcmp (optarg, "unban") == 0;
+            break;
+        case 'v': decision.value = optarg; break;
+        case 's': decision.scope = optarg; break;
+        case 'd': decision.duration_s = strtoull (optarg, NULL, 10); break;
+        case 'e': decision.expires_ns = strtoull (optarg, NULL, 10); break;
         default: return 2;
         }
     }
@@ -131,7 +160,7 @@ main (int argc, char **argv)
         if (strcmp (topic, TOPIC_TAP_FLOW) == 0)
             rc |= send_flow (pub, i, quiet);
         else if (strcmp (topic, TOPIC_DECISION) == 0)
-            rc |= send_decision (pub, i);
+            rc |= send_decision (pub, i, &decision);
         else if (strcmp (topic, TOPIC_HEARTBEAT) == 0)
             rc |= heartbeat_tick (hb, NULL, 0, true) == 1 ? 0 : -1;
         else {
