@@ -230,6 +230,8 @@ field_present (const ProtobufCMessage *msg, const ProtobufCFieldDescriptor *fiel
 {
     const char *base = (const char *) msg;
     const void *member = base + field->offset;
+    if (field->label == PROTOBUF_C_LABEL_REPEATED)
+        return true;                            /* [] when empty */
     if (field->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
         return *(const uint32_t *) (base + field->quantifier_offset) == field->id;
     if (field->type == PROTOBUF_C_TYPE_MESSAGE)

@@ -191,6 +191,11 @@ check_printer_edges (bool emit)
     CHECK (strstr (j.data, "\"header\"") == NULL, "a null header printed: %s", j.data);
     CHECK (strncmp (j.data, "{\"topic\":\"tap.flow\",", 20) == 0, "topic first: %s", j.data);
     CHECK (strstr (j.data, "\"risks\":[]") != NULL, "empty repeated: %s", j.data);
+    Dpidual__V1__TapStats st = DPIDUAL__V1__TAP_STATS__INIT;
+    pbjson_buf_reset (&j);
+    pbjson_append (&j, NULL, &st.base);
+    CHECK (strstr (j.data, "\"protocols\":[]") && strstr (j.data, "\"top_talkers\":[]"),
+           "empty repeated messages: %s", j.data);
     if (emit)
         printf ("-\tjson-only\t%s\n", j.data);
     pbjson_buf_free (&j);
