@@ -511,6 +511,10 @@ bus_sub_new (const config_t *cfg)
     zhashx_set_destructor (self->tracks, free_track);
     zsock_set_rcvhwm (self->sock, cfg->bus.rcvhwm);
     zsock_set_linger (self->sock, 0);
+    /* a publisher that is not there yet (or restarts) is found within 10 ms
+       at first, then every 100 ms at most while it stays away */
+    zsock_set_reconnect_ivl (self->sock, 10);
+    zsock_set_reconnect_ivl_max (self->sock, 100);
     self->handle = zsock_resolve (self->sock);
     return self;
 }
