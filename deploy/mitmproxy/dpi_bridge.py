@@ -59,6 +59,9 @@ def _cut(data, limit):
     """(text, cut?) — DATA (bytes or str) as text of at most LIMIT bytes of UTF-8.
     Invalid UTF-8 and NUL (which the bridge rejects) become U+FFFD first; a
     cut never splits a character."""
+    # the usual case, short printable ASCII, without a round trip
+    if len(data) <= limit and data.isascii() and ("\0" if isinstance(data, str) else b"\0") not in data:
+        return (data if isinstance(data, str) else data.decode("ascii")), False
     if isinstance(data, str):
         data = data.encode("utf-8", "surrogateescape")
     text = data.decode("utf-8", "replace").replace("\0", "\ufffd")
@@ -68,15 +71,24 @@ def _cut(data, limit):
     return raw[:limit].decode("utf-8", "ignore"), True
 
 
+_MAPPED = b"\0" * 10 + b"\xff\xff"
+
+
 def _ip(text):
-    """The canonical text of an IP address (IPv4-mapped IPv6 as IPv4), or None."""
+    """The canonical text of an IP address (IPv4-mapped IPv6 as IPv4), or None.
+    (inet_pton/inet_ntop: the ipaddress module costs ~20 us a call.)"""
     try:
-        addr = ipaddress.ip_address(text.strip().strip("[]"))
-    except (ValueError, AttributeError):
+        text = text.strip().strip("[]")
+        return socket.inet_ntop(socket.AF_INET, socket.inet_pton(socket.AF_INET, text))
+    except (OSError, AttributeError, TypeError, ValueError):
+        pass
+    try:
+        raw = socket.inet_pton(socket.AF_INET6, text)
+    except (OSError, AttributeError, TypeError, ValueError):
         return None
-    if addr.version == 6 and addr.ipv4_mapped is not None:
-        addr = addr.ipv4_mapped
-    return str(addr)
+    if raw[:12] == _MAPPED:
+        return socket.inet_ntop(socket.AF_INET, raw[12:])
+    return socket.inet_ntop(socket.AF_INET6, raw)
 
 
 def _port(text):
@@ -101,6 +113,7 @@ class DpiBridge:
         self.loop = None
         self.pending = {}            # flow id -> future of the answer (dict)
         self.trusted = []            # ip_network list
+        self.trusted_cache = {}      # ip text -> trusted?
         self.target = DEFAULT_SOCKET
         self.target_real = os.path.realpath(DEFAULT_SOCKET)
         self.task = None
@@ -144,6 +157,7 @@ class DpiBridge:
                     raise ValueError(f"dpi_trusted_proxies: not an address: {item!r}")
                 nets.append(net)
             self.trusted = nets
+            self.trusted_cache = {}
         if "dpi_verdict_deadline_ms" in updated:
             if not 1 <= ctx.options.dpi_verdict_deadline_ms <= 1000:
                 raise ValueError("dpi_verdict_deadline_ms: must be 1..1000")
@@ -180,16 +194,16 @@ class DpiBridge:
     async def request(self, flow):
         try:
             ask = bool(ctx.options.dpi_verdict)
-            record = self._request_record(flow, ask)
+            record, data = self._request_record(flow, ask)
             if not ask:
-                self._send(record)
+                self._send(record, data)
                 return
             fut = None
             if self._open():
                 fut = self.loop.create_future()
                 self.pending[flow.id] = fut
             try:
-                if fut is None or not self._send(record):
+                if fut is None or not self._send(record, data):
                     self.stats["fail_open"] += 1
                     return
                 try:
@@ -209,7 +223,7 @@ class DpiBridge:
 
     def response(self, flow):
         try:
-            self._send(self._response_record(flow))
+            self._send(*self._response_record(flow))
         except Exception as e:
             self._warn(f"dpi_bridge: response hook failed: {e!r}")
 
@@ -293,15 +307,16 @@ class DpiBridge:
         self.sock, self.loop = sock, loop
         return True
 
-    def _send(self, record):
-        """Sends one record without blocking; True if the kernel took it."""
+    def _send(self, record, data=None):
+        """Sends one record (DATA: its encoding, if made already) without
+        blocking; True if the kernel took it."""
         if record.get("truncated"):
             self.stats["truncated"] += 1
         if not self._open():
             self.stats["undelivered"] += 1
             return False
         try:
-            self.sock.sendto(record_bytes(record), self.target)
+            self.sock.sendto(data if data is not None else record_bytes(record), self.target)
         except OSError as e:
             # EAGAIN: the bridge's queue is full; ENOENT / ECONNREFUSED: no bridge
             self.stats["undelivered"] += 1
@@ -314,11 +329,18 @@ class DpiBridge:
     # ---- records ----------------------------------------------------------
 
     def _trusted(self, ip):
+        known = self.trusted_cache.get(ip)
+        if known is not None:
+            return known
         try:
             addr = ipaddress.ip_address(ip)
+            known = any(addr.version == n.version and addr in n for n in self.trusted)
         except ValueError:
-            return False
-        return any(addr.version == n.version and addr in n for n in self.trusted)
+            known = False
+        if len(self.trusted_cache) >= 4096:
+            self.trusted_cache.clear()
+        self.trusted_cache[ip] = known
+        return known
 
     def _tuple(self, flow):
         """The client-side view of FLOW, computed once and kept in its metadata."""
@@ -403,10 +425,7 @@ class DpiBridge:
             "body": {"length": len(resp.raw_content or b"")}, "header_bytes": head,
             "latency_us": max(0, int((end - view["t0"]) * 1e6)), "truncated": False,
         }
-        record = _fit_headers(record, fields)
-        if not record["truncated"]:
-            del record["truncated"]     # only request records always carry it
-        return record
+        return _fit_headers(record, fields)
 
     def _error_record(self, flow):
         view = self._tuple(flow)
@@ -481,7 +500,8 @@ def record_bytes(record):
 
 def _fit_headers(record, fields):
     """Fills record["headers"] from FIELDS (bytes pairs) within the bounds, then
-    shrinks the header budget until the whole record fits RECORD_MAX."""
+    shrinks the header budget until the whole record fits RECORD_MAX. Returns
+    (record, its encoding)."""
     truncated = record["truncated"]
     for budget in HEADER_BUDGETS:
         headers, cut = [], len(fields) > MAX_HEADERS
@@ -499,11 +519,12 @@ def _fit_headers(record, fields):
             headers.append([n, v])
         record["headers"] = headers
         record["truncated"] = truncated or cut
-        if len(record_bytes(record)) <= RECORD_MAX:
-            return record
+        data = record_bytes(record)
+        if len(data) <= RECORD_MAX:
+            return record, data
     # only the bounded scalars left: cannot exceed RECORD_MAX in practice
     record["truncated"] = True
-    return record
+    return record, record_bytes(record)
 
 
 addons = [DpiBridge()]
