@@ -1,4 +1,5 @@
-/*  tally.h — the pass/fail count of a unit test program.
+/*  tally.h — the pass/fail count of a unit test program, and the small
+    helpers the unit tests share.
 
         tally_t t = { 0 };
         check (&t, x == 1, "x is %d", x);
@@ -36,6 +37,19 @@ check (tally_t *t, bool ok, const char *fmt, ...)
     printf ("\n");
     va_end (args);
     return false;
+}
+
+/*  Write TEXT to DIR/NAME (PATH receives the path, SIZE bytes); returns PATH. */
+static inline const char *
+write_file (const char *dir, const char *name, const char *text, char *path, size_t size)
+{
+    snprintf (path, size, "%s/%s", dir, name);
+    FILE *f = fopen (path, "w");
+    if (f) {
+        fputs (text, f);
+        fclose (f);
+    }
+    return path;
 }
 
 #endif

@@ -189,16 +189,6 @@ test_parse (tally_t *t)
     check (t, strcmp (text, "2001:db8:0:0:1::") == 0, "full v6 prefix printed bare: %s", text);
 }
 
-static const char *
-write_file (const char *dir, const char *name, const char *text, char *path, size_t size)
-{
-    snprintf (path, size, "%s/%s", dir, name);
-    FILE *f = fopen (path, "w");
-    fputs (text, f);
-    fclose (f);
-    return path;
-}
-
 static void
 test_file (tally_t *t, const char *dir)
 {

@@ -165,17 +165,6 @@ test_shipped (tally_t *t)
     check (t, rules == NULL, "destroy clears the pointer");
 }
 
-/*  Write TEXT to DIR/NAME; returns the path (static buffer per call site). */
-static const char *
-write_file (const char *dir, const char *name, const char *text, char *path, size_t size)
-{
-    snprintf (path, size, "%s/%s", dir, name);
-    FILE *f = fopen (path, "w");
-    fputs (text, f);
-    fclose (f);
-    return path;
-}
-
 /*  Loading TEXT must fail with every string of EXPECTED in the errors.      */
 static void
 expect_errors (tally_t *t, const char *dir, const char *name, const char *text,
