@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 typedef struct {
     int passed;
@@ -37,6 +38,24 @@ check (tally_t *t, bool ok, const char *fmt, ...)
     printf ("\n");
     va_end (args);
     return false;
+}
+
+/*  The closing line every test program prints; its exit status.            */
+static inline int
+tally_report (const tally_t *t)
+{
+    printf ("%d passed, %d failed\n", t->passed, t->failed);
+    return t->failed ? 1 : 0;
+}
+
+/*  rm -rf DIR (a directory the test made with mkdtemp).                     */
+static inline void
+remove_tree (const char *dir)
+{
+    char cmd[600];
+    snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system (cmd) != 0)
+        printf ("could not remove %s\n", dir);
 }
 
 /*  Write TEXT to DIR/NAME (PATH receives the path, SIZE bytes); returns PATH. */

@@ -325,10 +325,6 @@ main (void)
     test_errors (&t, dir);
     test_order (&t, dir);
     test_url_decode (&t);
-    char cmd[600];
-    snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system (cmd) != 0)
-        printf ("could not remove %s\n", dir);
-    printf ("%d passed, %d failed\n", t.passed, t.failed);
-    return t.failed ? 1 : 0;
+    remove_tree (dir);
+    return tally_report (&t);
 }
