@@ -220,17 +220,6 @@ read_all (int fd, void *data, size_t size)
     return 0;
 }
 
-static config_t *
-load_config (const char *path)
-{
-    config_errors_t errors = { 0 };
-    config_t *cfg = config_load (path, &errors);
-    for (size_t i = 0; i < errors.count; i++)
-        fprintf (stderr, "bus-bench: %s\n", errors.messages[i]);
-    config_errors_clear (&errors);
-    return cfg;
-}
-
 static const char *
 yaml_for (bench_t *b, transport_t transport, bool publisher)
 {
@@ -367,7 +356,7 @@ run_pub (bench_t *b, transport_t transport, bench_mode_t mode, const char *endpo
     pin_cpu (b->pin, 0);
     log_init ("bus-bench", "error");
     pub_result_t r = { 0 };
-    config_t *cfg = load_config (yaml_for (b, transport, true));
+    config_t *cfg = config_load_verbose (yaml_for (b, transport, true));
     if (cfg && mode == MODE_OURS)
         pub_ours (cfg, endpoint, n, ep_fd, done_fd, &r);
     else if (cfg)
@@ -477,7 +466,7 @@ run_sub (bench_t *b, transport_t transport, bench_mode_t mode, const char *endpo
     pin_cpu (b->pin, 1);
     log_init ("bus-bench", "error");
     sub_result_t r = { 0 };
-    config_t *cfg = load_config (yaml_for (b, transport, false));
+    config_t *cfg = config_load_verbose (yaml_for (b, transport, false));
     if (cfg && mode == MODE_OURS)
         sub_ours (cfg, endpoint, n, &r);
     else if (cfg)
@@ -673,7 +662,7 @@ setup (bench_t *b)
         || write_yaml (b->curve_sub_yaml, b->dir, curve_sub) || make_certs (b->dir))
         return -1;
     /* the defaults under test, as config_load gives them */
-    config_t *cfg = load_config (b->plain_yaml);
+    config_t *cfg = config_load_verbose (b->plain_yaml);
     if (!cfg)
         return -1;
     printf ("bus-bench: sndhwm %d, rcvhwm %d (config defaults), N = %ld (CURVE: %ld), "

@@ -153,11 +153,7 @@ main (int argc, char **argv)
         return 1;
     }
     zsys_init ();
-    config_errors_t errors = { 0 };
-    config_t *cfg = config_load (config_path, &errors);
-    for (size_t i = 0; i < errors.count; i++)
-        fprintf (stderr, "%s\n", errors.messages[i]);
-    config_errors_clear (&errors);
+    config_t *cfg = config_load_verbose (config_path);
     if (!cfg) {
         close (sigfd);
         return 1;

@@ -300,6 +300,16 @@ collector_counters (collector_t *self)
     return &self->counters;
 }
 
+uint64_t
+collector_malformed (const collector_counters_t *counters)
+{
+    uint64_t total = 0;
+    for (int i = DECODE_TOO_SHORT; i < DECODE_REASONS; i++)
+        if (i != DECODE_NOT_IP)
+            total += counters->decode_errors[i];
+    return total;
+}
+
 uint32_t
 collector_active_flows (collector_t *self)
 {

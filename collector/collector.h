@@ -55,6 +55,10 @@ void collector_set_capture_stats (collector_t *self, uint64_t received, uint64_t
                                   uint64_t if_dropped);
 
 const collector_counters_t *collector_counters (collector_t *self);
+
+/*  Frames that did not decode for a fault of theirs: every reason but
+    DECODE_NOT_IP (ARP and the like are normal traffic, not malformed).      */
+uint64_t collector_malformed (const collector_counters_t *counters);
 uint32_t collector_active_flows (collector_t *self);
 
 #endif

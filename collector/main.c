@@ -131,9 +131,7 @@ heartbeat (heartbeat_t *hb, workers_t *c, bool force)
     if (!hb)
         return;
     collector_counters_t counters_now = workers_counters (c), *k = &counters_now;
-    uint64_t errors = 0;
-    for (int i = DECODE_TOO_SHORT; i < DECODE_REASONS; i++)
-        errors += i == DECODE_NOT_IP ? 0 : k->decode_errors[i];
+    uint64_t errors = collector_malformed (k);
     heartbeat_counter_t counters[] = {
         { "packets", k->packets }, { "bytes", k->bytes }, { "ip_packets", k->ip_packets },
         { "flows_active", workers_active_flows (c) }, { "flows_total", k->flows_created },
@@ -257,11 +255,7 @@ main (int argc, char **argv)
     if (rc)
         return rc;
     zsys_init ();
-    config_errors_t errors = { 0 };
-    config_t *cfg = config_load (o.config_path, &errors);
-    for (size_t i = 0; i < errors.count; i++)
-        fprintf (stderr, "%s\n", errors.messages[i]);
-    config_errors_clear (&errors);
+    config_t *cfg = config_load_verbose (o.config_path);
     if (!cfg)
         return 1;
     log_init ("dpi-collector", cfg->global.log_level);

@@ -336,9 +336,7 @@ stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t 
     st.evictions = counters->evictions;
     st.bus_drops = pub ? bus_pub_send_errors (pub) : 0;
     st.memory_bytes = resident_bytes ();
-    for (int i = DECODE_TOO_SHORT; i < DECODE_REASONS; i++)
-        st.malformed_packets += counters->decode_errors[i];
-    st.malformed_packets -= counters->decode_errors[DECODE_NOT_IP];
+    st.malformed_packets = collector_malformed (counters);
     st.fragments = counters->fragments;
     st.flows_total = counters->flows_created;
 

@@ -896,6 +896,17 @@ config_load (const char *path, config_errors_t *errors)
     return config;
 }
 
+config_t *
+config_load_verbose (const char *path)
+{
+    config_errors_t errors = { 0 };
+    config_t *config = config_load (path, &errors);
+    for (size_t i = 0; i < errors.count; i++)
+        fprintf (stderr, "%s\n", errors.messages[i]);
+    config_errors_clear (&errors);
+    return config;
+}
+
 void
 config_destroy (config_t **self_p)
 {

@@ -121,6 +121,10 @@ config_t *config_new (void);
     (which the caller releases with config_errors_clear).                    */
 config_t *config_load (const char *path, config_errors_t *errors);
 
+/*  config_load for a program: every error goes to stderr, one a line; NULL
+    if there was any.                                                         */
+config_t *config_load_verbose (const char *path);
+
 void config_destroy (config_t **self_p);
 void config_errors_clear (config_errors_t *errors);
 

@@ -22,7 +22,7 @@ cmd_config (int argc, char **argv)
             return 2;
         }
     }
-    config_t *cfg = ctl_load_config (path);
+    config_t *cfg = config_load_verbose (path);
     if (!cfg)
         return 1;
     config_print (cfg, stdout);

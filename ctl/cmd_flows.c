@@ -197,7 +197,7 @@ cmd_flows (int argc, char **argv)
     }
     long count = o.count > 0 ? o.count : DEFAULT_COUNT;
     double timeout = o.timeout >= 0 ? o.timeout : DEFAULT_TIMEOUT;
-    config_t *cfg = ctl_load_config (o.config_path);
+    config_t *cfg = config_load_verbose (o.config_path);
     size_t ntargets = 0;
     ctl_target_t *targets = cfg ? ctl_targets (cfg, o.connects, o.nconnect, true, &ntargets)
                                 : NULL;

@@ -413,7 +413,7 @@ cmd_status (int argc, char **argv)
         ctl_listen_options_free (&o);
         return rc;
     }
-    config_t *cfg = ctl_load_config (o.config_path);
+    config_t *cfg = config_load_verbose (o.config_path);
     double timeout = o.timeout >= 0 ? o.timeout : cfg ? cfg->bus.heartbeat_interval + 1.0 : 0;
     size_t ntargets = 0;
     ctl_target_t *targets = cfg ? ctl_targets (cfg, o.connects, o.nconnect, false, &ntargets)

@@ -67,7 +67,7 @@ cmd_tail (int argc, char **argv)
 {
     ctl_listen_opts_t o;
     int rc = ctl_listen_options (argc, argv, "tail", true, true, &o);
-    config_t *cfg = rc == 0 ? ctl_load_config (o.config_path) : NULL;
+    config_t *cfg = rc == 0 ? config_load_verbose (o.config_path) : NULL;
     if (rc == 0 && !cfg)
         rc = 1;
     size_t ntargets = 0;

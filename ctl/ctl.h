@@ -16,10 +16,6 @@ int cmd_tail (int argc, char **argv);
 int cmd_flows (int argc, char **argv);
 int cmd_status (int argc, char **argv);
 
-/*  Load the config named by -c (NULL: the default path, else defaults),
-    printing the errors on stderr; NULL on error.                           */
-config_t *ctl_load_config (const char *path);
-
 /*  sub.c — shared by the commands that listen on the bus (tail, flows,
     status).                                                                  */
 

@@ -26,17 +26,6 @@ usage (FILE *out)
         "Every command takes -c FILE (default " CONFIG_DEFAULT_PATH " when it exists).\n");
 }
 
-config_t *
-ctl_load_config (const char *path)
-{
-    config_errors_t errors = { 0 };
-    config_t *cfg = config_load (path, &errors);
-    for (size_t i = 0; i < errors.count; i++)
-        fprintf (stderr, "%s\n", errors.messages[i]);
-    config_errors_clear (&errors);
-    return cfg;
-}
-
 int
 main (int argc, char **argv)
 {

@@ -40,11 +40,7 @@ test_config (void)
         fprintf (f, "global:\n  host: testhost\n  run_dir: %s\n", s_dir);
         fclose (f);
     }
-    config_errors_t errors = { 0 };
-    config_t *cfg = config_load (yaml, &errors);
-    for (size_t i = 0; i < errors.count; i++)
-        fprintf (stderr, "%s\n", errors.messages[i]);
-    config_errors_clear (&errors);
+    config_t *cfg = config_load_verbose (yaml);
     if (!cfg)
         exit (1);
     return cfg;

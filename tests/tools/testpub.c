@@ -140,11 +140,7 @@ main (int argc, char **argv)
         }
     }
     log_init ("dpi-testpub", "info");
-    config_errors_t errors = { 0 };
-    config_t *cfg = config_load (path, &errors);
-    for (size_t i = 0; i < errors.count; i++)
-        fprintf (stderr, "%s\n", errors.messages[i]);
-    config_errors_clear (&errors);
+    config_t *cfg = config_load_verbose (path);
     if (!cfg)
         return 1;
     bus_pub_t *pub = bus_pub_new (cfg, name, endpoint ? endpoint : cfg->bus.endpoints.collector);
