@@ -6,16 +6,22 @@
 
 #include <ndpi/ndpi_api.h>
 
-#define SPARE_STATES 1024
+#include "bigmem.h"
+
+#define SLAB_BYTES  ((size_t) 2 << 20)          /* one huge page of states   */
+#define STATE_BYTES ((SIZEOF_FLOW_STRUCT + 63) / 64 * 64)
+#define SLAB_FIRST  64                          /* the chunk link, then states */
 
 struct classifier_t {
     struct ndpi_detection_module_struct *ndpi;
     unsigned max_packets;
     size_t live_states;             /* flows holding an ndpi_flow_struct     */
-    /* freed per-flow states kept for the next flows: one malloc/free less
-       per flow (nDPI's own per-flow data is still freed each time)          */
-    struct ndpi_flow_struct *spare[SPARE_STATES];
-    size_t nspare;
+    /* per-flow states come from 2 MiB slabs in huge pages (bigmem.h) and go
+       back to a free list: no malloc per flow, one page fault per 2 MiB.
+       nDPI's own per-flow data (buffers it hangs on a state) is its own.   */
+    unsigned char *slabs;           /* newest slab; each links the previous  */
+    size_t slab_used;               /* bytes carved from the newest slab     */
+    void *free_states;              /* linked through their first bytes      */
 };
 
 classifier_t *
@@ -44,8 +50,11 @@ classifier_destroy (classifier_t **self_p)
     if (!self)
         return;
     ndpi_exit_detection_module (self->ndpi);
-    while (self->nspare)
-        ndpi_free_flow (self->spare[--self->nspare]);
+    while (self->slabs) {
+        unsigned char *slab = self->slabs;
+        memcpy (&self->slabs, slab, sizeof self->slabs);
+        bigmem_free (slab, SLAB_BYTES);
+    }
     free (self);
     *self_p = NULL;
 }
@@ -105,19 +114,38 @@ keep_metadata (flow_t *flow, struct ndpi_flow_struct *nf)
     flow->meta = meta;
 }
 
-/*  Free nDPI's data of FLOW and keep the state itself for reuse.           */
+/*  A cleared per-flow state, or NULL when out of memory.                  */
+static struct ndpi_flow_struct *
+take_state (classifier_t *self)
+{
+    void *state = self->free_states;
+    if (state) {
+        memcpy (&self->free_states, state, sizeof self->free_states);
+        memset (state, 0, SIZEOF_FLOW_STRUCT);
+        return state;
+    }
+    if (!self->slabs || self->slab_used + STATE_BYTES > SLAB_BYTES) {
+        unsigned char *slab = bigmem_alloc (SLAB_BYTES);     /* zeroed */
+        if (!slab)
+            return NULL;
+        memcpy (slab, &self->slabs, sizeof self->slabs);
+        self->slabs = slab;
+        self->slab_used = SLAB_FIRST;
+    }
+    state = self->slabs + self->slab_used;
+    self->slab_used += STATE_BYTES;
+    return state;
+}
+
+/*  Free nDPI's data of FLOW and put the state itself on the free list.     */
 static void
 release_state (classifier_t *self, flow_t *flow)
 {
     if (!flow->ndpi)
         return;
-    if (self->nspare < SPARE_STATES) {
-        ndpi_free_flow_data (flow->ndpi);   /* frees, does not clear, its pointers */
-        memset (flow->ndpi, 0, SIZEOF_FLOW_STRUCT);
-        self->spare[self->nspare++] = flow->ndpi;
-    }
-    else
-        ndpi_free_flow (flow->ndpi);
+    ndpi_free_flow_data (flow->ndpi);   /* frees, does not clear, its pointers */
+    memcpy (flow->ndpi, &self->free_states, sizeof self->free_states);
+    self->free_states = flow->ndpi;
     flow->ndpi = NULL;
     self->live_states--;
 }
@@ -143,11 +171,7 @@ classifier_feed (classifier_t *self, flow_t *flow, const packet_t *pkt, uint64_t
     if (flow->classified)
         return 0;
     if (!flow->ndpi) {
-        if (self->nspare)
-            flow->ndpi = self->spare[--self->nspare];       /* cleared already */
-        else if ((flow->ndpi = ndpi_flow_malloc (SIZEOF_FLOW_STRUCT)))
-            memset (flow->ndpi, 0, SIZEOF_FLOW_STRUCT);
-        else
+        if (!(flow->ndpi = take_state (self)))
             return -1;
         self->live_states++;
     }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
+
 struct flowtable_t {
     flow_t *pool;                   /* max_flows records                     */
     uint32_t *buckets;              /* index+1 of the first record, 0 = none */
@@ -31,12 +33,12 @@ flowtable_new (uint32_t max_flows, flowtable_timeouts_t timeouts, flowtable_end_
     uint32_t buckets = 1024;
     while (buckets < max_flows && buckets < (1u << 30))
         buckets <<= 1;
-    /* calloc of large sizes maps zero pages: untouched ones cost no memory */
-    self->pool = calloc (max_flows, sizeof (flow_t));
-    self->buckets = calloc (buckets, sizeof (uint32_t));
+    /* mapped, zeroed, in huge pages: untouched ones cost no memory */
+    self->mask = buckets - 1;
+    self->pool = bigmem_alloc ((size_t) max_flows * sizeof (flow_t));
+    self->buckets = bigmem_alloc ((size_t) buckets * sizeof (uint32_t));
     if (!self->pool || !self->buckets)
         goto fail;
-    self->mask = buckets - 1;
     self->max_flows = max_flows;
     for (int i = 0; i < LIST_COUNT; i++)
         self->timeout_us[i] = (uint64_t) timeouts.timeout_s[i] * 1000000ull;
@@ -47,8 +49,8 @@ flowtable_new (uint32_t max_flows, flowtable_timeouts_t timeouts, flowtable_end_
     return self;
 fail:
     if (self) {
-        free (self->pool);
-        free (self->buckets);
+        bigmem_free (self->pool, (size_t) max_flows * sizeof (flow_t));
+        bigmem_free (self->buckets, ((size_t) self->mask + 1) * sizeof (uint32_t));
         free (self);
     }
     return NULL;
@@ -60,8 +62,8 @@ flowtable_destroy (flowtable_t **self_p)
     flowtable_t *self = *self_p;
     if (!self)
         return;
-    free (self->pool);
-    free (self->buckets);
+    bigmem_free (self->pool, (size_t) self->max_flows * sizeof (flow_t));
+    bigmem_free (self->buckets, ((size_t) self->mask + 1) * sizeof (uint32_t));
     free (self);
     *self_p = NULL;
 }

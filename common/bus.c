@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "msgpool.h"
 #include "topics.h"
 
 #define MAX_TOPICS   32         /* topics one publisher sends               */
 #define MAX_SOURCES  4096       /* (source, topic) pairs one subscriber tracks */
+#define PUB_POOL_BYTES (4u << 20) /* payload ring of one publisher (msgpool.h) */
 
 /*  --------------------------------------------------------------------------
     Shared: clocks, host name, attaching a socket to an endpoint.            */
@@ -174,6 +176,7 @@ struct bus_pub_t {
     zsock_t *sock;
     void *handle;                   /* the libzmq socket under sock         */
     zactor_t *auth;
+    msgpool_t *pool;                /* payload buffers, see msgpool.h       */
     char name[64];
     char source[256];
     char endpoint[512];
@@ -195,8 +198,10 @@ bus_pub_new (const config_t *cfg, const char *name, const char *endpoint)
     snprintf (self->name, sizeof self->name, "%s", name);
     snprintf (self->source, sizeof self->source, "%s@%s", name, host);
     self->instance = bus_now_ns ();
-    self->sock = zsock_new (ZMQ_XPUB);
+    self->pool = msgpool_new (PUB_POOL_BYTES);
+    self->sock = self->pool ? zsock_new (ZMQ_XPUB) : NULL;
     if (!self->sock) {
+        msgpool_release (&self->pool);
         free (self);
         return NULL;
     }
@@ -225,6 +230,7 @@ bus_pub_destroy (bus_pub_t **self_p)
     bus_pub_flush (self);
     zsock_destroy (&self->sock);
     zactor_destroy (&self->auth);
+    msgpool_release (&self->pool);      /* freed with ZeroMQ's last message */
     free (self);
     *self_p = NULL;
 }
@@ -277,7 +283,7 @@ bus_pub_send (bus_pub_t *self, const char *topic, ProtobufCMessage *msg)
     *field = &header;
     size_t size = protobuf_c_message_get_packed_size (msg);
     zmq_msg_t payload;
-    if (zmq_msg_init_size (&payload, size) != 0) {
+    if (msgpool_msg_init (self->pool, &payload, size) != 0) {
         *field = saved;
         slot->send_errors++;
         return -1;
