@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <poll.h>
@@ -11,25 +10,32 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigmem.h"
 #include "decode.h"
 
 struct capture_t {
     pcap_t *pcap;                   /* live, libpcap's file reader, or dead */
     bool live;
     char name[512];
-    /* classic pcap files are read from a read-only mapping: no copy through
-       read(2) and stdio. Pages behind the reader are dropped every
-       MAP_WINDOW bytes, so the mapping adds at most that much to the RSS.
+    /* classic pcap files are read by our own reader: large pread(2)s into
+       one buffer in huge pages, records parsed in place (no stdio, no copy
+       per packet, no page fault per 64 KiB as a mapping of the file had).
        pcapng files go through libpcap.                                      */
-    const uint8_t *map;
-    size_t map_size, offset, released;
+    int fd;                         /* -1: libpcap reads (or live)           */
+    uint8_t *buf;                   /* BUF_BYTES                             */
+    uint64_t buf_off;               /* file offset of buf[0]                 */
+    size_t buf_len;                 /* bytes valid in buf                    */
+    uint64_t file_size, offset;     /* offset: the next record               */
+    char read_error[128];
     bool swapped, nanos;
     struct bpf_program filter;
     bool filtered;
     char error[256];
 };
 
-#define MAP_WINDOW (4u << 20)
+/*  A read is at most this much; the buffer also holds the largest record.  */
+#define READ_BYTES ((size_t) 4 << 20)
+#define BUF_BYTES  (READ_BYTES + 2 * (262144 + 16))
 
 static int
 apply_filter (capture_t *self, const char *bpf, char *err, size_t errlen)
@@ -41,7 +47,7 @@ apply_filter (capture_t *self, const char *bpf, char *err, size_t errlen)
         snprintf (err, errlen, "%s: tap.bpf '%s': %s", self->name, bpf, pcap_geterr (self->pcap));
         return -1;
     }
-    if (self->map) {                    /* applied by map_dispatch */
+    if (self->fd >= 0) {                /* applied by file_dispatch */
         self->filter = prog;
         self->filtered = true;
         return 0;
@@ -77,6 +83,7 @@ capture_open_live (const config_t *cfg, const char *interface, char *err, size_t
     capture_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    self->fd = -1;
     self->live = true;
     snprintf (self->name, sizeof self->name, "%s", interface);
     char pcap_err[PCAP_ERRBUF_SIZE] = "";
@@ -117,10 +124,10 @@ get32 (const uint8_t *p, bool swapped)
     return swapped ? __builtin_bswap32 (v) : v;
 }
 
-/*  Map PATH when it is a classic pcap file: 1 mapped, 0 not (libpcap will
-    read it), -1 cannot open (ERR).                                          */
+/*  Read PATH ourselves when it is a classic pcap file: 1 yes, 0 no (libpcap
+    will read it), -1 cannot open (ERR).                                     */
 static int
-map_open (capture_t *self, const char *path, char *err, size_t errlen)
+file_open (capture_t *self, const char *path, char *err, size_t errlen)
 {
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -138,51 +145,91 @@ map_open (capture_t *self, const char *path, char *err, size_t errlen)
         close (fd);
         return 0;
     }
-    void *map = mmap (NULL, (size_t) st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close (fd);
-    if (map == MAP_FAILED)
-        return 0;
-    madvise (map, (size_t) st.st_size, MADV_SEQUENTIAL);
     uint32_t snaplen = get32 (head + 16, swapped);
     /* file LINKTYPE_ values are DLT_ values but for a few: raw IP is 101 */
     int linktype = (int) (get32 (head + 20, swapped) & 0xffff);
-    self->pcap = pcap_open_dead (linktype == 101 ? DLT_RAW : linktype,
-                                 snaplen > 0 && snaplen <= 262144 ? (int) snaplen : 262144);
+    self->buf = bigmem_alloc (BUF_BYTES);
+    self->pcap = self->buf ? pcap_open_dead (linktype == 101 ? DLT_RAW : linktype,
+                                             snaplen > 0 && snaplen <= 262144 ? (int) snaplen : 262144)
+                           : NULL;
     if (!self->pcap) {
-        munmap (map, (size_t) st.st_size);
+        bigmem_free (self->buf, BUF_BYTES);
+        self->buf = NULL;
+        close (fd);
         return 0;
     }
-    self->map = map;
-    self->map_size = (size_t) st.st_size;
-    self->offset = self->released = 24;
+    posix_fadvise (fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    self->fd = fd;
+    self->file_size = (uint64_t) st.st_size;
+    self->offset = self->buf_off = 24;
     self->swapped = swapped;
     self->nanos = magic == 0xa1b23c4d || magic == 0x4d3cb2a1;
     return 1;
 }
 
-/*  pcap_dispatch over the mapping: same results, same errors as libpcap.   */
+/*  The bytes from the next record on, at least NEED of them unless the file
+    ends first (*AVAIL says how many there are); NULL on a read error.      */
+static const uint8_t *
+file_window (capture_t *self, size_t need, size_t *avail)
+{
+    uint64_t end = self->buf_off + self->buf_len;
+    if (self->offset + need > end && end < self->file_size) {
+        size_t keep = (size_t) (end - self->offset);
+        memmove (self->buf, self->buf + (self->offset - self->buf_off), keep);
+        self->buf_off = self->offset;
+        self->buf_len = keep;
+        while (self->buf_len < need || self->buf_len < READ_BYTES) {
+            size_t want = BUF_BYTES - self->buf_len;
+            want = want > READ_BYTES ? READ_BYTES : want;
+            ssize_t got = pread (self->fd, self->buf + self->buf_len, want,
+                                 (off_t) (self->buf_off + self->buf_len));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got < 0) {
+                snprintf (self->read_error, sizeof self->read_error, "%s", strerror (errno));
+                return NULL;
+            }
+            if (got == 0)
+                break;                  /* the file ends (or shrank) here */
+            self->buf_len += (size_t) got;
+        }
+        end = self->buf_off + self->buf_len;
+    }
+    *avail = (size_t) (end - self->offset);
+    return self->buf + (self->offset - self->buf_off);
+}
+
+/*  pcap_dispatch over our reader: same results, same errors as libpcap.   */
 static int
-map_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user)
+file_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user)
 {
     int n = 0;
-    while (n < count && self->offset < self->map_size) {
-        const uint8_t *rec = self->map + self->offset;
-        size_t left = self->map_size - self->offset;
-        if (left < 16) {
+    size_t left;
+    while (n < count && self->offset < self->file_size) {
+        const uint8_t *rec = file_window (self, 16, &left);
+        if (rec && left < 16) {
             snprintf (self->error, sizeof self->error,
                       "truncated dump file; tried to read 16 header bytes, only got %zu", left);
             return -1;
         }
         struct pcap_pkthdr h;
-        uint32_t frac = get32 (rec + 4, self->swapped);
-        h.ts.tv_sec = get32 (rec, self->swapped);
-        h.ts.tv_usec = self->nanos ? frac / 1000 : frac;
-        h.caplen = get32 (rec + 8, self->swapped);
-        h.len = get32 (rec + 12, self->swapped);
-        if (h.caplen > 262144) {
-            snprintf (self->error, sizeof self->error,
-                      "invalid packet capture length %u, bigger than the maximum of 262144",
-                      h.caplen);
+        if (rec) {
+            uint32_t frac = get32 (rec + 4, self->swapped);
+            h.ts.tv_sec = get32 (rec, self->swapped);
+            h.ts.tv_usec = self->nanos ? frac / 1000 : frac;
+            h.caplen = get32 (rec + 8, self->swapped);
+            h.len = get32 (rec + 12, self->swapped);
+            if (h.caplen > 262144) {
+                snprintf (self->error, sizeof self->error,
+                          "invalid packet capture length %u, bigger than the maximum of 262144",
+                          h.caplen);
+                return -1;
+            }
+            rec = file_window (self, 16 + (size_t) h.caplen, &left);
+        }
+        if (!rec) {
+            snprintf (self->error, sizeof self->error, "error reading dump file: %s",
+                      self->read_error);
             return -1;
         }
         if (left - 16 < h.caplen) {
@@ -196,13 +243,6 @@ map_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user)
             handler (user, &h, rec + 16);
         n++;
     }
-    /* drop the pages read (they stay in the page cache, not in our RSS) */
-    size_t page = 4096, behind = self->offset & ~(page - 1);
-    if (behind >= self->released + MAP_WINDOW) {
-        size_t from = self->released & ~(page - 1);
-        madvise ((void *) (self->map + from), behind - from, MADV_DONTNEED);
-        self->released = behind;
-    }
     return n == 0 ? -2 : n;
 }
 
@@ -212,13 +252,14 @@ capture_open_file (const config_t *cfg, const char *path, char *err, size_t errl
     capture_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    self->fd = -1;
     snprintf (self->name, sizeof self->name, "%s", path);
-    int mapped = map_open (self, path, err, errlen);
-    if (mapped < 0) {
+    int ours = file_open (self, path, err, errlen);
+    if (ours < 0) {
         free (self);
         return NULL;
     }
-    if (mapped)
+    if (ours)
         return finish_open (self, cfg, err, errlen);
     char pcap_err[PCAP_ERRBUF_SIZE] = "";
     /* libpcap reads a file record by record through stdio: a large buffer
@@ -249,8 +290,9 @@ capture_close (capture_t **self_p)
         return;
     if (self->pcap)
         pcap_close (self->pcap);
-    if (self->map)
-        munmap ((void *) self->map, self->map_size);
+    if (self->fd >= 0)
+        close (self->fd);
+    bigmem_free (self->buf, BUF_BYTES);
     if (self->filtered)
         pcap_freecode (&self->filter);
     free (self);
@@ -259,7 +301,7 @@ capture_close (capture_t **self_p)
 
 int capture_datalink (capture_t *self) { return pcap_datalink (self->pcap); }
 const char *capture_name (capture_t *self) { return self->name; }
-const char *capture_error (capture_t *self) { return self->map ? self->error : pcap_geterr (self->pcap); }
+const char *capture_error (capture_t *self) { return self->fd >= 0 ? self->error : pcap_geterr (self->pcap); }
 
 int
 capture_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user)
@@ -269,8 +311,8 @@ capture_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user
         if (pfd.fd >= 0 && poll (&pfd, 1, 100) <= 0)
             return 0;                   /* timeout or a signal: let the caller run */
     }
-    if (self->map)
-        return map_dispatch (self, count, handler, user);
+    if (self->fd >= 0)
+        return file_dispatch (self, count, handler, user);
     int n = pcap_dispatch (self->pcap, count, handler, user);
     if (n == PCAP_ERROR)
         return -1;

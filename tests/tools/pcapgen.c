@@ -1255,6 +1255,8 @@ typedef struct {
 } scenario_t;
 
 static void sc_truncated_file (gen_t *g);
+static void sc_large_file (gen_t *g);
+static void cut_record (gen_t *g);
 
 static const scenario_t s_scenarios[] = {
     { "tcp-http", sc_tcp_http, L_ETH, false },
@@ -1277,6 +1279,7 @@ static const scenario_t s_scenarios[] = {
     { "evict", sc_evict, L_ETH, false },
     { "malformed", sc_malformed, L_ETH, false },
     { "truncated-file", sc_truncated_file, L_ETH, false },
+    { "large-file", sc_large_file, L_ETH, false },
     { "empty", sc_empty, L_ETH, false },
 };
 
@@ -1297,8 +1300,15 @@ sc_truncated_file (gen_t *g)
     advance_ms (g, 1);
     send_l4 (&b, 1, 1, seg, icmp (seg, &b.srv, &b.cli, 0, 0, 0x00990001u, ping, 16));
     advance_ms (g, 1);
-    /* a SYN whose record promises 60 bytes; 30 are written, then the file ends */
-    uint8_t f[128], ip[128];
+    cut_record (g);
+}
+
+/*  The last record: a SYN whose header promises 60 bytes; 30 are written,
+    then the file ends.                                                      */
+static void
+cut_record (gen_t *g)
+{
+    uint8_t seg[128], f[128], ip[128];
     addr_t c4 = A (C4), s4 = A (S4);
     size_t n = tcp (seg, &c4, &s4, 40200, 80, 1, 0, SYN, NULL, 0);
     n = ip4 (ip, &c4, &s4, 6, seg, n, 0x77, 0x4000);
@@ -1309,6 +1319,37 @@ sc_truncated_file (gen_t *g)
     le32 (g, (uint32_t) fl);
     le32 (g, (uint32_t) fl);
     wr (g, f, 30);
+}
+
+/*  Over 12 MB of UDP in records of every size up to 16 KB, so the
+    collector's file reader refills its buffer (4 MiB a read) with records
+    cut across reads; then the file ends in a cut record. 40 flows of 40
+    datagrams with nothing nDPI knows: given up (guessed) after 32 packets. */
+static void
+sc_large_file (gen_t *g)
+{
+    static uint8_t payload[16000], seg[MAXPKT];
+    memset (payload, 'x', sizeof payload);
+    g->exit_code = 2;
+    g->truncated = true;
+    g->stderr_has[g->nstderr++] = "truncated";
+    conv_t c[40];
+    for (int i = 0; i < 40; i++) {
+        c[i] = conv (g, C4, (uint16_t) (41000 + i), S4, (uint16_t) (42000 + i));
+        g->flows[expect_flow (&c[i], 17, "Unknown", "DETECTED,END", "SHUTDOWN")].guessed = true;
+    }
+    uint32_t size = 1;
+    for (int k = 0; k < 40; k++)
+        for (int i = 0; i < 40; i++) {
+            size = (size * 1103515245u + 12345u) % sizeof payload + 1;
+            int dir = (k + i / 4) % 2 && k > 0;     /* the client speaks first */
+            conv_t *x = &c[i];
+            send_l4 (x, dir, 17, seg,
+                     udp (seg, dir ? &x->srv : &x->cli, dir ? &x->cli : &x->srv,
+                          dir ? x->sport : x->cport, dir ? x->cport : x->sport, payload, size));
+            advance_ms (g, 1);
+        }
+    cut_record (g);
 }
 
 int
