@@ -264,5 +264,21 @@ $PY "$helpers/bus.py" stats "$tmp/stats.json" 5 "fail_open>=$((fo + 3))" \
     "undelivered>=$((ud + 6))" > /dev/null || fail "(c) fail_open/undelivered not counted"
 echo "(c) ok: 3 requests passed without the bridge, counted as fail_open and undelivered"
 
+# --- (e) the bridge restarted: the addon reaches its new socket -----------------------
+# (the addon's socket was connected to the old one: it must connect again by itself)
+start "$bridge" -c "$cfg" > "$tmp/bridge2.log" 2>&1
+bridge_pid=$!
+wait_for 10 bridge_up || fail "(e) the restarted bridge did not create its socket"
+before=$($PY "$helpers/bus.py" stats "$tmp/stats.json" 5 sent\>=1) || fail "(e) no stats file"
+va=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["verdict_allow"])' "$before")
+restarted() { req 127.0.0.2 "/case-e-$1" > /dev/null; $PY "$helpers/bus.py" find "$tmp/bus.jsonl" 0.5 \
+    topic=mitm.request path="/case-e-$1" > /dev/null 2>&1; }
+n=0
+again() { n=$((n + 1)); restarted $n; }
+wait_for 10 again || fail "(e) no mitm.request from the restarted bridge"
+$PY "$helpers/bus.py" stats "$tmp/stats.json" 5 "verdict_allow>=$((va + 1))" > /dev/null \
+    || fail "(e) no verdict answered by the restarted bridge"
+echo "(e) ok: after a bridge restart, records and verdicts flow again ($n request(s))"
+
 grep -q Traceback "$tmp/mitm.log" && fail "a Python traceback in mitmdump's log"
 echo "it_mitm_chain: ok"

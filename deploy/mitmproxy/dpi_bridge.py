@@ -91,6 +91,31 @@ def _ip(text):
     return socket.inet_ntop(socket.AF_INET6, raw)
 
 
+_PROXY_HEADERS = frozenset((b"x-forwarded-for", b"x-client-port", b"x-frontend-ip",
+                            b"x-frontend-port", b"x-request-id", b"x-tls-version",
+                            b"x-tls-cipher", b"x-tls-sni", b"x-tls-alpn"))
+
+
+def _proxy_headers(fields):
+    """{lowercase name: [values...]} of HAProxy's headers among FIELDS (bytes
+    pairs), in one pass (mitmproxy's Headers.get scans every field per call)."""
+    found = {}
+    for name, value in fields:
+        if len(name) <= 15 and name[:2] in (b"X-", b"x-"):
+            key = name.lower()
+            if key in _PROXY_HEADERS:
+                found.setdefault(key.decode("ascii"), []).append(
+                    value.decode("utf-8", "surrogateescape"))
+    return found
+
+
+def _one(found, name):
+    """The value of header NAME as mitmproxy's Headers.get gives it: every
+    occurrence joined with ", "; "" when absent."""
+    values = found.get(name)
+    return ", ".join(values) if values else ""
+
+
 def _port(text):
     try:
         port = int(text.strip(), 10)
@@ -116,6 +141,7 @@ class DpiBridge:
         self.trusted_cache = {}      # ip text -> trusted?
         self.target = DEFAULT_SOCKET
         self.target_real = os.path.realpath(DEFAULT_SOCKET)
+        self.connected = False       # sock connected to target (see _deliver)
         self.task = None
         self.last_log = time.monotonic()
         self.last_warn = 0.0
@@ -145,6 +171,7 @@ class DpiBridge:
         if "dpi_socket" in updated:
             self.target = ctx.options.dpi_socket or DEFAULT_SOCKET
             self.target_real = os.path.realpath(self.target)
+            self.connected = False
         if "dpi_trusted_proxies" in updated:
             nets = []
             for item in ctx.options.dpi_trusted_proxies.split(","):
@@ -202,18 +229,22 @@ class DpiBridge:
             if self._open():
                 fut = self.loop.create_future()
                 self.pending[flow.id] = fut
+            timer = None
             try:
                 if fut is None or not self._send(record, data):
                     self.stats["fail_open"] += 1
                     return
-                try:
-                    answer = await asyncio.wait_for(
-                        fut, ctx.options.dpi_verdict_deadline_ms / 1000.0)
-                except asyncio.TimeoutError:
-                    self.stats["fail_open"] += 1
-                    return
+                # (a timer on the future: asyncio.wait_for costs a task more)
+                timer = self.loop.call_later(ctx.options.dpi_verdict_deadline_ms / 1000.0,
+                                             _expire, fut)
+                answer = await fut
             finally:
                 self.pending.pop(flow.id, None)
+                if timer is not None:
+                    timer.cancel()
+            if answer is None:          # the deadline passed
+                self.stats["fail_open"] += 1
+                return
             self._apply(flow, answer)
         except asyncio.CancelledError:
             raise
@@ -316,7 +347,7 @@ class DpiBridge:
             self.stats["undelivered"] += 1
             return False
         try:
-            self.sock.sendto(data if data is not None else record_bytes(record), self.target)
+            self._deliver(data if data is not None else record_bytes(record))
         except OSError as e:
             # EAGAIN: the bridge's queue is full; ENOENT / ECONNREFUSED: no bridge
             self.stats["undelivered"] += 1
@@ -325,6 +356,24 @@ class DpiBridge:
             return False
         self.stats["sent"] += 1
         return True
+
+    def _deliver(self, data):
+        """Sends DATA on the socket connected to the bridge, connecting first
+        (a connected socket saves the kernel a path lookup per datagram).
+        A bridge that restarted has a new socket at the same path: the old
+        connection refuses, so connect again once. Raises OSError."""
+        if not self.connected:
+            self.sock.connect(self.target)
+            self.connected = True
+        try:
+            self.sock.send(data)
+        except (ConnectionRefusedError, OSError) as e:
+            if e.errno not in (errno.ECONNREFUSED, errno.ENOTCONN):
+                raise
+            self.connected = False
+            self.sock.connect(self.target)
+            self.connected = True
+            self.sock.send(data)
 
     # ---- records ----------------------------------------------------------
 
@@ -358,25 +407,25 @@ class DpiBridge:
             "t0": flow.request.timestamp_start,
         }
         if self._trusted(peer_ip):
-            h = flow.request.headers
-            xff = h.get_all("X-Forwarded-For")
+            h = _proxy_headers(flow.request.headers.fields)
+            xff = h.get("x-forwarded-for")
             ip = _ip(xff[-1].split(",")[-1]) if xff else None
             if ip is None:
                 self.stats["proxy_header_errors"] += 1
             else:
-                port = _port(h.get("X-Client-Port", ""))
+                port = _port(_one(h, "x-client-port"))
                 if port is None:
                     self.stats["proxy_header_errors"] += 1
                 view["client"] = {"ip": ip, "port": port or 0, "from_proxy": True}
-            fip = _ip(h.get("X-Frontend-IP", ""))
-            fport = _port(h.get("X-Frontend-Port", ""))
+            fip = _ip(_one(h, "x-frontend-ip"))
+            fport = _port(_one(h, "x-frontend-port"))
             if fip is not None and fport is not None:
                 view["frontend"] = {"ip": fip, "port": fport}
-            view["request_id"] = _cut(h.get("X-Request-ID", ""), MAX_SHORT_BYTES)[0]
+            view["request_id"] = _cut(_one(h, "x-request-id"), MAX_SHORT_BYTES)[0]
             tls = {}
-            for key, name in (("version", "X-TLS-Version"), ("cipher", "X-TLS-Cipher"),
-                              ("sni", "X-TLS-SNI"), ("alpn", "X-TLS-ALPN")):
-                value = h.get(name, "")
+            for key, name in (("version", "x-tls-version"), ("cipher", "x-tls-cipher"),
+                              ("sni", "x-tls-sni"), ("alpn", "x-tls-alpn")):
+                value = _one(h, name)
                 if value:
                     tls[key] = _cut(value, MAX_SHORT_BYTES)[0]
             view["tls"] = tls or None
@@ -478,6 +527,12 @@ class DpiBridge:
             _log("warn", text)
 
 
+def _expire(fut):
+    """The verdict deadline: the request goes on without an answer."""
+    if not fut.done():
+        fut.set_result(None)
+
+
 def _log(level, text):
     """mitmproxy 8's event log (ctx.log); the logging module where ctx.log is gone."""
     log = getattr(ctx, "log", None)
@@ -498,11 +553,34 @@ def record_bytes(record):
         "utf-8", "surrogateescape")
 
 
+def _plain_headers(fields):
+    """The usual case, checked at once: every name non-empty, every name and
+    value ASCII without NUL and within the count, size and first budget
+    bounds — then [[name, value], ...] exactly as the general loop in
+    _fit_headers would give; else None."""
+    if len(fields) > MAX_HEADERS:
+        return None
+    names = [name for name, _ in fields]
+    values = [value for _, value in fields]
+    blob = b"".join(names) + b"".join(values)
+    if (len(blob) > HEADER_BUDGETS[0] or not blob.isascii() or b"\0" in blob
+            or not all(names) or max(map(len, names), default=0) > MAX_NAME_BYTES
+            or max(map(len, values), default=0) > MAX_VALUE_BYTES):
+        return None
+    return [[name.decode("ascii"), value.decode("ascii")] for name, value in fields]
+
+
 def _fit_headers(record, fields):
     """Fills record["headers"] from FIELDS (bytes pairs) within the bounds, then
     shrinks the header budget until the whole record fits RECORD_MAX. Returns
     (record, its encoding)."""
     truncated = record["truncated"]
+    headers = _plain_headers(fields)
+    if headers is not None:
+        record["headers"] = headers
+        data = record_bytes(record)
+        if len(data) <= RECORD_MAX:
+            return record, data
     for budget in HEADER_BUDGETS:
         headers, cut = [], len(fields) > MAX_HEADERS
         left = budget

@@ -1,0 +1,126 @@
+"""test_addon.py — unit test of deploy/mitmproxy/dpi_bridge.py's record building
+with mitmproxy's own test flows (Debian's mitmproxy 8.1, /usr/bin/python3).
+
+The addon reads HAProxy's headers in one pass and takes a one-pass fast path for
+plain ASCII headers; both must give exactly what mitmproxy's Headers.get and the
+general bounded header loop give. Usage: python3 test_addon.py ADDON.py"""
+import importlib.util
+import json
+import sys
+
+from mitmproxy import http
+from mitmproxy.test import taddons, tflow
+
+spec = importlib.util.spec_from_file_location("dpi_bridge", sys.argv[1])
+mod = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(mod)
+
+passed = failed = 0
+
+
+def check(ok, what):
+    global passed, failed
+    if ok:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+def general(fields):
+    """The general loop's headers: _fit_headers with the fast path switched off."""
+    saved = mod._plain_headers
+    mod._plain_headers = lambda f: None
+    try:
+        record, data = mod._fit_headers({"truncated": False, "headers": None}, fields)
+    finally:
+        mod._plain_headers = saved
+    return record, data
+
+
+def fast(fields):
+    return mod._fit_headers({"truncated": False, "headers": None}, fields)
+
+
+# --- the fast path gives what the general loop gives, or stands aside ---------------
+cases = {
+    "typical": [(b"Host", b"shop.test"), (b"User-Agent", b"curl/7.88.1"), (b"Accept", b"*/*"),
+                (b"X-Forwarded-For", b"198.51.100.7"), (b"Cookie", b"a=1; b=2")],
+    "none": [],
+    "empty value": [(b"X-Empty", b"")],
+    "empty name": [(b"", b"value"), (b"Host", b"x")],
+    "non-ascii value": [(b"X-Name", "caf\u00e9".encode()), (b"Host", b"x")],
+    "invalid utf-8": [(b"X-Bad", b"\xff\xfe"), (b"Host", b"x")],
+    "nul": [(b"X-Nul", b"a\0b")],
+    "long value": [(b"X-Long", b"v" * 5000)],
+    "long name": [(b"X" * 300, b"v")],
+    "many": [(b"X-H%d" % i, b"v") for i in range(70)],
+    "over budget": [(b"X-H%d" % i, b"v" * 4000) for i in range(20)],
+    "control chars": [(b"X-Ctl", b"\x01\x02\x1f" * 1000)],
+}
+for name, fields in cases.items():
+    want, want_data = general(fields)
+    got, got_data = fast(fields)
+    check(got["headers"] == want["headers"] and got["truncated"] == want["truncated"],
+          f"{name}: fast {got['headers'][:3]!r} {got['truncated']} != "
+          f"general {want['headers'][:3]!r} {want['truncated']}")
+    check(len(got_data) <= mod.RECORD_MAX, f"{name}: record of {len(got_data)} bytes")
+    check(json.loads(got_data)["headers"] == got["headers"], f"{name}: encoding differs")
+plain = mod._plain_headers(cases["typical"])
+check(plain == [[n.decode(), v.decode()] for n, v in cases["typical"]], "typical: fast path taken")
+for name in ("empty name", "non-ascii value", "invalid utf-8", "nul", "long value", "long name",
+             "many", "over budget"):
+    check(mod._plain_headers(cases[name]) is None, f"{name}: fast path not taken")
+
+# --- HAProxy's headers, one pass, as mitmproxy's Headers.get sees them ---------------
+header_sets = [
+    [(b"X-Forwarded-For", b"10.0.0.1"), (b"X-Client-Port", b"5555")],
+    [(b"x-forwarded-for", b"10.0.0.1, 10.0.0.2"), (b"X-FORWARDED-FOR", b"10.0.0.3")],
+    [(b"X-Client-Port", b"1"), (b"X-Client-Port", b"2")],
+    [(b"X-Request-ID", "id-\u00e9".encode())],
+    [(b"X-TLS-SNI", b"a.test"), (b"X-Tls-Alpn", b"h2"), (b"Host", b"x")],
+    [],
+]
+names = ["X-Forwarded-For", "X-Client-Port", "X-Frontend-IP", "X-Frontend-Port",
+         "X-Request-ID", "X-TLS-Version", "X-TLS-Cipher", "X-TLS-SNI", "X-TLS-ALPN"]
+for fields in header_sets:
+    h = http.Headers(fields)
+    found = mod._proxy_headers(h.fields)
+    for n in names:
+        check(mod._one(found, n.lower()) == h.get(n, ""),
+              f"{fields!r}: {n}: {mod._one(found, n.lower())!r} != {h.get(n, '')!r}")
+    check(found.get("x-forwarded-for", []) == h.get_all("X-Forwarded-For"),
+          f"{fields!r}: X-Forwarded-For list")
+
+# --- the client tuple: headers only from a trusted peer --------------------------------
+
+
+def flow(peer):
+    f = tflow.tflow(resp=True)
+    f.client_conn.peername = (peer, 40000)
+    f.client_conn.sockname = ("127.0.0.1", 8080)
+    h = f.request.headers
+    h["X-Forwarded-For"] = "203.0.113.9, 198.51.100.7"
+    h["X-Client-Port"] = "51234"
+    h["X-Frontend-IP"] = "192.0.2.1"
+    h["X-Frontend-Port"] = "443"
+    h["X-TLS-SNI"] = "shop.test"
+    return f
+
+
+addon = mod.DpiBridge()
+with taddons.context(addon) as tctx:
+    tctx.configure(addon, dpi_trusted_proxies="127.0.0.1")
+    record, _ = addon._request_record(flow("127.0.0.1"), True)
+    check(record["client"] == {"ip": "198.51.100.7", "port": 51234, "from_proxy": True},
+          f"trusted peer: client {record['client']}")
+    check(record["frontend"] == {"ip": "192.0.2.1", "port": 443}, f"frontend {record['frontend']}")
+    check(record.get("tls") == {"sni": "shop.test"}, f"tls {record.get('tls')}")
+    record, _ = addon._request_record(flow("192.0.2.99"), True)
+    check(record["client"] == {"ip": "192.0.2.99", "port": 40000, "from_proxy": False},
+          f"untrusted peer: client {record['client']}")
+    check("tls" not in record and record["frontend"] == {"ip": "127.0.0.1", "port": 8080},
+          "untrusted peer: no header taken")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
