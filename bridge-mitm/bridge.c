@@ -442,14 +442,16 @@ bad_record (bridge_t *self, record_reason_t reason, const char *detail, size_t l
                      (unsigned long long) r->total, (unsigned long long) unlogged);
 }
 
-/*  One datagram of LEN bytes stored (REAL_LEN sent) from PEER, read at T0. */
+/*  One record of LEN bytes at DATA (REAL_LEN sent) from PEER, its datagram
+    read at T0.                                                             */
 static void
-handle (bridge_t *self, size_t len, size_t real_len, const listener_peer_t *peer, uint64_t t0)
+handle (bridge_t *self, const char *data, size_t len, size_t real_len,
+        const listener_peer_t *peer, uint64_t t0)
 {
     self->c.records++;
     record_t *r = self->record;
     char detail[192];
-    record_reason_t reason = record_parse (r, self->buffer, len, real_len,
+    record_reason_t reason = record_parse (r, data, len, real_len,
                                            (size_t) self->cfg->mitm.max_record_bytes, detail,
                                            sizeof detail);
     if (reason != RECORD_OK) {
@@ -517,6 +519,42 @@ handle (bridge_t *self, size_t len, size_t real_len, const listener_peer_t *peer
     record_clear (r);
 }
 
+static bool
+blank (const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r')
+            return false;
+    return true;
+}
+
+/*  One datagram of LEN bytes stored (REAL_LEN sent): one record, or several
+    separated by newlines (JSON text never holds a raw one). Blank pieces
+    are skipped; a datagram with nothing else is one bad record, as is a
+    datagram cut to the buffer (too large).                                  */
+static void
+handle_datagram (bridge_t *self, size_t len, size_t real_len, const listener_peer_t *peer,
+                 uint64_t t0)
+{
+    const char *start = (const char *) self->buffer, *p = start, *end = start + len;
+    if (real_len > len || !memchr (start, '\n', len)) {
+        handle (self, start, len, real_len, peer, t0);
+        return;
+    }
+    size_t records = 0;
+    while (p < end) {
+        const char *nl = memchr (p, '\n', (size_t) (end - p));
+        size_t n = (size_t) ((nl ? nl : end) - p);
+        if (!blank (p, n)) {
+            handle (self, p, n, n, peer, t0);
+            records++;
+        }
+        p += n + 1;
+    }
+    if (records == 0)
+        handle (self, start, 0, 0, peer, t0);     /* "empty datagram" */
+}
+
 size_t
 bridge_drain (bridge_t *self, size_t max)
 {
@@ -532,7 +570,7 @@ bridge_drain (bridge_t *self, size_t max)
             break;
         }
         uint64_t t0 = bus_mono_ns ();
-        handle (self, (size_t) n, real_len, &peer, t0);
+        handle_datagram (self, (size_t) n, real_len, &peer, t0);
         handled++;
     }
     return handled;

@@ -335,6 +335,25 @@ assert m["community_id"] == cid and m["headers"][0]["name"] == "Content-Type"
 m = wait_message(lambda m: m["topic"] == "mitm.response" and m["flow_id"] == "err-1", "error response")
 assert m["error"] == "Connection refused" and m["community_id"] == cid
 
+# several records in one datagram, newline-separated (PROTOCOL.md): each handled in
+# order, the verdict answered; blank pieces skipped; a bad piece counted alone
+resp2 = {"v": 1, "type": "response", "id": "multi-1", "ts": 1764110002,
+         "client": {"ip": "198.51.100.7", "port": 51234}, "frontend": {"ip": "192.0.2.1", "port": 443},
+         "status": 404, "headers": [], "body": {"length": 0}}
+err2 = {"v": 1, "type": "error", "id": "multi-2", "ts": 1764110003,
+        "client": {"ip": "198.51.100.7", "port": 51234}, "frontend": {"ip": "192.0.2.1", "port": 443},
+        "error": "reset"}
+multi = request(id="multi-0")
+send(b"\n".join([json.dumps(multi).encode(), json.dumps(resp2).encode(), b"", b"  ",
+                  json.dumps(err2).encode(), b"{not json", b""]))
+reply = json.loads(sock.recv(65536))
+assert reply == {"v": 1, "id": "multi-0", "action": "allow"}, reply
+for fid in ("multi-0", "multi-1", "multi-2"):
+    wait_message(lambda m: m.get("flow_id") == fid, "record %s of a multi-record datagram" % fid)
+send(b"\n\n")                        # nothing but newlines: one bad record
+garbage["bad_not_json"] += [b"{not json", b"\n\n"]
+print("multi-record datagram: request answered, response and error published, bad piece counted")
+
 # no verdict asked: no answer, still published
 send(request(id="quiet-1", verdict=False))
 sock.settimeout(0.3)
@@ -387,7 +406,7 @@ assert counters["ban_expired"] >= 1, counters
 assert counters["threats_logged"] == n_blocks and counters["threats_log_errors"] == 0
 assert counters["ban_file_reloads"] == 2 and counters["ban_file_errors"] == 1
 assert 0 < counters["latency_p50_ns"] <= counters["latency_p99_ns"] <= counters["latency_max_ns"]
-assert counters["responses"] == 1 and counters["errors"] == 1
+assert counters["responses"] == 2 and counters["errors"] == 2, counters
 print("heartbeat: %d verdicts, %d allowed, %d blocked by rule, %d by ban; latency p50 %d ns, p99 %d ns"
       % (counters["verdicts"], counters["allowed"], counters["blocked_rule"], counters["blocked_ban"],
          counters["latency_p50_ns"], counters["latency_p99_ns"]))

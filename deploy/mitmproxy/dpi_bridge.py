@@ -1,10 +1,12 @@
 """dpi_bridge.py — mitmproxy addon: hands every HTTP request, response and error
 to dpi-bridge-mitm and applies its live verdict.
 
-Contract: bridge-mitm/PROTOCOL.md (version 1). One JSON record per datagram on
-a unix SOCK_DGRAM socket; the addon binds its own abstract address (autobind)
-so the bridge can answer verdict requests. Sending never blocks: a record that
-cannot be sent now (queue full, no bridge) is dropped and counted
+Contract: bridge-mitm/PROTOCOL.md (version 1). JSON records over a unix
+SOCK_DGRAM socket: a request record goes at once, response and error records
+ride after the next one in the same datagram (newline-separated; at most
+BATCH_DELAY_S later on their own). The addon binds its own abstract address
+(autobind) so the bridge can answer verdict requests. Sending never blocks: a
+record that cannot be sent now (queue full, no bridge) is dropped and counted
 (`undelivered`). A verdict that does not arrive within the deadline, or is
 unreadable, lets the request through (`fail_open`).
 
@@ -49,6 +51,8 @@ MAX_VERSION_BYTES = 16          # http_version, scheme
 RECORD_MAX = 65536 - 1024
 HEADER_BUDGETS = (48 * 1024, 16 * 1024, 4 * 1024, 0)   # total header bytes, tried in turn
 MAX_ANSWER_BYTES = 4096
+BATCH_BYTES = 16384             # a datagram carrying several records stays under this
+BATCH_DELAY_S = 0.005           # the longest a response/error record waits for a ride
 LOG_INTERVAL_S = 60.0
 
 COUNTERS = ("sent", "undelivered", "verdict_allow", "verdict_block", "fail_open",
@@ -142,6 +146,9 @@ class DpiBridge:
         self.target = DEFAULT_SOCKET
         self.target_real = os.path.realpath(DEFAULT_SOCKET)
         self.connected = False       # sock connected to target (see _deliver)
+        self.backlog = []            # encoded response/error records waiting (see _queue)
+        self.backlog_bytes = 0
+        self.backlog_timer = None
         self.task = None
         self.last_log = time.monotonic()
         self.last_warn = 0.0
@@ -205,6 +212,7 @@ class DpiBridge:
             if not fut.done():
                 fut.cancel()
         self.pending.clear()
+        self._flush()
         self._log_stats("final")
         self._write_stats()
         if self.sock is not None:
@@ -254,13 +262,13 @@ class DpiBridge:
 
     def response(self, flow):
         try:
-            self._send(*self._response_record(flow))
+            self._queue(*self._response_record(flow))
         except Exception as e:
             self._warn(f"dpi_bridge: response hook failed: {e!r}")
 
     def error(self, flow):
         try:
-            self._send(self._error_record(flow))
+            self._queue(self._error_record(flow))
         except Exception as e:
             self._warn(f"dpi_bridge: error hook failed: {e!r}")
 
@@ -339,22 +347,66 @@ class DpiBridge:
         return True
 
     def _send(self, record, data=None):
-        """Sends one record (DATA: its encoding, if made already) without
-        blocking; True if the kernel took it."""
+        """Sends a request record (DATA: its encoding, if made already) at once,
+        with the waiting response/error records riding in the same datagram
+        after it; never blocks. True if the kernel took it."""
         if record.get("truncated"):
             self.stats["truncated"] += 1
+        if data is None:
+            data = record_bytes(record)
+        count = 1
+        if self.backlog and len(data) + self.backlog_bytes <= BATCH_BYTES:
+            data = b"\n".join([data] + self.backlog)
+            count += len(self.backlog)
+            self._clear_backlog()
+        sent = self._send_datagram(data, count)
+        self._flush()                   # what could not ride along
+        return sent
+
+    def _queue(self, record, data=None):
+        """Keeps a response or error record for the next request's datagram;
+        sent on its own after BATCH_DELAY_S (or when the backlog is full)."""
+        if record.get("truncated"):
+            self.stats["truncated"] += 1
+        if data is None:
+            data = record_bytes(record)
+        if self.backlog_bytes + len(data) + 1 > BATCH_BYTES:
+            self._flush()
+        self.backlog.append(data)
+        self.backlog_bytes += len(data) + 1
+        if self.backlog_timer is None:
+            if self._open():
+                self.backlog_timer = self.loop.call_later(BATCH_DELAY_S, self._flush)
+            else:
+                self._flush()
+
+    def _flush(self):
+        if self.backlog:
+            data, count = b"\n".join(self.backlog), len(self.backlog)
+            self._clear_backlog()
+            self._send_datagram(data, count)
+
+    def _clear_backlog(self):
+        self.backlog = []
+        self.backlog_bytes = 0
+        if self.backlog_timer is not None:
+            self.backlog_timer.cancel()
+            self.backlog_timer = None
+
+    def _send_datagram(self, data, count):
+        """One datagram of COUNT records; counted per record."""
         if not self._open():
-            self.stats["undelivered"] += 1
+            self.stats["undelivered"] += count
             return False
         try:
-            self._deliver(data if data is not None else record_bytes(record))
+            self._deliver(data)
         except OSError as e:
             # EAGAIN: the bridge's queue is full; ENOENT / ECONNREFUSED: no bridge
-            self.stats["undelivered"] += 1
+            self.stats["undelivered"] += count
             if e.errno not in (errno.EAGAIN, errno.ENOENT, errno.ECONNREFUSED):
                 self._warn(f"dpi_bridge: send to {self.target}: {e}")
             return False
-        self.stats["sent"] += 1
+        self.stats["sent"] += count
         return True
 
     def _deliver(self, data):

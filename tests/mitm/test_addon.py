@@ -4,9 +4,13 @@ with mitmproxy's own test flows (Debian's mitmproxy 8.1, /usr/bin/python3).
 The addon reads HAProxy's headers in one pass and takes a one-pass fast path for
 plain ASCII headers; both must give exactly what mitmproxy's Headers.get and the
 general bounded header loop give. Usage: python3 test_addon.py ADDON.py"""
+import asyncio
 import importlib.util
 import json
+import os
+import socket
 import sys
+import tempfile
 
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
@@ -121,6 +125,65 @@ with taddons.context(addon) as tctx:
           f"untrusted peer: client {record['client']}")
     check("tls" not in record and record["frontend"] == {"ip": "127.0.0.1", "port": 8080},
           "untrusted peer: no header taken")
+
+# --- response and error records ride with the next request (one datagram) ----------
+
+
+def datagrams(sock):
+    out = []
+    while True:
+        try:
+            out.append([json.loads(line) for line in sock.recv(65536).split(b"\n")])
+        except BlockingIOError:
+            return out
+
+
+async def batching(tctx, bridge_path, bridge):
+    a = addon
+    tctx.configure(a, dpi_socket=bridge_path, dpi_verdict=False)
+    fa, fb, fc, fd = (flow("127.0.0.1") for _ in range(4))
+    a.response(fa)
+    a.error(fd)
+    check(datagrams(bridge) == [], "a response record waits for a ride")
+    await a.request(fb)
+    got = datagrams(bridge)
+    check(len(got) == 1 and [(r["type"], r["id"]) for r in got[0]]
+          == [("request", fb.id), ("response", fa.id), ("error", fd.id)],
+          f"the request carries the waiting records, request first: {got!r:.300}")
+    a.response(fc)
+    await asyncio.sleep(mod.BATCH_DELAY_S * 4)
+    got = datagrams(bridge)
+    check(len(got) == 1 and [(r["type"], r["id"]) for r in got[0]] == [("response", fc.id)],
+          f"alone after BATCH_DELAY_S: {got!r:.300}")
+    big = flow("127.0.0.1")
+    big.response.headers["X-Big"] = "b" * 4000
+    for _ in range(12):
+        a.response(big)
+    await asyncio.sleep(mod.BATCH_DELAY_S * 4)
+    got = datagrams(bridge)
+    sizes = [len(b"\n".join(json.dumps(r, separators=(",", ":")).encode() for r in d)) for d in got]
+    check(sum(len(d) for d in got) == 12 and len(got) > 1 and max(sizes) <= mod.BATCH_BYTES,
+          f"a full backlog goes in several datagrams under {mod.BATCH_BYTES} bytes: {sizes}")
+    check(a.stats["sent"] == 3 + 1 + 12 and a.stats["undelivered"] == 0, f"counted per record {a.stats}")
+    os.unlink(bridge_path)              # the bridge is gone: each waiting record is undelivered
+    a.connected = False
+    a.response(fa)
+    a.response(fc)
+    await asyncio.sleep(mod.BATCH_DELAY_S * 4)
+    check(a.stats["undelivered"] == 2, f"undelivered per record: {a.stats}")
+    a.response(fa)
+    a.done()                            # mitmproxy stops: the backlog is flushed (and fails)
+    check(a.stats["undelivered"] == 3 and not a.backlog, f"flushed at done: {a.stats}")
+
+
+with tempfile.TemporaryDirectory() as tmp, taddons.context(addon) as tctx:
+    path = os.path.join(tmp, "bridge.sock")
+    bridge = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    bridge.bind(path)
+    bridge.setblocking(False)
+    addon.stats = dict.fromkeys(mod.COUNTERS, 0)
+    asyncio.run(batching(tctx, path, bridge))
+    bridge.close()
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
