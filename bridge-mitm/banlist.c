@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "hash.h"
+
 #define FAMILIES 2                      /* index 0 IPv4, 1 IPv6             */
 #define MAX_PREFIX 128
 
@@ -61,25 +63,14 @@ mask (const uint8_t *addr, int family, unsigned prefix, uint8_t out[16])
 }
 
 static uint64_t
-mix (uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
-
-static uint64_t
 hash_key (const banlist_t *self, const banlist_net_t *net)
 {
     uint64_t w0, w1;
     memcpy (&w0, net->addr, 8);
     memcpy (&w1, net->addr + 8, 8);
-    uint64_t h = mix (self->seed ^ w0);
-    h = mix (h ^ w1);
-    return mix (h ^ ((uint64_t) net->family << 16 | net->prefix));
+    uint64_t h = hash_mix64 (self->seed ^ w0);
+    h = hash_mix64 (h ^ w1);
+    return hash_mix64 (h ^ ((uint64_t) net->family << 16 | net->prefix));
 }
 
 static bool
@@ -166,7 +157,7 @@ banlist_new (void)
     if (getrandom (&self->seed, sizeof self->seed, GRND_NONBLOCK) != sizeof self->seed) {
         struct timespec ts;
         clock_gettime (CLOCK_MONOTONIC, &ts);
-        self->seed = mix ((uint64_t) ts.tv_nsec ^ (uint64_t) ts.tv_sec << 32 ^ (uintptr_t) self);
+        self->seed = hash_mix64 ((uint64_t) ts.tv_nsec ^ (uint64_t) ts.tv_sec << 32 ^ (uintptr_t) self);
     }
     return self;
 }

@@ -26,7 +26,6 @@ struct capture_t {
     uint64_t buf_off;               /* file offset of buf[0]                 */
     size_t buf_len;                 /* bytes valid in buf                    */
     uint64_t file_size, offset;     /* offset: the next record               */
-    char read_error[128];
     bool swapped, nanos;
     struct bpf_program filter;
     bool filtered;
@@ -168,7 +167,8 @@ file_open (capture_t *self, const char *path, char *err, size_t errlen)
 }
 
 /*  The bytes from the next record on, at least NEED of them unless the file
-    ends first (*AVAIL says how many there are); NULL on a read error.      */
+    ends first (*AVAIL says how many there are); NULL on a read error (in
+    self->error).                                                            */
 static const uint8_t *
 file_window (capture_t *self, size_t need, size_t *avail)
 {
@@ -186,7 +186,8 @@ file_window (capture_t *self, size_t need, size_t *avail)
             if (got < 0 && errno == EINTR)
                 continue;
             if (got < 0) {
-                snprintf (self->read_error, sizeof self->read_error, "%s", strerror (errno));
+                snprintf (self->error, sizeof self->error, "error reading dump file: %s",
+                          strerror (errno));
                 return NULL;
             }
             if (got == 0)
@@ -207,31 +208,27 @@ file_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user)
     size_t left;
     while (n < count && self->offset < self->file_size) {
         const uint8_t *rec = file_window (self, 16, &left);
-        if (rec && left < 16) {
+        if (!rec)
+            return -1;
+        if (left < 16) {
             snprintf (self->error, sizeof self->error,
                       "truncated dump file; tried to read 16 header bytes, only got %zu", left);
             return -1;
         }
         struct pcap_pkthdr h;
-        if (rec) {
-            uint32_t frac = get32 (rec + 4, self->swapped);
-            h.ts.tv_sec = get32 (rec, self->swapped);
-            h.ts.tv_usec = self->nanos ? frac / 1000 : frac;
-            h.caplen = get32 (rec + 8, self->swapped);
-            h.len = get32 (rec + 12, self->swapped);
-            if (h.caplen > 262144) {
-                snprintf (self->error, sizeof self->error,
-                          "invalid packet capture length %u, bigger than the maximum of 262144",
-                          h.caplen);
-                return -1;
-            }
-            rec = file_window (self, 16 + (size_t) h.caplen, &left);
-        }
-        if (!rec) {
-            snprintf (self->error, sizeof self->error, "error reading dump file: %s",
-                      self->read_error);
+        uint32_t frac = get32 (rec + 4, self->swapped);
+        h.ts.tv_sec = get32 (rec, self->swapped);
+        h.ts.tv_usec = self->nanos ? frac / 1000 : frac;
+        h.caplen = get32 (rec + 8, self->swapped);
+        h.len = get32 (rec + 12, self->swapped);
+        if (h.caplen > 262144) {
+            snprintf (self->error, sizeof self->error,
+                      "invalid packet capture length %u, bigger than the maximum of 262144",
+                      h.caplen);
             return -1;
         }
+        if (!(rec = file_window (self, 16 + (size_t) h.caplen, &left)))
+            return -1;
         if (left - 16 < h.caplen) {
             snprintf (self->error, sizeof self->error,
                       "truncated dump file; tried to read %u captured bytes, only got %zu",

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bigmem.h"
+#include "hash.h"
 
 struct flowtable_t {
     flow_t *pool;                   /* max_flows records                     */
@@ -68,17 +69,6 @@ flowtable_destroy (flowtable_t **self_p)
     *self_p = NULL;
 }
 
-static inline uint32_t
-mix32 (uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return (uint32_t) h;
-}
-
 /*  Hash of one endpoint: address words and port.                            */
 static inline uint64_t
 endpoint_hash (const uint8_t *addr, uint16_t port)
@@ -86,8 +76,8 @@ endpoint_hash (const uint8_t *addr, uint16_t port)
     uint64_t a, b;
     memcpy (&a, addr, 8);
     memcpy (&b, addr + 8, 8);
-    return mix32 (a * 0x9e3779b97f4a7c15ull ^ b ^ ((uint64_t) port << 48)) * 0x100000001b3ull
-           + (a ^ b ^ port);
+    uint32_t mixed = (uint32_t) hash_mix64 (a * 0x9e3779b97f4a7c15ull ^ b ^ ((uint64_t) port << 48));
+    return mixed * 0x100000001b3ull + (a ^ b ^ port);
 }
 
 uint32_t
@@ -95,7 +85,7 @@ flowtable_hash (const packet_t *pkt)
 {
     /* sum of the two endpoint hashes: the same in both directions */
     uint64_t h = endpoint_hash (pkt->src, pkt->sport) + endpoint_hash (pkt->dst, pkt->dport);
-    return mix32 (h ^ ((uint64_t) pkt->proto << 32) ^ ((uint64_t) pkt->vlan << 40));
+    return (uint32_t) hash_mix64 (h ^ ((uint64_t) pkt->proto << 32) ^ ((uint64_t) pkt->vlan << 40));
 }
 
 /*  0: PKT is FLOW's src->dst; 1: dst->src; -1: another flow.               */

@@ -26,8 +26,7 @@ bigmem_alloc (size_t bytes)
     unsigned char *start = (unsigned char *) (((uintptr_t) map + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1));
     if (start > map)
         munmap (map, (size_t) (start - map));
-    if (start + size < map + size + HUGE_PAGE)
-        munmap (start + size, (size_t) (map + size + HUGE_PAGE - (start + size)));
+    munmap (start + size, (size_t) (map + HUGE_PAGE - start));     /* > 0: start < map + 2M */
     madvise (start, size, MADV_HUGEPAGE);     /* advice: ignored where THP is off */
     return start;
 }

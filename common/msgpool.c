@@ -95,7 +95,10 @@ msgpool_msg_init (msgpool_t *self, zmq_msg_t *msg, size_t size)
 {
     size_t need = (HEADER + size + SLOT_ALIGN - 1) / SLOT_ALIGN * SLOT_ALIGN;
     size_t pad = 0;
-    if (need > self->size / 8 || (!fits (self, need, &pad) && (reclaim (self), !fits (self, need, &pad)))) {
+    bool small = need <= self->size / 8;
+    if (small && !fits (self, need, &pad))
+        reclaim (self);
+    if (!small || !fits (self, need, &pad)) {
         self->fallbacks++;
         return zmq_msg_init_size (msg, size);
     }
