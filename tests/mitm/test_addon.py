@@ -5,6 +5,7 @@ The addon reads HAProxy's headers in one pass and takes a one-pass fast path for
 plain ASCII headers; both must give exactly what mitmproxy's Headers.get and the
 general bounded header loop give. Usage: python3 test_addon.py ADDON.py"""
 import asyncio
+import base64
 import importlib.util
 import json
 import os
@@ -125,6 +126,87 @@ with taddons.context(addon) as tctx:
           f"untrusted peer: client {record['client']}")
     check("tls" not in record and record["frontend"] == {"ip": "127.0.0.1", "port": 8080},
           "untrusted peer: no header taken")
+
+# --- the JSON fast path writes exactly what json.dumps writes for the general record ---
+
+
+def variant(peer, haproxy=True, tls=True, **kw):
+    f = flow(peer) if haproxy else tflow.tflow(resp=True)
+    if not haproxy:
+        f.client_conn.peername = (peer, 40001)
+        f.client_conn.sockname = ("::1", 8443)
+    if tls and haproxy:
+        f.request.headers["X-TLS-Version"] = "TLSv1.3"
+        f.request.headers["X-Request-ID"] = kw.pop("rid", "c0a80001:d4b2_0001")
+    f.request.timestamp_start = 1764110000.123456
+    f.response.timestamp_end = 1764110000.125
+    for key, value in kw.items():
+        if key == "headers":
+            for name, v in value:
+                f.request.headers.add(name, v)
+                f.response.headers.add(name, v)
+        elif key in ("path", "method", "http_version", "content", "authority"):
+            setattr(f.request.data, key, value)
+        else:
+            raise KeyError(key)
+    return f
+
+
+plain_cases = {
+    "trusted proxy": variant("127.0.0.1"),
+    "trusted, no tls": variant("127.0.0.1", tls=False),
+    "untrusted": variant("192.0.2.99", haproxy=False),
+    "query": variant("127.0.0.1", path=b"/search?q=1&r=%22x%22"),
+    "post body": variant("127.0.0.1", method=b"POST", content=b"a=1&b=2" * 300),
+    "binary body": variant("127.0.0.1", content=bytes(range(256)) * 8),
+    "two hosts": variant("127.0.0.1", headers=[(b"host", b"b.test")]),
+    "DEL in value": variant("127.0.0.1", headers=[(b"X-Del", b"a\x7fb")]),
+    "http/2 authority": variant("127.0.0.1", http_version=b"HTTP/2.0", authority=b"h2.test"),
+}
+general_cases = {                       # the request's headers or target need the general path
+    "non-ascii request id": variant("127.0.0.1", rid="r\u00e9q"),
+    "quote in value": variant("127.0.0.1", headers=[(b"X-Q", b'say "hi"')]),
+    "backslash in path": variant("127.0.0.1", path=b"/a\\b"),
+    "control char": variant("127.0.0.1", headers=[(b"X-C", b"a\tb")]),
+    "non-ascii value": variant("127.0.0.1", headers=[(b"X-N", "caf\u00e9".encode())]),
+    "invalid utf-8 path": variant("127.0.0.1", path=b"/\xff"),
+    "long path": variant("127.0.0.1", path=b"/" + b"p" * 9000),
+    "long method": variant("127.0.0.1", method=b"M" * 40),
+    "many headers": variant("127.0.0.1", headers=[(b"X-H%d" % i, b"v") for i in range(70)]),
+    "long value": variant("127.0.0.1", headers=[(b"X-L", b"v" * 5000)]),
+}
+with taddons.context(addon) as tctx:
+    tctx.configure(addon, dpi_trusted_proxies="127.0.0.1")
+    for name, f in list(plain_cases.items()) + list(general_cases.items()):
+        for ask in (True, False):
+            want = addon._request_record(f, ask)[1]
+            got = addon._request_fast(f, ask)
+            if name in plain_cases:
+                check(got == want, f"{name}: request fast path\n  {got!r:.400}\n  {want!r:.400}")
+            else:
+                check(got is None, f"{name}: request fast path not taken: {got!r:.200}")
+                check(addon._request_data(f, ask) == (want, addon._request_record(f, ask)[0]["truncated"]),
+                      f"{name}: _request_data gives the general record")
+        want = addon._response_record(f)[1]
+        got = addon._response_fast(f)
+        if name not in ("quote in value", "control char", "non-ascii value", "many headers",
+                        "long value"):     # the response's headers are plain
+            check(got == want, f"{name}: response fast path\n  {got!r:.400}\n  {want!r:.400}")
+        else:
+            check(got is None, f"{name}: response fast path not taken: {got!r:.200}")
+    check(json.loads(addon._request_fast(plain_cases["post body"], True))["body"]["prefix"]
+          == base64.b64encode((b"a=1&b=2" * 300)[:mod.MAX_BODY_PREFIX]).decode(), "body prefix")
+    # untrusted peers share their connection's view; it goes at client_disconnected
+    f1, f2 = variant("192.0.2.99", haproxy=False), variant("192.0.2.99", haproxy=False)
+    f2.client_conn = f1.client_conn
+    check(addon._tuple(f1) is addon._tuple(f2), "one view per untrusted connection")
+    check(f1.client_conn.id in addon.conns, "connection view kept")
+    addon.client_disconnected(f1.client_conn)
+    check(f1.client_conn.id not in addon.conns, "connection view dropped at disconnect")
+    f3, f4 = variant("127.0.0.1"), variant("127.0.0.1", rid="other")
+    f4.client_conn = f3.client_conn
+    check(addon._tuple(f3)["request_id"] != addon._tuple(f4)["request_id"],
+          "a trusted proxy's requests each have their own view")
 
 # --- response and error records ride with the next request (one datagram) ----------
 
