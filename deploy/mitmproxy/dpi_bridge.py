@@ -23,6 +23,7 @@ Written for mitmproxy 8.1 (Debian 12); standard library only. Options:
 """
 import asyncio
 import base64
+import collections
 import errno
 import hashlib
 import ipaddress
@@ -148,6 +149,8 @@ class DpiBridge:
         self.conns = {}              # client connection id -> its view (see _conn_view)
         self.ask = True              # dpi_verdict
         self.deadline_s = 0.002      # dpi_verdict_deadline_ms / 1000
+        self.deadlines = collections.deque()   # (loop time, future) of the waiting verdicts
+        self.sweeper = None          # the timer of _sweep
         self.target = DEFAULT_SOCKET
         self.target_real = os.path.realpath(DEFAULT_SOCKET)
         self.connected = False       # sock connected to target (see _deliver)
@@ -220,6 +223,10 @@ class DpiBridge:
             if not fut.done():
                 fut.cancel()
         self.pending.clear()
+        self.deadlines.clear()
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            self.sweeper = None
         self._flush()
         self._log_stats("final")
         self._write_stats()
@@ -245,18 +252,16 @@ class DpiBridge:
             if self._open():
                 fut = self.loop.create_future()
                 self.pending[flow.id] = fut
-            timer = None
             try:
                 if fut is None or not self._send(data, truncated):
                     self.stats["fail_open"] += 1
                     return
-                # (a timer on the future: asyncio.wait_for costs a task more)
-                timer = self.loop.call_later(self.deadline_s, _expire, fut)
+                self.deadlines.append((self.loop.time() + self.deadline_s, fut))
+                if self.sweeper is None:
+                    self.sweeper = self.loop.call_at(self.deadlines[0][0], self._sweep)
                 answer = await fut
             finally:
                 self.pending.pop(flow.id, None)
-                if timer is not None:
-                    timer.cancel()
             if answer is None:          # the deadline passed
                 self.stats["fail_open"] += 1
                 return
@@ -281,6 +286,21 @@ class DpiBridge:
             self._warn(f"dpi_bridge: error hook failed: {e!r}")
 
     # ---- the verdict ------------------------------------------------------
+
+    def _sweep(self):
+        """The verdict deadline: every request still waiting past it goes on
+        without an answer. One timer for all of them, at the oldest waiting
+        deadline (the deadline is the same for all: the queue is in order),
+        rather than a timer made and cancelled per request."""
+        self.sweeper = None
+        now = self.loop.time()
+        queue = self.deadlines
+        while queue and queue[0][0] <= now:
+            fut = queue.popleft()[1]
+            if not fut.done():
+                fut.set_result(None)
+        if queue:
+            self.sweeper = self.loop.call_at(queue[0][0], self._sweep)
 
     def _apply(self, flow, answer):
         action = answer.get("action")
@@ -684,12 +704,6 @@ class DpiBridge:
             _log("warn", text)
 
 
-def _expire(fut):
-    """The verdict deadline: the request goes on without an answer."""
-    if not fut.done():
-        fut.set_result(None)
-
-
 def _log(level, text):
     """mitmproxy 8's event log (ctx.log); the logging module where ctx.log is gone."""
     log = getattr(ctx, "log", None)
@@ -711,6 +725,7 @@ def record_bytes(record):
 
 
 _json_unsafe = re.compile(rb'[\x00-\x1f"\\\x80-\xff]').search   # what JSON writes otherwise
+_json_unsafe_but_quote = re.compile(rb'[\x00-\x1f\\\x80-\xff]').search
 _ALLOW_HEAD, _ALLOW_TAIL = b'{"v":1,"id":"', b'","action":"allow"}'     # bridge.c format_reply
 _ALLOW = {"v": PROTOCOL_VERSION, "action": "allow"}
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest().encode()
@@ -745,17 +760,21 @@ def _fragments(view):
 def _headers_fast(fields):
     """The JSON of FIELDS (bytes pairs) as _fit_headers writes them when
     nothing is cut and every byte is plain ASCII JSON keeps as it is; None
-    otherwise."""
+    otherwise. Checked on the output: its only quotes are the 4 per field
+    the format adds (a name or value with one, or "\\", a control or
+    non-ASCII byte goes the general way), '[""' is an empty name, and no
+    name or value can be longer than the whole."""
     if len(fields) > MAX_HEADERS:
         return None
-    names = [name for name, _ in fields]
-    values = [value for _, value in fields]
-    blob = b"".join(names) + b"".join(values)
-    if (len(blob) > HEADER_BUDGETS[0] or _json_unsafe(blob) or not all(names)
-            or max(map(len, names), default=0) > MAX_NAME_BYTES
-            or max(map(len, values), default=0) > MAX_VALUE_BYTES):
+    out = b"[" + b",".join([b'["%s","%s"]' % f for f in fields]) + b"]"
+    if (len(out) > HEADER_BUDGETS[0] or out.count(b'"') != 4 * len(fields)
+            or _json_unsafe_but_quote(out) or b'[""' in out
+            or (len(out) > MAX_NAME_BYTES
+                and max([len(name) for name, _ in fields]) > MAX_NAME_BYTES)
+            or (len(out) > MAX_VALUE_BYTES
+                and max([len(value) for _, value in fields]) > MAX_VALUE_BYTES)):
         return None
-    return b"[" + b",".join([b'["%s","%s"]' % f for f in fields]) + b"]"
+    return out
 
 
 def _plain_headers(fields):

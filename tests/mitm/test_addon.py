@@ -71,6 +71,21 @@ for name, fields in cases.items():
           f"general {want['headers'][:3]!r} {want['truncated']}")
     check(len(got_data) <= mod.RECORD_MAX, f"{name}: record of {len(got_data)} bytes")
     check(json.loads(got_data)["headers"] == got["headers"], f"{name}: encoding differs")
+for name, fields in cases.items():
+    want, _ = general(fields)
+    got = mod._headers_fast(fields)
+    if name in ("typical", "none", "empty value"):
+        check(got == json.dumps(want["headers"], separators=(",", ":")).encode(),
+              f"{name}: _headers_fast {got!r:.200}")
+    else:
+        check(got is None, f"{name}: _headers_fast stands aside: {got!r:.100}")
+for extra in ([(b"X-Q", b'a"b')], [(b"X-B", b"a\\b")], [(b"X-D", b"a\x7fb")]):
+    fields = cases["typical"] + extra
+    got = mod._headers_fast(fields)
+    want = json.dumps(general(fields)[0]["headers"], separators=(",", ":"),
+                      ensure_ascii=False).encode()
+    check(got is None or got == want, f"{extra!r}: _headers_fast {got!r:.200}")
+    check((got is None) == (b"\x7f" not in extra[0][1]), f"{extra!r}: fast path taken iff plain")
 plain = mod._plain_headers(cases["typical"])
 check(plain == [[n.decode(), v.decode()] for n, v in cases["typical"]], "typical: fast path taken")
 for name in ("empty name", "non-ascii value", "invalid utf-8", "nul", "long value", "long name",
@@ -258,6 +273,66 @@ async def batching(tctx, bridge_path, bridge):
     check(a.stats["undelivered"] == 3 and not a.backlog, f"flushed at done: {a.stats}")
 
 
+async def verdicts(tctx, bridge_path, bridge):
+    a = addon
+    tctx.configure(a, dpi_socket=bridge_path, dpi_verdict=True, dpi_verdict_deadline_ms=30)
+    loop = asyncio.get_running_loop()
+
+    def answer(text):                   # the fake bridge answers the last request it got
+        data, source = bridge.recvfrom(65536)
+        fid = json.loads(data.split(b"\n")[0])["id"]
+        bridge.sendto(text.replace("ID", fid).encode(), source)
+
+    f1 = flow("127.0.0.1")
+    loop.call_later(0.005, answer, '{"v":1,"id":"ID","action":"allow"}')
+    await a.request(f1)
+    check(f1.response.status_code == 200 and a.stats["verdict_allow"] == 1,
+          f"allow answered: {a.stats}")
+    f2 = flow("127.0.0.1")
+    loop.call_later(0.005, answer, '{"v":1,"id":"ID","action":"block","reason":"rule",'
+                                   '"rule_id":"sqli-1","category":"sqli","severity":8}')
+    await a.request(f2)
+    check(f2.response.status_code == 403
+          and f2.response.headers.get("X-DPI-Dual-Block") == "rule; rule=sqli-1",
+          f"block answered: {f2.response.status_code} {dict(f2.response.headers)}")
+    # no answer: every waiting request goes on at its deadline, not before
+    flows = [flow("127.0.0.1") for _ in range(5)]
+    fo = a.stats["fail_open"]
+    t0 = loop.time()
+    try:
+        await asyncio.wait_for(asyncio.gather(*(a.request(f) for f in flows)), 2.0)
+    except asyncio.TimeoutError:
+        check(False, "deadline: still waiting after 2 s")
+    took = loop.time() - t0
+    check(a.stats["fail_open"] == fo + 5 and all(f.response.status_code == 200 for f in flows),
+          f"deadline: the 5 unanswered requests failed open: {a.stats}")
+    check(0.029 <= took < 1.0, f"deadline: waited {took * 1000:.1f} ms for a 30 ms deadline")
+    check(not a.pending and not a.deadlines and a.sweeper is None, "nothing left waiting")
+    while True:                         # drop what the fake bridge got
+        try:
+            bridge.recv(65536)
+        except BlockingIOError:
+            break
+    # an answer after the deadline is counted late; an escaped id is still read
+    f3 = flow("127.0.0.1")
+    await a.request(f3)
+    late = a.stats["late_answers"]
+    bridge.sendto(('{"v":1,"id":"%s","action":"allow"}' % f3.id).encode(), a.sock.getsockname())
+    await asyncio.sleep(0.02)
+    check(a.stats["late_answers"] == late + 1, f"late answer counted: {a.stats}")
+    a.done()
+
+
+with tempfile.TemporaryDirectory() as tmp, taddons.context(addon) as tctx:
+    path = os.path.join(tmp, "bridge.sock")
+    bridge = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    bridge.bind(path)
+    bridge.setblocking(False)
+    addon.stats = dict.fromkeys(mod.COUNTERS, 0)
+    asyncio.run(verdicts(tctx, path, bridge))
+    bridge.close()
+
+addon = mod.DpiBridge()
 with tempfile.TemporaryDirectory() as tmp, taddons.context(addon) as tctx:
     path = os.path.join(tmp, "bridge.sock")
     bridge = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
