@@ -30,6 +30,7 @@ typedef struct {
 
 typedef struct {
     uint64_t records, requests, responses, errors;
+    uint64_t records_in_place;          /* read by record_fast.c */
     uint64_t verdicts, allowed, blocked_ban, blocked_rule;
     uint64_t reply_errors;
     uint64_t bad[RECORD_REASONS];
@@ -458,6 +459,8 @@ handle (bridge_t *self, const char *data, size_t len, size_t real_len,
         bad_record (self, reason, detail, real_len);
         return;
     }
+    if (r->canonical)
+        self->c.records_in_place++;
     verdict_t v;
     bool decided = false;
     if (r->type == RECORD_REQUEST && r->verdict) {
@@ -676,7 +679,8 @@ bridge_counters (bridge_t *self, heartbeat_counter_t *out, size_t max)
     for (int i = 1; i < RECORD_REASONS; i++)
         bad += c->bad[i];
     heartbeat_counter_t all[64] = {
-        { "records", c->records }, { "requests", c->requests }, { "responses", c->responses },
+        { "records", c->records }, { "records_in_place", c->records_in_place },
+        { "requests", c->requests }, { "responses", c->responses },
         { "errors", c->errors }, { "verdicts", c->verdicts }, { "allowed", c->allowed },
         { "blocked_ban", c->blocked_ban }, { "blocked_rule", c->blocked_rule },
         { "reply_errors", c->reply_errors },
@@ -685,7 +689,9 @@ bridge_counters (bridge_t *self, heartbeat_counter_t *out, size_t max)
         { "latency_max_ns", latency_max (self->latency) },
         { "bad_records", bad },
     };
-    size_t n = 13;
+    size_t n = 0;
+    while (all[n].name)                 /* the rows above; the rest is zeroed */
+        n++;
     for (int i = 1; i < RECORD_REASONS; i++)
         all[n++] = (heartbeat_counter_t) { s_bad_names[i], c->bad[i] };
     heartbeat_counter_t tail[] = {

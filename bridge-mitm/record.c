@@ -146,8 +146,8 @@ get_object (check_t *c, const json_t *obj, const char *key, bool required, json_
 }
 
 /*  Parse TEXT as an IPv4 or IPv6 address; IPv4-mapped becomes IPv4.         */
-static int
-parse_ip (const char *text, record_endpoint_t *ep)
+int
+record_parse_ip (const char *text, record_endpoint_t *ep)
 {
     memset (ep->addr, 0, sizeof ep->addr);
     if (inet_pton (AF_INET, text, ep->addr) == 1)
@@ -182,7 +182,7 @@ get_endpoint (check_t *c, const json_t *obj, const char *key, bool required,
     const char *ip;
     uint64_t port;
     TRY (get_string (&inner, sub, "ip", true, INET6_ADDRSTRLEN + 16, &ip, NULL));
-    if (parse_ip (ip, ep) != 0) {
+    if (record_parse_ip (ip, ep) != 0) {
         char shown[48];
         printable (ip, shown, sizeof shown);
         return fail (&inner, RECORD_BAD_VALUE, "ip", "'%s' is not an IP address", shown);
@@ -234,8 +234,8 @@ get_headers (check_t *c, const json_t *obj, record_t *r)
     return RECORD_OK;
 }
 
-static bool
-is_hex (const char *s, size_t len)
+bool
+record_is_hex (const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
         if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')
@@ -257,7 +257,7 @@ get_body (check_t *c, const json_t *obj, record_t *r, bool with_content)
         return RECORD_OK;
     size_t len;
     TRY (get_string (&inner, body, "sha256", false, 64, &r->body_sha256, &len));
-    if (len != 0 && (len != 64 || !is_hex (r->body_sha256, len)))
+    if (len != 0 && (len != 64 || !record_is_hex (r->body_sha256, len)))
         return fail (&inner, RECORD_BAD_VALUE, "sha256", "not 64 hex digits");
     const char *prefix;
     size_t max_b64 = (RECORD_MAX_BODY_PREFIX + 2) / 3 * 4;
@@ -269,8 +269,8 @@ get_body (check_t *c, const json_t *obj, record_t *r, bool with_content)
     return RECORD_OK;
 }
 
-static bool
-is_token (const char *s, size_t len)
+bool
+record_is_token (const char *s, size_t len)
 {
     static const char extra[] = "!#$%&'*+-.^_`|~";
     for (size_t i = 0; i < len; i++)
@@ -286,7 +286,7 @@ parse_request (check_t *c, const json_t *root, record_t *r)
     TRY (get_endpoint (c, root, "frontend", true, &r->frontend, NULL));
     TRY (get_endpoint (c, root, "peer", false, &r->peer, NULL));
     TRY (get_string (c, root, "method", true, RECORD_MAX_METHOD, &r->method, &r->method_len));
-    if (!is_token (r->method, r->method_len))
+    if (!record_is_token (r->method, r->method_len))
         return fail (c, RECORD_BAD_VALUE, "method", "not an HTTP token");
     TRY (get_string (c, root, "path", true, RECORD_MAX_TARGET, &r->path, &r->path_len));
     TRY (get_string (c, root, "query", false, RECORD_MAX_TARGET, &r->query, &r->query_len));
@@ -395,6 +395,7 @@ record_destroy (record_t **self_p)
     if (!*self_p)
         return;
     record_clear (*self_p);
+    free ((*self_p)->text);
     free (*self_p);
     *self_p = NULL;
 }
@@ -404,7 +405,11 @@ record_clear (record_t *self)
 {
     if (self->root)
         json_decref ((json_t *) self->root);
+    char *text = self->text;            /* the copy's buffer is kept for the next */
+    size_t text_size = self->text_size;
     memset (self, 0, sizeof *self);
+    self->text = text;
+    self->text_size = text_size;
 }
 
 static record_reason_t
@@ -441,6 +446,23 @@ record_parse (record_t *self, const void *data, size_t len, size_t real_len, siz
                      real_len > len ? real_len : len, max_bytes);
     if (len == 0)
         return fail (&c, RECORD_NOT_JSON, NULL, "empty datagram");
+    /* the usual record, read in place in a copy (record_fast.c); else jansson */
+    if (len + 1 > self->text_size) {
+        char *text = realloc (self->text, len + 1);
+        if (text) {
+            self->text = text;
+            self->text_size = len + 1;
+        }
+    }
+    if (len + 1 <= self->text_size) {
+        memcpy (self->text, data, len);
+        self->text[len] = 0;
+        if (record_parse_canonical (self, self->text, len)) {
+            self->canonical = true;
+            return RECORD_OK;
+        }
+        record_clear (self);
+    }
     json_error_t error;
     json_t *root = json_loadb (data, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
     if (!root)

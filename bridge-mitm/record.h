@@ -9,8 +9,12 @@
     A record that fails gets one reason from a small fixed set, and a
     detail naming the field. Unknown fields are ignored (newer addons).
 
-    Ownership: the record_t owns the parsed JSON; the string pointers in it
-    stay valid until the next record_parse or record_destroy. Not thread
+    The addon's usual record is read without jansson (record_fast.c), with
+    the same result.
+
+    Ownership: the record_t owns the parsed JSON (or the copy of the
+    datagram); the string pointers in it stay valid until the next
+    record_parse or record_destroy. Not thread
     safe: one parser per thread.                                            */
 #ifndef DPI_BRIDGE_RECORD_H
 #define DPI_BRIDGE_RECORD_H
@@ -83,7 +87,10 @@ typedef struct {
     uint64_t header_bytes, latency_us;
     const char *error;
     /* parser state */
+    bool canonical;                     /* read by record_fast.c, not jansson */
     void *root;                         /* json_t *, owned                   */
+    char *text;                         /* the copy record_fast.c reads in place */
+    size_t text_size;
 } record_t;
 
 record_t *record_new (void);
@@ -98,6 +105,18 @@ record_reason_t record_parse (record_t *self, const void *data, size_t len, size
 
 /*  Drop the parsed JSON (the pointers in the record become invalid).       */
 void record_clear (record_t *self);
+
+/*  The addon's usual record (its fixed key order, strings of ASCII with
+    nothing escaped) read in place from TEXT (LEN bytes, NUL after them),
+    which it changes; false, with the record half filled, for anything else:
+    record_parse then clears it and asks jansson (record_fast.c).           */
+bool record_parse_canonical (record_t *self, char *text, size_t len);
+
+/*  Checks shared by both readers: an IP address (IPv4-mapped IPv6 becomes
+    IPv4; canonical text in ep->ip), 0 or -1; an HTTP token; hex digits.    */
+int record_parse_ip (const char *text, record_endpoint_t *ep);
+bool record_is_token (const char *s, size_t len);
+bool record_is_hex (const char *s, size_t len);
 
 /*  "too-large", "not-json", ... (stable: heartbeat counters, logs).        */
 const char *record_reason_name (record_reason_t reason);

@@ -292,6 +292,227 @@ test_base64 (tally_t *t)
     check (t, record_base64_decode ("TW Fu", 5, out, sizeof out) == -1, "b64 whitespace");
 }
 
+/* --- record_fast.c reads the addon's usual records as jansson does --------------------
+   Each text is parsed as it is (the in-place reader takes it when it is in the addon's
+   layout) and with a space in front (valid JSON the in-place reader never takes: jansson
+   reads it); both give the same reason and, when valid, the same record.              */
+
+static bool
+same_str (const char *a, const char *b)
+{
+    return (a == NULL && b == NULL) || (a && b && strcmp (a, b) == 0);
+}
+
+static bool
+same_ep (const record_endpoint_t *a, const record_endpoint_t *b)
+{
+    return a->present == b->present && a->family == b->family && a->port == b->port
+           && memcmp (a->addr, b->addr, sizeof a->addr) == 0 && strcmp (a->ip, b->ip) == 0;
+}
+
+/*  The first field that differs, or NULL.                                 */
+static const char *
+differs (const record_t *a, const record_t *b)
+{
+    if (a->type != b->type) return "type";
+    if (!same_str (a->id, b->id)) return "id";
+    if (!same_str (a->request_id, b->request_id)) return "request_id";
+    if (a->ts_ns != b->ts_ns) return "ts";
+    if (!same_ep (&a->client, &b->client) || a->from_proxy != b->from_proxy) return "client";
+    if (!same_ep (&a->frontend, &b->frontend)) return "frontend";
+    if (!same_ep (&a->peer, &b->peer)) return "peer";
+    if (!same_str (a->method, b->method) || a->method_len != b->method_len) return "method";
+    if (!same_str (a->scheme, b->scheme)) return "scheme";
+    if (!same_str (a->host, b->host)) return "host";
+    if (!same_str (a->path, b->path) || a->path_len != b->path_len) return "path";
+    if (!same_str (a->query, b->query) || a->query_len != b->query_len) return "query";
+    if (!same_str (a->http_version, b->http_version)) return "http_version";
+    if (a->n_headers != b->n_headers) return "header count";
+    for (size_t i = 0; i < a->n_headers; i++)
+        if (a->headers[i].name_len != b->headers[i].name_len
+            || a->headers[i].value_len != b->headers[i].value_len
+            || memcmp (a->headers[i].name, b->headers[i].name, a->headers[i].name_len)
+            || memcmp (a->headers[i].value, b->headers[i].value, a->headers[i].value_len))
+            return "a header";
+    if (a->body_length != b->body_length) return "body.length";
+    if (!same_str (a->body_sha256, b->body_sha256)) return "body.sha256";
+    if (a->body_prefix_len != b->body_prefix_len
+        || memcmp (a->body_prefix, b->body_prefix, a->body_prefix_len)) return "body.prefix";
+    if (!same_str (a->tls_version, b->tls_version) || !same_str (a->tls_cipher, b->tls_cipher)
+        || !same_str (a->tls_sni, b->tls_sni) || !same_str (a->tls_alpn, b->tls_alpn)) return "tls";
+    if (a->verdict != b->verdict || a->truncated != b->truncated) return "flags";
+    if (a->status != b->status || a->header_bytes != b->header_bytes
+        || a->latency_us != b->latency_us) return "response numbers";
+    if (!same_str (a->error, b->error)) return "error";
+    return NULL;
+}
+
+static char s_text[70000], s_spaced[70001];
+
+/*  Parse s_text both ways; CANONICAL: whether the in-place reader must take it. */
+static void
+both_ways (tally_t *t, record_t *fast, record_t *slow, const char *name, bool canonical)
+{
+    char detail[160];
+    size_t len = strlen (s_text);
+    s_spaced[0] = ' ';
+    memcpy (s_spaced + 1, s_text, len + 1);
+    record_reason_t a = record_parse (fast, s_text, len, len, MAX, detail, sizeof detail);
+    record_reason_t b = record_parse (slow, s_spaced, len + 1, len + 1, MAX, detail, sizeof detail);
+    check (t, !slow->canonical, "%s: jansson read the spaced copy", name);
+    check (t, fast->canonical == canonical, "%s: read in place: %d, expected %d", name,
+           fast->canonical, canonical);
+    if (!check (t, a == b, "%s: in place %s, jansson %s (%s)", name, record_reason_name (a),
+                record_reason_name (b), detail))
+        return;
+    const char *d = a == RECORD_OK ? differs (fast, slow) : NULL;
+    check (t, d == NULL, "%s: %s differs", name, d ? d : "");
+}
+
+#define REQ_HEAD "{\"v\":1,\"type\":\"request\",\"id\":\"%s\",\"request_id\":\"r-1\",\"ts\":%s," \
+    "\"client\":{\"ip\":\"%s\",\"port\":%s,\"from_proxy\":true}," \
+    "\"frontend\":{\"ip\":\"192.0.2.1\",\"port\":443},\"peer\":{\"ip\":\"127.0.0.1\",\"port\":40000}," \
+    "\"method\":\"%s\",\"scheme\":\"https\",\"host\":\"shop.test\",\"path\":\"%s\",\"query\":\"q=1\"," \
+    "\"http_version\":\"HTTP/1.1\",\"headers\":%s," \
+    "\"body\":{\"length\":5,\"sha256\":\"%s\",\"prefix\":\"%s\"},\"verdict\":true,\"truncated\":false%s}"
+#define SHA "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+#define HDRS "[[\"Host\",\"shop.test\"],[\"User-Agent\",\"curl/7.88.1\"],[\"Accept\",\"*/*\"]]"
+
+typedef struct {
+    const char *name;
+    const char *id, *ts, *ip, *port, *method, *path, *headers, *sha, *prefix, *tail;
+    bool canonical;
+} req_case_t;
+
+static void
+test_in_place (tally_t *t)
+{
+    record_t *fast = record_new (), *slow = record_new ();
+    static char many[64 * 24 + 8], too_many[65 * 24 + 8], long_value[4200], long_path[8300];
+    char *p = many;
+    p += sprintf (p, "[");
+    for (int i = 0; i < 64; i++)
+        p += sprintf (p, "%s[\"X-H%d\",\"v%d\"]", i ? "," : "", i, i);
+    sprintf (p, "]");
+    p = too_many;
+    p += sprintf (p, "[");
+    for (int i = 0; i < 65; i++)
+        p += sprintf (p, "%s[\"X-H%d\",\"v\"]", i ? "," : "", i);
+    sprintf (p, "]");
+    sprintf (long_value, "[[\"X-L\",\"%0*d\"]]", 4097, 0);
+    sprintf (long_path, "/%0*d", 8190, 0);
+
+    const req_case_t cases[] = {
+        { "usual", "9f0c", "1764110000.123456", "198.51.100.7", "51234", "GET", "/search", HDRS, SHA, "aGVsbG8=", ",\"tls\":{\"version\":\"TLSv1.3\",\"cipher\":\"TLS_AES_256_GCM_SHA384\",\"sni\":\"shop.test\",\"alpn\":\"h2\"}", true },
+        { "tls sni only", "a", "1764110000.5", "198.51.100.7", "1", "GET", "/", HDRS, SHA, "", ",\"tls\":{\"sni\":\"x.test\"}", true },
+        { "tls version and alpn", "a", "1764110000", "198.51.100.7", "0", "GET", "/", HDRS, SHA, "", ",\"tls\":{\"version\":\"TLSv1.2\",\"alpn\":\"http/1.1\"}", true },
+        { "tls empty", "a", "1764110000", "198.51.100.7", "0", "GET", "/", HDRS, SHA, "", ",\"tls\":{}", true },
+        { "no tls, int ts, no headers", "a", "946681200", "10.0.0.1", "65535", "POST", "/", "[]", "", "", "", true },
+        { "ts with exponent", "a", "1.7641100001e9", "10.0.0.1", "80", "GET", "/", HDRS, SHA, "", "", true },
+        { "ipv6", "a", "1764110000.1", "2001:DB8::0:7", "80", "GET", "/", HDRS, SHA, "", "", true },
+        { "ipv4-mapped", "a", "1764110000.1", "::ffff:198.51.100.7", "80", "GET", "/", HDRS, SHA, "", "", true },
+        { "64 headers", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", many, SHA, "TWE=", "", true },
+        { "DEL in a value", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", "[[\"X\",\"a\x7f" "b\"]]", SHA, "", "", true },
+        { "token method", "a", "1764110000.1", "10.0.0.1", "80", "M-SEARCH", "/", HDRS, SHA, "", "", true },
+        /* valid, but not the in-place reader's: jansson reads them, the same way */
+        { "escaped quote", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", "[[\"X\",\"a\\\"b\"]]", SHA, "", "", false },
+        { "escaped newline", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", "[[\"X\",\"a\\nb\"]]", SHA, "", "", false },
+        { "utf-8 value", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", "[[\"X\",\"caf\xc3\xa9\"]]", SHA, "", "", false },
+        { "extra key", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", HDRS, SHA, "", ",\"later\":1", false },
+        { "tls keys out of order", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", HDRS, SHA, "", ",\"tls\":{\"sni\":\"a\",\"version\":\"b\"}", false },
+        /* invalid: declined, and jansson's reason stands */
+        { "port out of range", "a", "1764110000.1", "10.0.0.1", "70000", "GET", "/", HDRS, SHA, "", "", false },
+        { "port with a leading zero", "a", "1764110000.1", "10.0.0.1", "080", "GET", "/", HDRS, SHA, "", "", false },
+        { "bad ip", "a", "1764110000.1", "10.0.0.999", "80", "GET", "/", HDRS, SHA, "", "", false },
+        { "method not a token", "a", "1764110000.1", "10.0.0.1", "80", "GE T", "/", HDRS, SHA, "", "", false },
+        { "empty id", "", "1764110000.1", "10.0.0.1", "80", "GET", "/", HDRS, SHA, "", "", false },
+        { "id too long", "0123456789012345678901234567890123456789012345678901234567890123456789", "1764110000.1", "10.0.0.1", "80", "GET", "/", HDRS, SHA, "", "", false },
+        { "negative ts", "a", "-1", "10.0.0.1", "80", "GET", "/", HDRS, SHA, "", "", false },
+        { "ts 1.", "a", "1.", "10.0.0.1", "80", "GET", "/", HDRS, SHA, "", "", false },
+        { "ts too large", "a", "1.9e10", "10.0.0.1", "80", "GET", "/", HDRS, SHA, "", "", false },
+        { "short sha256", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", HDRS, "e3b0", "", "", false },
+        { "sha256 not hex", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", HDRS, "g3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "", "", false },
+        { "prefix not base64", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", HDRS, SHA, "abc", "", false },
+        { "65 headers", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", too_many, SHA, "", "", false },
+        { "empty header name", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", "[[\"\",\"v\"]]", SHA, "", "", false },
+        { "value over 4096", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", long_value, SHA, "", "", false },
+        { "path + query over 8192", "a", "1764110000.1", "10.0.0.1", "80", "GET", long_path, HDRS, SHA, "", "", false },
+        { "header not a pair", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", "[[\"X\"]]", SHA, "", "", false },
+        { "unknown tls key", "a", "1764110000.1", "10.0.0.1", "80", "GET", "/", HDRS, SHA, "", ",\"tls\":{\"group\":\"x\"}", false },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const req_case_t *c = &cases[i];
+        snprintf (s_text, sizeof s_text, REQ_HEAD, c->id, c->ts, c->ip, c->port, c->method,
+                  c->path, c->headers, c->sha, c->prefix, c->tail);
+        both_ways (t, fast, slow, c->name, c->canonical);
+    }
+    /* the whole usual request, read in place, field by field */
+    snprintf (s_text, sizeof s_text, REQ_HEAD, "9f0c", "1764110000.123456", "::ffff:198.51.100.7",
+              "51234", "GET", "/search", HDRS, SHA, "aGVsbG8=", ",\"tls\":{\"sni\":\"shop.test\"}");
+    char detail[160];
+    record_reason_t rc = record_parse (fast, s_text, strlen (s_text), strlen (s_text), MAX,
+                                       detail, sizeof detail);
+    check (t, rc == RECORD_OK && fast->canonical, "usual request read in place (%s)", detail);
+    if (rc == RECORD_OK) {
+        check (t, fast->type == RECORD_REQUEST && strcmp (fast->id, "9f0c") == 0, "type, id");
+        check (t, fast->ts_ns == 1764110000123456000ull, "ts %llu", (unsigned long long) fast->ts_ns);
+        check (t, fast->client.family == AF_INET && strcmp (fast->client.ip, "198.51.100.7") == 0
+                  && fast->client.port == 51234 && fast->from_proxy, "client %s", fast->client.ip);
+        check (t, fast->n_headers == 3 && fast->headers[2].value_len == 3
+                  && memcmp (fast->headers[2].value, "*/*", 3) == 0, "headers");
+        check (t, fast->body_prefix_len == 5 && memcmp (fast->body_prefix, "hello", 5) == 0, "prefix");
+        check (t, strcmp (fast->tls_sni, "shop.test") == 0 && strcmp (fast->tls_version, "") == 0,
+               "tls");
+        check (t, strcmp (fast->query, "q=1") == 0 && fast->verdict && !fast->truncated, "query, flags");
+    }
+
+    const char *responses[][2] = {
+        { "response", "{\"v\":1,\"type\":\"response\",\"id\":\"9f0c\",\"request_id\":\"\",\"ts\":1764110000.125,"
+          "\"client\":{\"ip\":\"2001:db8::7\",\"port\":51234,\"from_proxy\":false},"
+          "\"frontend\":{\"ip\":\"2001:db8::1\",\"port\":443},\"status\":200,"
+          "\"headers\":[[\"Content-Type\",\"text/html\"]],\"body\":{\"length\":5120},"
+          "\"header_bytes\":231,\"latency_us\":1830,\"truncated\":false}" },
+        { "response status 1000", "{\"v\":1,\"type\":\"response\",\"id\":\"9f0c\",\"request_id\":\"\",\"ts\":1,"
+          "\"client\":{\"ip\":\"10.0.0.1\",\"port\":1,\"from_proxy\":false},"
+          "\"frontend\":{\"ip\":\"10.0.0.2\",\"port\":2},\"status\":1000,"
+          "\"headers\":[],\"body\":{\"length\":0},\"header_bytes\":0,\"latency_us\":0,\"truncated\":false}" },
+        { "response without frontend", "{\"v\":1,\"type\":\"response\",\"id\":\"9f0c\",\"request_id\":\"\",\"ts\":1,"
+          "\"client\":{\"ip\":\"10.0.0.1\",\"port\":1,\"from_proxy\":false},\"status\":200,"
+          "\"headers\":[],\"body\":{\"length\":0},\"header_bytes\":0,\"latency_us\":0,\"truncated\":false}" },
+        { "error record", "{\"v\":1,\"type\":\"error\",\"id\":\"abc\",\"request_id\":\"\",\"ts\":1764110001,"
+          "\"client\":{\"ip\":\"10.0.0.2\",\"port\":0,\"from_proxy\":false},"
+          "\"frontend\":{\"ip\":\"10.0.0.3\",\"port\":8080},\"error\":\"Connection refused\"}" },
+        { "version 2", "{\"v\":2,\"type\":\"response\",\"id\":\"9f0c\",\"request_id\":\"\",\"ts\":1,"
+          "\"client\":{\"ip\":\"10.0.0.1\",\"port\":1,\"from_proxy\":false},"
+          "\"frontend\":{\"ip\":\"10.0.0.2\",\"port\":2},\"status\":200,"
+          "\"headers\":[],\"body\":{\"length\":0},\"header_bytes\":0,\"latency_us\":0,\"truncated\":false}" },
+        { "trailing garbage", "{\"v\":1,\"type\":\"response\",\"id\":\"9f0c\",\"request_id\":\"\",\"ts\":1,"
+          "\"client\":{\"ip\":\"10.0.0.1\",\"port\":1,\"from_proxy\":false},"
+          "\"frontend\":{\"ip\":\"10.0.0.2\",\"port\":2},\"status\":200,"
+          "\"headers\":[],\"body\":{\"length\":0},\"header_bytes\":0,\"latency_us\":0,\"truncated\":false}}" },
+    };
+    for (size_t i = 0; i < sizeof responses / sizeof responses[0]; i++) {
+        snprintf (s_text, sizeof s_text, "%s", responses[i][1]);
+        both_ways (t, fast, slow, responses[i][0], i == 0 || i == 1 ? i == 0 : false);
+    }
+    /* a cut record: every prefix of the usual request is declined, as jansson says */
+    snprintf (s_text, sizeof s_text, REQ_HEAD, "9f0c", "1764110000.5", "10.0.0.1", "80", "GET",
+              "/", HDRS, SHA, "", "");
+    size_t full = strlen (s_text);
+    int cut_ok = 0;
+    for (size_t n = 1; n < full; n += 7) {
+        char saved = s_text[n];
+        s_text[n] = 0;
+        char detail2[160];
+        record_reason_t a = record_parse (fast, s_text, n, n, MAX, detail2, sizeof detail2);
+        cut_ok += a != RECORD_OK && !fast->canonical;
+        s_text[n] = saved;
+    }
+    check (t, cut_ok == (int) ((full - 2) / 7 + 1), "every cut record declined and rejected");
+    record_destroy (&fast);
+    record_destroy (&slow);
+}
+
 int
 main (void)
 {
@@ -299,6 +520,7 @@ main (void)
     test_valid (&t);
     test_rejects (&t);
     test_base64 (&t);
+    test_in_place (&t);
     printf ("%d passed, %d failed\n", t.passed, t.failed);
     return t.failed ? 1 : 0;
 }
