@@ -323,24 +323,22 @@ async def verdicts(tctx, bridge_path, bridge):
     a.done()
 
 
-with tempfile.TemporaryDirectory() as tmp, taddons.context(addon) as tctx:
-    path = os.path.join(tmp, "bridge.sock")
-    bridge = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    bridge.bind(path)
-    bridge.setblocking(False)
-    addon.stats = dict.fromkeys(mod.COUNTERS, 0)
-    asyncio.run(verdicts(tctx, path, bridge))
-    bridge.close()
+def with_fake_bridge(scenario):
+    """Runs SCENARIO(tctx, path, bridge) with a fresh addon and a datagram
+    socket standing in for the bridge."""
+    global addon
+    addon = mod.DpiBridge()
+    with tempfile.TemporaryDirectory() as tmp, taddons.context(addon) as tctx:
+        path = os.path.join(tmp, "bridge.sock")
+        bridge = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        bridge.bind(path)
+        bridge.setblocking(False)
+        asyncio.run(scenario(tctx, path, bridge))
+        bridge.close()
 
-addon = mod.DpiBridge()
-with tempfile.TemporaryDirectory() as tmp, taddons.context(addon) as tctx:
-    path = os.path.join(tmp, "bridge.sock")
-    bridge = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-    bridge.bind(path)
-    bridge.setblocking(False)
-    addon.stats = dict.fromkeys(mod.COUNTERS, 0)
-    asyncio.run(batching(tctx, path, bridge))
-    bridge.close()
+
+with_fake_bridge(verdicts)
+with_fake_bridge(batching)
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
