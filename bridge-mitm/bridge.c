@@ -726,9 +726,10 @@ bridge_summary (bridge_t *self)
     uint64_t bad = 0;
     for (int i = 1; i < RECORD_REASONS; i++)
         bad += c->bad[i];
-    log_info ("%llu records (%llu rejected), %llu verdicts: %llu allowed, %llu blocked by the "
-              "ban list, %llu by a rule; latency p50 %llu ns, p99 %llu ns",
+    log_info ("%llu records (%llu rejected, %llu read in place), %llu verdicts: %llu allowed, "
+              "%llu blocked by the ban list, %llu by a rule; latency p50 %llu ns, p99 %llu ns",
               (unsigned long long) c->records, (unsigned long long) bad,
+              (unsigned long long) c->records_in_place,
               (unsigned long long) c->verdicts, (unsigned long long) c->allowed,
               (unsigned long long) c->blocked_ban, (unsigned long long) c->blocked_rule,
               (unsigned long long) latency_percentile (self->latency, 50),
