@@ -107,7 +107,7 @@ record_reason_t record_parse (record_t *self, const void *data, size_t len, size
 void record_clear (record_t *self);
 
 /*  The addon's usual record (its fixed key order, strings of ASCII with
-    nothing escaped) read in place from TEXT (LEN bytes, NUL after them),
+    at most \" and \\ escaped) read in place from TEXT (LEN bytes, NUL after them),
     which it changes; false, with the record half filled, for anything else:
     record_parse then clears it and asks jansson (record_fast.c).           */
 bool record_parse_canonical (record_t *self, char *text, size_t len);

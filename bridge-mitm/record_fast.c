@@ -1,15 +1,15 @@
 /*  record_fast.c — the addon's usual record, read without building JSON.
 
-    The addon writes its records with a fixed key order (PROTOCOL.md, the
-    examples), and in the usual case every string is plain printable ASCII
-    with nothing to escape. Such a record is read here with a cursor over a
-    copy of the datagram: the closing quote of each string becomes its NUL,
-    so the record's pointers point into the copy. Anything else — another
-    key order, an escape, a byte outside ASCII or a control byte, a value that fails
-    a check, an error record — is declined, and record_parse hands the
-    datagram to jansson, which says precisely what is wrong, or reads it
-    (same result: tests/test_bridge_record.c compares the two on the same
-    records).                                                              */
+    The addon writes its records with a fixed key order (its own: PROTOCOL.md's
+    keys, tls last), and in the usual case every string is ASCII with at
+    most \" and \\ escaped (browsers quote inside sec-ch-ua). Such a record
+    is read here with a cursor over a copy of the datagram: each string is
+    undone and NUL-terminated in place, so the record's pointers point into
+    the copy. Anything else — another key order, another escape, a byte
+    outside ASCII or a control byte, a value that fails a check, an error
+    record — is declined, and record_parse hands the datagram to jansson,
+    which says precisely what is wrong, or reads it (same result:
+    tests/test_bridge_record.c compares the two on the same records).      */
 #include "record.h"
 
 #include <math.h>
@@ -31,23 +31,30 @@ lit (cursor_t *c, const char *s, size_t n)
 #define LIT(c, s) lit ((c), (s), sizeof (s) - 1)
 
 /*  The rest of a string whose opening quote is consumed: ASCII from 0x20,
-    no backslash, at most MAX bytes; NUL-terminated in place.              */
+    the escapes \" and \\ (undone in place: the text only shrinks), at most
+    MAX bytes once undone; NUL-terminated in place.                        */
 static bool
 str (cursor_t *c, size_t max, const char **out, size_t *len)
 {
-    char *start = c->p;
+    char *start = c->p, *w = c->p;
     while (c->p < c->end && *c->p != '"') {
         unsigned char ch = (unsigned char) *c->p;
-        if (ch < 0x20 || ch > 0x7f || ch == '\\')
+        if (ch < 0x20 || ch > 0x7f)
             return false;
-        c->p++;
+        if (ch == '\\') {
+            if (c->end - c->p < 2 || (c->p[1] != '"' && c->p[1] != '\\'))
+                return false;           /* \n, \u...: jansson's */
+            c->p++;
+        }
+        *w++ = *c->p++;
     }
-    if (c->p == c->end || (size_t) (c->p - start) > max)
+    if (c->p == c->end || (size_t) (w - start) > max)
         return false;
-    *c->p++ = 0;
+    *w = 0;
+    c->p++;
     *out = start;
     if (len)
-        *len = (size_t) (c->p - 1 - start);
+        *len = (size_t) (w - start);
     return true;
 }
 
@@ -195,18 +202,16 @@ request (cursor_t *c, record_t *r)
         static const char *const keys[] = { "\"version\":\"", "\"cipher\":\"", "\"sni\":\"",
                                             "\"alpn\":\"" };
         const char **out[] = { &r->tls_version, &r->tls_cipher, &r->tls_sni, &r->tls_alpn };
-        bool first = true;
+        const char *sep = "";           /* each key optional, in this order */
         for (int k = 0; k < 4; k++) {
-            cursor_t save = *c;
-            if (!first && !LIT (c, ","))
-                continue;
-            if (!lit (c, keys[k], strlen (keys[k]))) {
-                *c = save;
+            cursor_t at = *c;
+            if (!lit (c, sep, strlen (sep)) || !lit (c, keys[k], strlen (keys[k]))) {
+                *c = at;
                 continue;
             }
             if (!str (c, RECORD_MAX_SHORT, out[k], NULL))
                 return false;
-            first = false;
+            sep = ",";
         }
         if (!LIT (c, "}"))
             return false;

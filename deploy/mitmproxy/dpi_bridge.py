@@ -536,8 +536,8 @@ class DpiBridge:
         flow.metadata["dpi_bridge"] = view
         return view
 
-    # The records as JSON bytes. The usual case (plain ASCII that JSON writes
-    # as it is, nothing over a bound) is written straight from the bytes
+    # The records as JSON bytes. The usual case (ASCII without control bytes,
+    # only the headers' quotes and backslashes to escape, nothing over a bound) is written straight from the bytes
     # mitmproxy holds: exactly what json.dumps writes for the record the
     # general functions below build (tests/mitm/test_addon.py checks it),
     # at a fraction of the cost. Anything else takes the general path.
@@ -725,7 +725,7 @@ def record_bytes(record):
 
 
 _json_unsafe = re.compile(rb'[\x00-\x1f"\\\x80-\xff]').search   # what JSON writes otherwise
-_json_unsafe_but_quote = re.compile(rb'[\x00-\x1f\\\x80-\xff]').search
+_json_control = re.compile(rb'[\x00-\x1f\x80-\xff]').search      # JSON escapes these otherwise
 _ALLOW_HEAD, _ALLOW_TAIL = b'{"v":1,"id":"', b'","action":"allow"}'     # bridge.c format_reply
 _ALLOW = {"v": PROTOCOL_VERSION, "action": "allow"}
 _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest().encode()
@@ -759,22 +759,29 @@ def _fragments(view):
 
 def _headers_fast(fields):
     """The JSON of FIELDS (bytes pairs) as _fit_headers writes them when
-    nothing is cut and every byte is plain ASCII JSON keeps as it is; None
-    otherwise. Checked on the output: its only quotes are the 4 per field
-    the format adds (a name or value with one, or "\\", a control or
-    non-ASCII byte goes the general way), '[""' is an empty name, and no
-    name or value can be longer than the whole."""
+    nothing is cut and every byte is ASCII from 0x20; None otherwise. A '"'
+    or '\\' is escaped as json.dumps escapes it (browsers quote inside
+    sec-ch-ua); a control or non-ASCII byte goes the general way. Checked
+    on the output: '[""' is an empty name, and no name or value can be
+    longer than the whole."""
     if len(fields) > MAX_HEADERS:
         return None
     out = b"[" + b",".join([b'["%s","%s"]' % f for f in fields]) + b"]"
-    if (len(out) > HEADER_BUDGETS[0] or out.count(b'"') != 4 * len(fields)
-            or _json_unsafe_but_quote(out) or b'[""' in out
+    if out.count(b'"') != 4 * len(fields) or b"\\" in out:
+        out = b"[" + b",".join([b'["%s","%s"]' % (_escape(name), _escape(value))
+                                for name, value in fields]) + b"]"
+    if (len(out) > HEADER_BUDGETS[0] or _json_control(out) or b'[""' in out
             or (len(out) > MAX_NAME_BYTES
                 and max([len(name) for name, _ in fields]) > MAX_NAME_BYTES)
             or (len(out) > MAX_VALUE_BYTES
                 and max([len(value) for _, value in fields]) > MAX_VALUE_BYTES)):
         return None
     return out
+
+
+def _escape(text):
+    """TEXT (bytes) in a JSON string, when '"' and '\\' are all it has to escape."""
+    return text.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
 
 
 def _plain_headers(fields):
