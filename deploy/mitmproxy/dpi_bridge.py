@@ -54,6 +54,7 @@ MAX_VERSION_BYTES = 16          # http_version, scheme
 RECORD_MAX = 65536 - 1024
 HEADER_BUDGETS = (48 * 1024, 16 * 1024, 4 * 1024, 0)   # total header bytes, tried in turn
 MAX_ANSWER_BYTES = 4096
+PROXIED_VIEWS = 256             # per connection from a trusted proxy (_proxied_view)
 BATCH_BYTES = 16384             # a datagram carrying several records stays under this
 BATCH_DELAY_S = 0.005           # the longest a response/error record waits for a ride
 LOG_INTERVAL_S = 60.0
@@ -103,16 +104,27 @@ _PROXY_HEADERS = frozenset((b"x-forwarded-for", b"x-client-port", b"x-frontend-i
                             b"x-tls-cipher", b"x-tls-sni", b"x-tls-alpn"))
 
 
-def _proxy_headers(fields):
-    """{lowercase name: [values...]} of HAProxy's headers among FIELDS (bytes
-    pairs), in one pass (mitmproxy's Headers.get scans every field per call)."""
-    found = {}
+def _proxy_pairs(fields):
+    """HAProxy's headers among FIELDS (bytes pairs), in one pass: ((lowercase
+    name, value), ...) but X-Request-ID, and the X-Request-ID values apart."""
+    pairs, rids = [], []
     for name, value in fields:
         if len(name) <= 15 and name[:2] in (b"X-", b"x-"):
-            key = name.lower()
-            if key in _PROXY_HEADERS:
-                found.setdefault(key.decode("ascii"), []).append(
-                    value.decode("utf-8", "surrogateescape"))
+            low = name.lower()
+            if low == b"x-request-id":
+                rids.append(value)
+            elif low in _PROXY_HEADERS:
+                pairs.append((low, value))
+    return tuple(pairs), rids
+
+
+def _group(pairs):
+    """{lowercase name: [values...]} of PAIRS, values as text, as mitmproxy's
+    Headers holds them."""
+    found = {}
+    for name, value in pairs:
+        found.setdefault(name.decode("ascii"), []).append(
+            value.decode("utf-8", "surrogateescape"))
     return found
 
 
@@ -227,6 +239,9 @@ class DpiBridge:
         if self.sweeper is not None:
             self.sweeper.cancel()
             self.sweeper = None
+        if self.backlog_timer is not None:
+            self.backlog_timer.cancel()
+            self.backlog_timer = None
         self._flush()
         self._log_stats("final")
         self._write_stats()
@@ -400,8 +415,10 @@ class DpiBridge:
 
     def _queue(self, data, truncated=False):
         """Keeps an encoded response or error record for the next request's
-        datagram; sent on its own after BATCH_DELAY_S (or when the backlog is
-        full)."""
+        datagram; sent on its own within BATCH_DELAY_S (or when the backlog is
+        full). One timer per BATCH_DELAY_S at most, not one per record: a
+        request that takes the backlog leaves the timer running, and it finds
+        nothing or newer records to send."""
         if truncated:
             self.stats["truncated"] += 1
         if self.backlog_bytes + len(data) + 1 > BATCH_BYTES:
@@ -410,7 +427,7 @@ class DpiBridge:
         self.backlog_bytes += len(data) + 1
         if self.backlog_timer is None:
             if self._open():
-                self.backlog_timer = self.loop.call_later(BATCH_DELAY_S, self._flush)
+                self.backlog_timer = self.loop.call_later(BATCH_DELAY_S, self._batch_due)
             else:
                 self._flush()
 
@@ -420,12 +437,13 @@ class DpiBridge:
             self._clear_backlog()
             self._send_datagram(data, count)
 
+    def _batch_due(self):
+        self.backlog_timer = None
+        self._flush()
+
     def _clear_backlog(self):
         self.backlog = []
         self.backlog_bytes = 0
-        if self.backlog_timer is not None:
-            self.backlog_timer.cancel()
-            self.backlog_timer = None
 
     def _send_datagram(self, data, count):
         """One datagram of COUNT records; counted per record."""
@@ -492,6 +510,7 @@ class DpiBridge:
                 "request_id": "",
                 "tls": None,
                 "trusted": self._trusted(peer_ip),
+                "proxied": {},          # see _proxied_view
             }
             if len(self.conns) >= 65536:    # a missed disconnect must not grow it
                 self.conns.clear()
@@ -510,30 +529,60 @@ class DpiBridge:
             return view
         view = self._conn_view(flow.client_conn)
         if view["trusted"]:
-            view = dict(view, json=None)
-            h = _proxy_headers(flow.request.headers.fields)
-            xff = h.get("x-forwarded-for")
-            ip = _ip(xff[-1].split(",")[-1]) if xff else None
-            if ip is None:
-                self.stats["proxy_header_errors"] += 1
-            else:
-                port = _port(_one(h, "x-client-port"))
-                if port is None:
-                    self.stats["proxy_header_errors"] += 1
-                view["client"] = {"ip": ip, "port": port or 0, "from_proxy": True}
-            fip = _ip(_one(h, "x-frontend-ip"))
-            fport = _port(_one(h, "x-frontend-port"))
-            if fip is not None and fport is not None:
-                view["frontend"] = {"ip": fip, "port": fport}
-            view["request_id"] = _cut(_one(h, "x-request-id"), MAX_SHORT_BYTES)[0]
-            tls = {}
-            for key, name in (("version", "x-tls-version"), ("cipher", "x-tls-cipher"),
-                              ("sni", "x-tls-sni"), ("alpn", "x-tls-alpn")):
-                value = _one(h, name)
-                if value:
-                    tls[key] = _cut(value, MAX_SHORT_BYTES)[0]
-            view["tls"] = tls or None
+            view = self._proxied_view(view, flow.request.headers.fields)
         flow.metadata["dpi_bridge"] = view
+        return view
+
+    def _proxied_view(self, conn_view, fields):
+        """The view of a request a trusted proxy forwards: its headers name
+        the client, the frontend and TLS. What they give is worked out once
+        per connection and set of values (a client sends many requests, and
+        HAProxy gives each of them the same headers but X-Request-ID, the
+        request's own): kept with the connection's view, at most
+        PROXIED_VIEWS of them."""
+        key, rids = _proxy_pairs(fields)
+        known = conn_view["proxied"]
+        shared = known.get(key)
+        if shared is None:
+            shared = self._proxy_headers_view(conn_view, key)
+            if len(known) >= PROXIED_VIEWS:
+                known.clear()
+            known[key] = shared
+        self.stats["proxy_header_errors"] += shared["errors"]
+        if not rids:
+            return shared
+        rid = _cut(", ".join([v.decode("utf-8", "surrogateescape") for v in rids]),
+                   MAX_SHORT_BYTES)[0]
+        view = dict(shared, request_id=rid)
+        view["json"] = (_request_id_json(rid),) + _fragments(shared)[1:]
+        return view
+
+    def _proxy_headers_view(self, conn_view, pairs):
+        """The view HAProxy's headers PAIRS (lowercase name, value; no
+        X-Request-ID) give, with the count of missing or bad client headers."""
+        h = _group(pairs)
+        view = {key: conn_view[key] for key in ("client", "frontend", "peer", "trusted")}
+        view.update(request_id="", json=None, errors=0)
+        xff = h.get("x-forwarded-for")
+        ip = _ip(xff[-1].split(",")[-1]) if xff else None
+        if ip is None:
+            view["errors"] += 1
+        else:
+            port = _port(_one(h, "x-client-port"))
+            if port is None:
+                view["errors"] += 1
+            view["client"] = {"ip": ip, "port": port or 0, "from_proxy": True}
+        fip = _ip(_one(h, "x-frontend-ip"))
+        fport = _port(_one(h, "x-frontend-port"))
+        if fip is not None and fport is not None:
+            view["frontend"] = {"ip": fip, "port": fport}
+        tls = {}
+        for key, name in (("version", "x-tls-version"), ("cipher", "x-tls-cipher"),
+                          ("sni", "x-tls-sni"), ("alpn", "x-tls-alpn")):
+            value = _one(h, name)
+            if value:
+                tls[key] = _cut(value, MAX_SHORT_BYTES)[0]
+        view["tls"] = tls or None
         return view
 
     # The records as JSON bytes. The usual case (ASCII without control bytes,
@@ -745,8 +794,7 @@ def _fragments(view):
     frag = view.get("json")
     if frag is None:
         client, front, peer = view["client"], view["frontend"], view["peer"]
-        rid = view["request_id"].encode("utf-8", "surrogateescape")
-        frag = (b'"%s"' % rid if not _json_unsafe(rid) else record_bytes(view["request_id"]),
+        frag = (_request_id_json(view["request_id"]),
                 b'"client":{"ip":"%s","port":%d,"from_proxy":%s},"frontend":{"ip":"%s","port":%d}'
                 % (client["ip"].encode(), client["port"],
                    b"true" if client["from_proxy"] else b"false",
@@ -755,6 +803,11 @@ def _fragments(view):
                 b',"tls":' + record_bytes(view["tls"]) if view["tls"] else b"")
         view["json"] = frag
     return frag
+
+
+def _request_id_json(text):
+    rid = text.encode("utf-8", "surrogateescape")
+    return b'"%s"' % rid if not _json_unsafe(rid) else record_bytes(text)
 
 
 def _headers_fast(fields):

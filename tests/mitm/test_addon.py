@@ -104,7 +104,8 @@ names = ["X-Forwarded-For", "X-Client-Port", "X-Frontend-IP", "X-Frontend-Port",
          "X-Request-ID", "X-TLS-Version", "X-TLS-Cipher", "X-TLS-SNI", "X-TLS-ALPN"]
 for fields in header_sets:
     h = http.Headers(fields)
-    found = mod._proxy_headers(h.fields)
+    pairs, rids = mod._proxy_pairs(h.fields)
+    found = mod._group(pairs + tuple((b"x-request-id", v) for v in rids))
     for n in names:
         check(mod._one(found, n.lower()) == h.get(n, ""),
               f"{fields!r}: {n}: {mod._one(found, n.lower())!r} != {h.get(n, '')!r}")
@@ -222,6 +223,42 @@ with taddons.context(addon) as tctx:
     f4.client_conn = f3.client_conn
     check(addon._tuple(f3)["request_id"] != addon._tuple(f4)["request_id"],
           "a trusted proxy's requests each have their own view")
+    # what HAProxy's headers give is worked out once per connection and set of values
+    # (all but X-Request-ID): the same for each request, never another client's
+    on_conn = []
+    for port, rid, xff in ((51000, "r1", "198.51.100.7"), (51000, "r2", "198.51.100.7"),
+                           (51001, "r3", "198.51.100.7"), (51000, "", "198.51.100.7"),
+                           (51000, "r5", "198.51.100.8"), (51000, "r6", None),
+                           (51000, "r7", None)):
+        f = variant("127.0.0.1", rid=rid)
+        if on_conn:
+            f.client_conn = on_conn[0].client_conn
+        f.request.headers["X-Client-Port"] = str(port)
+        if xff is None:
+            del f.request.headers["X-Forwarded-For"]
+        else:
+            f.request.headers["X-Forwarded-For"] = xff
+        on_conn.append(f)
+    errors = addon.stats["proxy_header_errors"]
+    records = [json.loads(addon._request_fast(f, True)) for f in on_conn]
+    check([(r["client"]["ip"], r["client"]["port"], r["request_id"]) for r in records]
+          == [("198.51.100.7", 51000, "r1"), ("198.51.100.7", 51000, "r2"),
+              ("198.51.100.7", 51001, "r3"), ("198.51.100.7", 51000, ""),
+              ("198.51.100.8", 51000, "r5"), ("127.0.0.1", 40000, "r6"),
+              ("127.0.0.1", 40000, "r7")],
+          f"per request: client and request id {[(r['client'], r['request_id']) for r in records]}")
+    check([json.loads(addon._request_record(f, True)[1]) for f in on_conn] == records,
+          "the general records say the same")
+    check(addon.stats["proxy_header_errors"] - errors == 2,
+          f"a missing X-Forwarded-For counted per request: {addon.stats['proxy_header_errors'] - errors}")
+    known = addon.conns[on_conn[0].client_conn.id]["proxied"]
+    check(len(known) == 4, f"4 sets of values on the connection: {len(known)}")
+    for i in range(mod.PROXIED_VIEWS + 5):
+        f = variant("127.0.0.1", rid="x")
+        f.client_conn = on_conn[0].client_conn
+        f.request.headers["X-Client-Port"] = str(1000 + i)
+        check(addon._tuple(f)["client"]["port"] == 1000 + i, f"client port {1000 + i}")
+    check(len(known) <= mod.PROXIED_VIEWS, f"bounded per connection: {len(known)}")
 
 # --- response and error records ride with the next request (one datagram) ----------
 
@@ -247,11 +284,14 @@ async def batching(tctx, bridge_path, bridge):
     check(len(got) == 1 and [(r["type"], r["id"]) for r in got[0]]
           == [("request", fb.id), ("response", fa.id), ("error", fd.id)],
           f"the request carries the waiting records, request first: {got!r:.300}")
+    timer = a.backlog_timer
     a.response(fc)
-    await asyncio.sleep(mod.BATCH_DELAY_S * 4)
+    check(timer is not None and a.backlog_timer is timer and not timer.cancelled(),
+          "one timer: the request that took the backlog left it running for the next record")
+    await asyncio.sleep(mod.BATCH_DELAY_S * 1.5)    # the loop runs timers in deadline order
     got = datagrams(bridge)
     check(len(got) == 1 and [(r["type"], r["id"]) for r in got[0]] == [("response", fc.id)],
-          f"alone after BATCH_DELAY_S: {got!r:.300}")
+          f"alone within BATCH_DELAY_S: {got!r:.300}")
     big = flow("127.0.0.1")
     big.response.headers["X-Big"] = "b" * 4000
     for _ in range(12):
