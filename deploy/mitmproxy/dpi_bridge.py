@@ -338,7 +338,12 @@ class DpiBridge:
             {"Content-Type": "text/plain", "X-DPI-Dual-Block": marker})
 
     def _on_readable(self):
-        """Reader callback: dispatch every queued answer to its future by id."""
+        """Reader callback: dispatch the queued answers to their futures by id.
+        It stops once every waiting request has its answer rather than read on
+        until the socket says EAGAIN: with one answer per callback, the usual
+        case, that is one recvfrom instead of two. Anything left (a late or
+        stray datagram) keeps the socket readable: the loop calls again."""
+        waiting = sum([not fut.done() for fut in self.pending.values()])
         while self.sock is not None:
             try:
                 data, source = self.sock.recvfrom(MAX_ANSWER_BYTES)
@@ -362,6 +367,9 @@ class DpiBridge:
                         self.stats["late_answers"] += 1
                     else:
                         fut.set_result(_ALLOW)
+                        waiting -= 1
+                        if waiting <= 0:
+                            return
                     continue
             try:
                 answer = json.loads(data.decode("utf-8"))
@@ -376,6 +384,9 @@ class DpiBridge:
                 self.stats["late_answers"] += 1
                 continue
             fut.set_result(answer)
+            waiting -= 1
+            if waiting <= 0:
+                return
 
     # ---- the socket -------------------------------------------------------
 

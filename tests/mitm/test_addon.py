@@ -348,11 +348,7 @@ async def verdicts(tctx, bridge_path, bridge):
           f"deadline: the 5 unanswered requests failed open: {a.stats}")
     check(0.029 <= took < 1.0, f"deadline: waited {took * 1000:.1f} ms for a 30 ms deadline")
     check(not a.pending and not a.deadlines and a.sweeper is None, "nothing left waiting")
-    while True:                         # drop what the fake bridge got
-        try:
-            bridge.recv(65536)
-        except BlockingIOError:
-            break
+    drop(bridge)
     # an answer after the deadline is counted late; an escaped id is still read
     f3 = flow("127.0.0.1")
     await a.request(f3)
@@ -360,7 +356,33 @@ async def verdicts(tctx, bridge_path, bridge):
     bridge.sendto(('{"v":1,"id":"%s","action":"allow"}' % f3.id).encode(), a.sock.getsockname())
     await asyncio.sleep(0.02)
     check(a.stats["late_answers"] == late + 1, f"late answer counted: {a.stats}")
+    # several waiting, answered in one go in another order, then a stray answer: the
+    # reader stops once all are answered, and the loop calls it again for the stray
+    drop(bridge)
+    fs = [flow("127.0.0.1") for _ in range(3)]
+    late, allow = a.stats["late_answers"], a.stats["verdict_allow"]
+
+    def answer_all():
+        ids = [json.loads(bridge.recv(65536).split(b"\n")[0])["id"] for _ in fs]
+        for fid in ids[::-1] + ["stray"]:
+            bridge.sendto(('{"v":1,"id":"%s","action":"allow"}' % fid).encode(),
+                          a.sock.getsockname())
+
+    loop.call_later(0.005, answer_all)
+    await asyncio.gather(*(a.request(f) for f in fs))
+    await asyncio.sleep(0.01)
+    check(a.stats["verdict_allow"] == allow + 3 and a.stats["late_answers"] == late + 1,
+          f"3 answers in one go, then the stray one read: {a.stats}")
     a.done()
+
+
+def drop(bridge):
+    """Drops what the fake bridge got."""
+    while True:
+        try:
+            bridge.recv(65536)
+        except BlockingIOError:
+            return
 
 
 def with_fake_bridge(scenario):
