@@ -142,6 +142,20 @@ with taddons.context(addon) as tctx:
     check("tls" not in record and record["frontend"] == {"ip": "127.0.0.1", "port": 8080},
           "untrusted peer: no header taken")
 
+# --- mitmproxy's hook lookups on the module find None at once (_no_module_hooks) ------
+import mitmproxy.proxy.layers  # noqa: E402  (declares the proxy's hooks, as in mitmdump)
+from mitmproxy import hooks  # noqa: E402
+with taddons.context(mod.DpiBridge()):     # its load hook sets them
+    names = sorted(hooks.all_hooks)
+    check(len(names) >= 30 and "requestheaders" in names, f"mitmproxy's hooks: {names}")
+    lacking = [n for n in names if n not in vars(mod)]
+    check(not lacking, f"hook names the module lacks: {lacking}")
+    set_ = [n for n in names if getattr(mod, n, None) is not None]
+    check(not set_, f"module-level names that mitmproxy would take for hooks: {set_}")
+    check(all(callable(getattr(mod.DpiBridge, n)) for n in
+              ("request", "response", "error", "client_disconnected")),
+          "the addon's own hooks are untouched")
+
 # --- the JSON fast path writes exactly what json.dumps writes for the general record ---
 
 
