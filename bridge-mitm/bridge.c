@@ -19,6 +19,8 @@
 
 #define LOG_INTERVAL_NS 1000000000ull   /* one line per reason per second    */
 #define REPLY_MAX 1024
+#define BATCH_ASKS 64                   /* verdicts of a datagram answered together */
+#define REPLIES_MAX 16384               /* a datagram of answers, at most            */
 #define MAX_DURATION_S (100ull * 365 * 86400)
 
 /*  A log line that may repeat: at most one per interval, with a count.     */
@@ -67,6 +69,8 @@ struct bridge_t {
     size_t buffer_size;                 /* max_record_bytes + 1              */
     char *headers;                      /* "Name: value\n" lines to scan     */
     size_t headers_size;
+    verdict_t asks[BATCH_ASKS];         /* decided in a datagram's first pass */
+    char replies[REPLIES_MAX];          /* their answers, newline-separated   */
     counters_t c;
     ratelog_t bad_log[RECORD_REASONS];
     ratelog_t reply_log, decision_log, threat_log;
@@ -443,11 +447,44 @@ bad_record (bridge_t *self, record_reason_t reason, const char *detail, size_t l
                      (unsigned long long) r->total, (unsigned long long) unlogged);
 }
 
+static void
+reply_failed (bridge_t *self, const char *id, const char *why, size_t count)
+{
+    self->c.reply_errors += count;
+    uint64_t unlogged;
+    if (ratelog_due (&self->reply_log, &unlogged))
+        log_warning ("cannot answer record %s: %s (%llu failed answers)", id, why,
+                     (unsigned long long) self->c.reply_errors);
+}
+
+/*  V answered: its latency from T0 (the datagram's recvfrom) and counters. */
+static void
+count_verdict (bridge_t *self, verdict_t *v, uint64_t t0)
+{
+    v->latency_ns = bus_mono_ns () - t0;
+    latency_add (self->latency, v->latency_ns);
+    self->c.verdicts++;
+    if (!v->block)
+        self->c.allowed++;
+    else if (strcmp (v->reason, "ban-list") == 0)
+        self->c.blocked_ban++;
+    else
+        self->c.blocked_rule++;
+}
+
+/*  The verdicts a datagram's first pass answered, taken in order by the
+    second (answer_batch, handle_datagram).                                 */
+typedef struct {
+    const verdict_t *asks;
+    size_t count, next;
+} answered_t;
+
 /*  One record of LEN bytes at DATA (REAL_LEN sent) from PEER, its datagram
-    read at T0.                                                             */
+    read at T0. A verdict request is decided and answered here, unless
+    DONE holds its verdict, decided and answered already.                   */
 static void
 handle (bridge_t *self, const char *data, size_t len, size_t real_len,
-        const listener_peer_t *peer, uint64_t t0)
+        const listener_peer_t *peer, uint64_t t0, answered_t *done)
 {
     self->c.records++;
     record_t *r = self->record;
@@ -464,26 +501,16 @@ handle (bridge_t *self, const char *data, size_t len, size_t real_len,
     verdict_t v;
     bool decided = false;
     if (r->type == RECORD_REQUEST && r->verdict) {
-        decide (self, r, &v);
-        char reply[REPLY_MAX];
-        size_t n = format_reply (r, &v, reply, sizeof reply);
-        if (n == 0 || listener_reply (self->listener, peer, reply, n) != 0) {
-            self->c.reply_errors++;
-            uint64_t unlogged;
-            if (ratelog_due (&self->reply_log, &unlogged))
-                log_warning ("cannot answer record %s: %s (%llu failed answers)", r->id,
-                             n == 0 ? "answer too long" : strerror (errno),
-                             (unsigned long long) self->c.reply_errors);
+        if (done && done->next < done->count)
+            v = done->asks[done->next++];
+        else {
+            decide (self, r, &v);
+            char reply[REPLY_MAX];
+            size_t n = format_reply (r, &v, reply, sizeof reply);
+            if (n == 0 || listener_reply (self->listener, peer, reply, n) != 0)
+                reply_failed (self, r->id, n == 0 ? "answer too long" : strerror (errno), 1);
+            count_verdict (self, &v, t0);
         }
-        v.latency_ns = bus_mono_ns () - t0;
-        latency_add (self->latency, v.latency_ns);
-        self->c.verdicts++;
-        if (!v.block)
-            self->c.allowed++;
-        else if (strcmp (v.reason, "ban-list") == 0)
-            self->c.blocked_ban++;
-        else
-            self->c.blocked_rule++;
         decided = true;
     }
 
@@ -535,27 +562,88 @@ blank (const char *p, size_t n)
     separated by newlines (JSON text never holds a raw one). Blank pieces
     are skipped; a datagram with nothing else is one bad record, as is a
     datagram cut to the buffer (too large).                                  */
+/*  Sends the LEN bytes of answers gathered in self->replies (COUNT of
+    them, the first for record ID).                                        */
+static void
+send_replies (bridge_t *self, const listener_peer_t *peer, size_t len, size_t count,
+              const char *id)
+{
+    if (count > 0 && listener_reply (self->listener, peer, self->replies, len) != 0)
+        reply_failed (self, id, strerror (errno), count);
+}
+
+/*  The first pass over a datagram of several records, from START to END:
+    its verdict requests (up to BATCH_ASKS) decided and answered together
+    before anything is published, in one datagram of answers (in request
+    order, newline-separated; a new one past REPLIES_MAX). The addon sends
+    the requests that reach its hook in one turn of mitmproxy's loop in one
+    datagram: one answer wakes it once. Invalid records are left to the
+    second pass (handle), which counts them.                                */
+static answered_t
+answer_batch (bridge_t *self, const char *start, const char *end, const listener_peer_t *peer,
+              uint64_t t0)
+{
+    answered_t done = { .asks = self->asks };
+    record_t *r = self->record;
+    char detail[192], reply[REPLY_MAX], first[RECORD_MAX_ID + 1] = "";
+    size_t len = 0, pending = 0, answered = 0;
+    for (const char *p = start; p < end && done.count < BATCH_ASKS;) {
+        const char *nl = memchr (p, '\n', (size_t) (end - p));
+        size_t n = (size_t) ((nl ? nl : end) - p);
+        if (!blank (p, n)
+            && record_parse (r, p, n, n, (size_t) self->cfg->mitm.max_record_bytes, detail,
+                             sizeof detail) == RECORD_OK
+            && r->type == RECORD_REQUEST && r->verdict) {
+            verdict_t *v = &self->asks[done.count++];
+            decide (self, r, v);
+            size_t m = format_reply (r, v, reply, sizeof reply);
+            if (m == 0)
+                reply_failed (self, r->id, "answer too long", 1);
+            else {
+                if (len + m + 1 > REPLIES_MAX) {
+                    send_replies (self, peer, len, pending, first);
+                    len = pending = 0;
+                }
+                if (pending == 0)
+                    snprintf (first, sizeof first, "%s", r->id);
+                else
+                    self->replies[len++] = '\n';
+                memcpy (self->replies + len, reply, m);
+                len += m;
+                pending++;
+            }
+        }
+        record_clear (r);
+        p += n + 1;
+    }
+    send_replies (self, peer, len, pending, first);
+    for (; answered < done.count; answered++)
+        count_verdict (self, &self->asks[answered], t0);
+    return done;
+}
+
 static void
 handle_datagram (bridge_t *self, size_t len, size_t real_len, const listener_peer_t *peer,
                  uint64_t t0)
 {
     const char *start = (const char *) self->buffer, *p = start, *end = start + len;
     if (real_len > len || !memchr (start, '\n', len)) {
-        handle (self, start, len, real_len, peer, t0);
+        handle (self, start, len, real_len, peer, t0, NULL);
         return;
     }
+    answered_t done = answer_batch (self, start, end, peer, t0);
     size_t records = 0;
     while (p < end) {
         const char *nl = memchr (p, '\n', (size_t) (end - p));
         size_t n = (size_t) ((nl ? nl : end) - p);
         if (!blank (p, n)) {
-            handle (self, p, n, n, peer, t0);
+            handle (self, p, n, n, peer, t0, &done);
             records++;
         }
         p += n + 1;
     }
     if (records == 0)
-        handle (self, start, 0, 0, peer, t0);     /* "empty datagram" */
+        handle (self, start, 0, 0, peer, t0, NULL);     /* "empty datagram" */
 }
 
 size_t

@@ -354,6 +354,35 @@ send(b"\n\n")                        # nothing but newlines: one bad record
 garbage["bad_not_json"] += [b"{not json", b"\n\n"]
 print("multi-record datagram: request answered, response and error published, bad piece counted")
 
+# several verdict requests in one datagram (the addon sends those of one turn of
+# mitmproxy's loop together): one datagram answers them all, in order, before anything of
+# the datagram is published; records without verdict and bad pieces in between change nothing
+batch = [request(id="batch-0"),
+         request(id="batch-1", query="id=1%20UNION%20SELECT%20password%20FROM%20users"),
+         request(id="batch-2", verdict=False), request(id="batch-3")]
+send(b"\n".join([json.dumps(batch[0]).encode(), json.dumps(dict(resp2, id="batch-r")).encode(),
+                  json.dumps(batch[1]).encode(), b"{bad", json.dumps(batch[2]).encode(),
+                  json.dumps(batch[3]).encode()]))
+garbage["bad_not_json"].append(b"{bad")
+answers = [json.loads(line) for line in sock.recv(65536).split(b"\n")]
+assert [(a["id"], a["action"]) for a in answers] == [
+    ("batch-0", "allow"), ("batch-1", "block"), ("batch-3", "allow")], answers
+assert answers[1] == {"v": 1, "id": "batch-1", "action": "block", "reason": "rule",
+                      "rule_id": "sqli-union-select", "category": "sqli", "severity": 8}, answers
+blocks.append(("batch-1", "rule", "sqli-union-select"))
+sock.settimeout(0.3)
+try:
+    raise AssertionError("a second answer datagram: %r" % sock.recv(65536))
+except socket.timeout:
+    pass
+sock.settimeout(2)
+for fid in ("batch-0", "batch-r", "batch-1", "batch-2", "batch-3"):
+    wait_message(lambda m: m.get("flow_id") == fid, "record %s of a batch" % fid)
+v = wait_message(lambda m: m["topic"] == "mitm.verdict" and m["flow_id"] == "batch-1",
+                 "mitm.verdict of a batch")
+assert v["rule_id"] == "sqli-union-select" and int(v["latency_ns"]) > 0, v
+print("batch of verdict requests: one answer datagram, in order; all published")
+
 # no verdict asked: no answer, still published
 send(request(id="quiet-1", verdict=False))
 sock.settimeout(0.3)
@@ -406,7 +435,7 @@ assert counters["ban_expired"] >= 1, counters
 assert counters["threats_logged"] == n_blocks and counters["threats_log_errors"] == 0
 assert counters["ban_file_reloads"] == 2 and counters["ban_file_errors"] == 1
 assert 0 < counters["latency_p50_ns"] <= counters["latency_p99_ns"] <= counters["latency_max_ns"]
-assert counters["responses"] == 2 and counters["errors"] == 2, counters
+assert counters["responses"] == 3 and counters["errors"] == 2, counters
 print("heartbeat: %d verdicts, %d allowed, %d blocked by rule, %d by ban; latency p50 %d ns, p99 %d ns"
       % (counters["verdicts"], counters["allowed"], counters["blocked_rule"], counters["blocked_ban"],
          counters["latency_p50_ns"], counters["latency_p99_ns"]))
