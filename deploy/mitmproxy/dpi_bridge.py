@@ -2,9 +2,10 @@
 to dpi-bridge-mitm and applies its live verdict.
 
 Contract: bridge-mitm/PROTOCOL.md (version 1). JSON records over a unix
-SOCK_DGRAM socket: a request record goes at once, response and error records
-ride after the next one in the same datagram (newline-separated; at most
-BATCH_DELAY_S later on their own). The addon binds its own abstract address
+SOCK_DGRAM socket, several per datagram (newline-separated): the request records
+of one turn of mitmproxy's event loop go together when the turn is over, the
+response and error records ride after them (or at most BATCH_DELAY_S later on
+their own); the answers to one datagram come back in one. The addon binds its own abstract address
 (autobind) so the bridge can answer verdict requests. Sending never blocks: a
 record that cannot be sent now (queue full, no bridge) is dropped and counted
 (`undelivered`). A verdict that does not arrive within the deadline, or is
@@ -53,7 +54,7 @@ MAX_ID_BYTES = 64               # flow id
 MAX_VERSION_BYTES = 16          # http_version, scheme
 RECORD_MAX = 65536 - 1024
 HEADER_BUDGETS = (48 * 1024, 16 * 1024, 4 * 1024, 0)   # total header bytes, tried in turn
-MAX_ANSWER_BYTES = 4096
+MAX_ANSWER_BYTES = 65536        # a datagram of answers (the bridge's are under 16 KiB)
 PROXIED_VIEWS = 256             # per connection from a trusted proxy (_proxied_view)
 BATCH_BYTES = 16384             # a datagram carrying several records stays under this
 BATCH_DELAY_S = 0.005           # the longest a response/error record waits for a ride
@@ -166,6 +167,8 @@ class DpiBridge:
         self.target = DEFAULT_SOCKET
         self.target_real = os.path.realpath(DEFAULT_SOCKET)
         self.connected = False       # sock connected to target (see _deliver)
+        self.outbox = []             # (request record, future or None) to send (_post)
+        self.outbox_due = False      # _send_outbox is scheduled
         self.backlog = []            # encoded response/error records waiting (see _queue)
         self.backlog_bytes = 0
         self.backlog_timer = None
@@ -243,6 +246,7 @@ class DpiBridge:
         if self.backlog_timer is not None:
             self.backlog_timer.cancel()
             self.backlog_timer = None
+        self._send_outbox()
         self._flush()
         self._log_stats("final")
         self._write_stats()
@@ -261,24 +265,27 @@ class DpiBridge:
         try:
             ask = self.ask              # (options read once, in configure)
             data, truncated = self._request_data(flow, ask)
-            if not ask:
-                self._send(data, truncated)
-                return
-            fut = None
-            if self._open():
-                fut = self.loop.create_future()
-                self.pending[flow.id] = fut
-            try:
-                if fut is None or not self._send(data, truncated):
+            if truncated:
+                self.stats["truncated"] += 1
+            if not self._open():
+                self.stats["undelivered"] += 1
+                if ask:
                     self.stats["fail_open"] += 1
-                    return
+                return
+            if not ask:
+                self._post(data, None)
+                return
+            fut = self.loop.create_future()
+            self.pending[flow.id] = fut
+            try:
+                self._post(data, fut)
                 self.deadlines.append((self.loop.time() + self.deadline_s, fut))
                 if self.sweeper is None:
                     self.sweeper = self.loop.call_at(self.deadlines[0][0], self._sweep)
                 answer = await fut
             finally:
                 self.pending.pop(flow.id, None)
-            if answer is None:          # the deadline passed
+            if answer is None:          # the deadline passed, or the send failed
                 self.stats["fail_open"] += 1
                 return
             self._apply(flow, answer)
@@ -339,11 +346,13 @@ class DpiBridge:
             {"Content-Type": "text/plain", "X-DPI-Dual-Block": marker})
 
     def _on_readable(self):
-        """Reader callback: dispatch the queued answers to their futures by id.
-        It stops once every waiting request has its answer rather than read on
-        until the socket says EAGAIN: with one answer per callback, the usual
-        case, that is one recvfrom instead of two. Anything left (a late or
-        stray datagram) keeps the socket readable: the loop calls again."""
+        """Reader callback: dispatch the queued answers to their futures by id
+        (a datagram holds the answers to one datagram of requests, one per
+        line). It stops once every waiting request has its answer rather than
+        read on until the socket says EAGAIN: with one datagram per callback,
+        the usual case, that is one recvfrom instead of two. Anything left (a
+        late or stray datagram) keeps the socket readable: the loop calls
+        again."""
         waiting = sum([not fut.done() for fut in self.pending.values()])
         while self.sock is not None:
             try:
@@ -360,34 +369,37 @@ class DpiBridge:
                     and os.path.realpath(source) == self.target_real):
                 self.stats["bad_answers"] += 1
                 continue
-            if data.startswith(_ALLOW_HEAD) and data.endswith(_ALLOW_TAIL):
-                fid = data[len(_ALLOW_HEAD):-len(_ALLOW_TAIL)]
-                if not _json_unsafe(fid):   # else: json.loads says what it is
-                    fut = self.pending.get(fid.decode("ascii"))
-                    if fut is None or fut.done():
-                        self.stats["late_answers"] += 1
-                    else:
-                        fut.set_result(_ALLOW)
-                        waiting -= 1
-                        if waiting <= 0:
-                            return
-                    continue
-            try:
-                answer = json.loads(data.decode("utf-8"))
-                if (not isinstance(answer, dict) or answer.get("v") != PROTOCOL_VERSION
-                        or not isinstance(answer.get("id"), str)):
-                    raise ValueError("not a version 1 answer")
-            except (ValueError, UnicodeDecodeError):
-                self.stats["bad_answers"] += 1
-                continue
-            fut = self.pending.get(answer["id"])
-            if fut is None or fut.done():
-                self.stats["late_answers"] += 1
-                continue
-            fut.set_result(answer)
-            waiting -= 1
+            for line in data.split(b"\n") if b"\n" in data else (data,):
+                if self._answer(line):
+                    waiting -= 1
             if waiting <= 0:
                 return
+
+    def _answer(self, data):
+        """One answer: its future gets it; True if one was waiting for it."""
+        if data.startswith(_ALLOW_HEAD) and data.endswith(_ALLOW_TAIL):
+            fid = data[len(_ALLOW_HEAD):-len(_ALLOW_TAIL)]
+            if not _json_unsafe(fid):   # else: json.loads says what it is
+                fut = self.pending.get(fid.decode("ascii"))
+                if fut is None or fut.done():
+                    self.stats["late_answers"] += 1
+                    return False
+                fut.set_result(_ALLOW)
+                return True
+        try:
+            answer = json.loads(data.decode("utf-8"))
+            if (not isinstance(answer, dict) or answer.get("v") != PROTOCOL_VERSION
+                    or not isinstance(answer.get("id"), str)):
+                raise ValueError("not a version 1 answer")
+        except (ValueError, UnicodeDecodeError):
+            self.stats["bad_answers"] += 1
+            return False
+        fut = self.pending.get(answer["id"])
+        if fut is None or fut.done():
+            self.stats["late_answers"] += 1
+            return False
+        fut.set_result(answer)
+        return True
 
     # ---- the socket -------------------------------------------------------
 
@@ -410,20 +422,45 @@ class DpiBridge:
         self.sock, self.loop = sock, loop
         return True
 
-    def _send(self, data, truncated=False):
-        """Sends an encoded request record at once, with the waiting
-        response/error records riding in the same datagram after it; never
-        blocks. True if the kernel took it."""
-        if truncated:
-            self.stats["truncated"] += 1
-        count = 1
-        if self.backlog and len(data) + self.backlog_bytes <= BATCH_BYTES:
-            data = b"\n".join([data] + self.backlog)
-            count += len(self.backlog)
-            self._clear_backlog()
-        sent = self._send_datagram(data, count)
-        self._flush()                   # what could not ride along
-        return sent
+    def _post(self, data, fut):
+        """Queues a request record (FUT: the future of its answer, or None)
+        for the datagram sent when this turn of the event loop is over
+        (_send_outbox, by call_soon): under load mitmproxy brings several
+        requests to their hook in one turn (at 16 connections, 5 to 16 most
+        of the time), and they share one datagram, one wakeup of the bridge,
+        and one datagram of answers: two syscalls for them all instead of two
+        each."""
+        self.outbox.append((data, fut))
+        if not self.outbox_due:
+            self.outbox_due = True
+            self.loop.call_soon(self._send_outbox)
+
+    def _send_outbox(self):
+        """Sends the queued request records, then the response/error records
+        waiting for a ride, in datagrams of at most BATCH_BYTES (a bigger
+        record alone); never blocks. The verdicts asked in a datagram the
+        kernel refused go on at once (fail open)."""
+        self.outbox_due = False
+        items = self.outbox + [(data, None) for data in self.backlog]
+        self.outbox = []
+        self._clear_backlog()
+        chunk, futs, size = [], [], 0
+        for data, fut in items:
+            if chunk and size + len(data) + 1 > BATCH_BYTES:
+                self._send_chunk(chunk, futs)
+                chunk, futs, size = [], [], 0
+            chunk.append(data)
+            size += len(data) + 1
+            if fut is not None:
+                futs.append(fut)
+        if chunk:
+            self._send_chunk(chunk, futs)
+
+    def _send_chunk(self, chunk, futs):
+        if not self._send_datagram(b"\n".join(chunk), len(chunk)):
+            for fut in futs:
+                if not fut.done():
+                    fut.set_result(None)
 
     def _queue(self, data, truncated=False):
         """Keeps an encoded response or error record for the next request's

@@ -293,11 +293,15 @@ async def batching(tctx, bridge_path, bridge):
     a.response(fa)
     a.error(fd)
     check(datagrams(bridge) == [], "a response record waits for a ride")
+    fe = flow("127.0.0.1")
     await a.request(fb)
+    await a.request(fe)
+    check(datagrams(bridge) == [], "request records wait for the end of the loop's turn")
+    await asyncio.sleep(0)
     got = datagrams(bridge)
     check(len(got) == 1 and [(r["type"], r["id"]) for r in got[0]]
-          == [("request", fb.id), ("response", fa.id), ("error", fd.id)],
-          f"the request carries the waiting records, request first: {got!r:.300}")
+          == [("request", fb.id), ("request", fe.id), ("response", fa.id), ("error", fd.id)],
+          f"the requests of one turn share a datagram with the waiting records, requests first: {got!r:.300}")
     timer = a.backlog_timer
     a.response(fc)
     check(timer is not None and a.backlog_timer is timer and not timer.cancelled(),
@@ -315,7 +319,7 @@ async def batching(tctx, bridge_path, bridge):
     sizes = [len(b"\n".join(json.dumps(r, separators=(",", ":")).encode() for r in d)) for d in got]
     check(sum(len(d) for d in got) == 12 and len(got) > 1 and max(sizes) <= mod.BATCH_BYTES,
           f"a full backlog goes in several datagrams under {mod.BATCH_BYTES} bytes: {sizes}")
-    check(a.stats["sent"] == 3 + 1 + 12 and a.stats["undelivered"] == 0, f"counted per record {a.stats}")
+    check(a.stats["sent"] == 4 + 1 + 12 and a.stats["undelivered"] == 0, f"counted per record {a.stats}")
     os.unlink(bridge_path)              # the bridge is gone: each waiting record is undelivered
     a.connected = False
     a.response(fa)
@@ -370,23 +374,42 @@ async def verdicts(tctx, bridge_path, bridge):
     bridge.sendto(('{"v":1,"id":"%s","action":"allow"}' % f3.id).encode(), a.sock.getsockname())
     await asyncio.sleep(0.02)
     check(a.stats["late_answers"] == late + 1, f"late answer counted: {a.stats}")
-    # several waiting, answered in one go in another order, then a stray answer: the
-    # reader stops once all are answered, and the loop calls it again for the stray
+    # several waiting, asked in one datagram, answered in one in another order, then a
+    # stray answer: the reader stops once all are answered, the loop calls it again
     drop(bridge)
     fs = [flow("127.0.0.1") for _ in range(3)]
     late, allow = a.stats["late_answers"], a.stats["verdict_allow"]
 
     def answer_all():
-        ids = [json.loads(bridge.recv(65536).split(b"\n")[0])["id"] for _ in fs]
-        for fid in ids[::-1] + ["stray"]:
-            bridge.sendto(('{"v":1,"id":"%s","action":"allow"}' % fid).encode(),
-                          a.sock.getsockname())
+        got = datagrams(bridge)
+        asks.extend(r["id"] for d in got for r in d if r.get("verdict"))
+        sizes.append(len(got))
+        bridge.sendto("\n".join('{"v":1,"id":"%s","action":"allow"}' % fid
+                                for fid in asks[::-1]).encode(), a.sock.getsockname())
+        bridge.sendto(b'{"v":1,"id":"stray","action":"allow"}', a.sock.getsockname())
+
+    asks, sizes = [], []
 
     loop.call_later(0.005, answer_all)
     await asyncio.gather(*(a.request(f) for f in fs))
     await asyncio.sleep(0.01)
+    check(sizes == [1] and asks == [f.id for f in fs],
+          f"the 3 verdict requests of one turn went in one datagram: {sizes} {asks}")
     check(a.stats["verdict_allow"] == allow + 3 and a.stats["late_answers"] == late + 1,
-          f"3 answers in one go, then the stray one read: {a.stats}")
+          f"3 answers in one datagram, in another order, then a stray one read: {a.stats}")
+    # the bridge is gone: the asks of a datagram the kernel refuses go on at once
+    os.unlink(bridge_path)
+    a.connected = False
+    tctx.configure(a, dpi_verdict_deadline_ms=1000)
+    fo, und = a.stats["fail_open"], a.stats["undelivered"]
+    fs = [flow("127.0.0.1") for _ in range(2)]
+    t0 = loop.time()
+    await asyncio.gather(*(a.request(f) for f in fs))
+    took = loop.time() - t0
+    check(a.stats["fail_open"] == fo + 2 and a.stats["undelivered"] == und + 2
+          and all(f.response.status_code == 200 for f in fs),
+          f"no bridge: both failed open, counted undelivered: {a.stats}")
+    check(took < 0.5, f"no bridge: they went on without waiting for the 1 s deadline ({took:.3f} s)")
     a.done()
 
 
