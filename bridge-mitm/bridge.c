@@ -21,6 +21,8 @@
 #define REPLY_MAX 1024
 #define BATCH_ASKS 64                   /* verdicts of a datagram answered together */
 #define REPLIES_MAX 16384               /* a datagram of answers, at most            */
+#define BATCH_ANSWERS 4                 /* answers per datagram: the first of them
+                                           waits for 3 decisions (a few µs each)   */
 #define MAX_DURATION_S (100ull * 365 * 86400)
 
 /*  A log line that may repeat: at most one per interval, with a count.     */
@@ -562,31 +564,46 @@ blank (const char *p, size_t n)
     separated by newlines (JSON text never holds a raw one). Blank pieces
     are skipped; a datagram with nothing else is one bad record, as is a
     datagram cut to the buffer (too large).                                  */
-/*  Sends the LEN bytes of answers gathered in self->replies (COUNT of
-    them, the first for record ID).                                        */
+/*  The answers gathered in a datagram's first pass.                        */
+typedef struct {
+    size_t len;                         /* bytes in self->replies            */
+    size_t count;                       /* answers in them                   */
+    size_t first;                       /* self->asks index of the first     */
+    char first_id[RECORD_MAX_ID + 1];   /* for the log line if sending fails */
+} replies_t;
+
+/*  Sends the answers in self->replies and counts their verdicts, whose
+    latency ends now.                                                        */
 static void
-send_replies (bridge_t *self, const listener_peer_t *peer, size_t len, size_t count,
-              const char *id)
+send_replies (bridge_t *self, const listener_peer_t *peer, replies_t *out, size_t decided,
+              uint64_t t0)
 {
-    if (count > 0 && listener_reply (self->listener, peer, self->replies, len) != 0)
-        reply_failed (self, id, strerror (errno), count);
+    if (out->count > 0
+        && listener_reply (self->listener, peer, self->replies, out->len) != 0)
+        reply_failed (self, out->first_id, strerror (errno), out->count);
+    for (size_t i = out->first; i < decided; i++)
+        count_verdict (self, &self->asks[i], t0);
+    out->len = out->count = 0;
+    out->first = decided;
 }
 
 /*  The first pass over a datagram of several records, from START to END:
-    its verdict requests (up to BATCH_ASKS) decided and answered together
-    before anything is published, in one datagram of answers (in request
-    order, newline-separated; a new one past REPLIES_MAX). The addon sends
-    the requests that reach its hook in one turn of mitmproxy's loop in one
-    datagram: one answer wakes it once. Invalid records are left to the
-    second pass (handle), which counts them.                                */
+    its verdict requests (up to BATCH_ASKS) decided and answered before
+    anything is published, BATCH_ANSWERS at a time: a datagram of answers,
+    in request order and newline-separated (a new one past REPLIES_MAX). A
+    batch keeps the first answer waiting for the others' decisions, so it
+    stays small: the verdict latency stays that of a few decisions. The addon
+    sends the requests that reach its hook in one turn of mitmproxy's loop
+    in one datagram: one answer wakes it once. Invalid records are left to
+    the second pass (handle), which counts them.                            */
 static answered_t
 answer_batch (bridge_t *self, const char *start, const char *end, const listener_peer_t *peer,
               uint64_t t0)
 {
     answered_t done = { .asks = self->asks };
+    replies_t out = { 0 };
     record_t *r = self->record;
-    char detail[192], reply[REPLY_MAX], first[RECORD_MAX_ID + 1] = "";
-    size_t len = 0, pending = 0, answered = 0;
+    char detail[192], reply[REPLY_MAX];
     for (const char *p = start; p < end && done.count < BATCH_ASKS;) {
         const char *nl = memchr (p, '\n', (size_t) (end - p));
         size_t n = (size_t) ((nl ? nl : end) - p);
@@ -594,31 +611,30 @@ answer_batch (bridge_t *self, const char *start, const char *end, const listener
             && record_parse (r, p, n, n, (size_t) self->cfg->mitm.max_record_bytes, detail,
                              sizeof detail) == RECORD_OK
             && r->type == RECORD_REQUEST && r->verdict) {
-            verdict_t *v = &self->asks[done.count++];
+            verdict_t *v = &self->asks[done.count];
             decide (self, r, v);
             size_t m = format_reply (r, v, reply, sizeof reply);
+            if (m > 0 && out.len + m + 1 > REPLIES_MAX)
+                send_replies (self, peer, &out, done.count, t0);
+            done.count++;
             if (m == 0)
                 reply_failed (self, r->id, "answer too long", 1);
             else {
-                if (len + m + 1 > REPLIES_MAX) {
-                    send_replies (self, peer, len, pending, first);
-                    len = pending = 0;
-                }
-                if (pending == 0)
-                    snprintf (first, sizeof first, "%s", r->id);
+                if (out.count == 0)
+                    snprintf (out.first_id, sizeof out.first_id, "%s", r->id);
                 else
-                    self->replies[len++] = '\n';
-                memcpy (self->replies + len, reply, m);
-                len += m;
-                pending++;
+                    self->replies[out.len++] = '\n';
+                memcpy (self->replies + out.len, reply, m);
+                out.len += m;
+                out.count++;
+                if (out.count == BATCH_ANSWERS)
+                    send_replies (self, peer, &out, done.count, t0);
             }
         }
         record_clear (r);
         p += n + 1;
     }
-    send_replies (self, peer, len, pending, first);
-    for (; answered < done.count; answered++)
-        count_verdict (self, &self->asks[answered], t0);
+    send_replies (self, peer, &out, done.count, t0);
     return done;
 }
 

@@ -381,7 +381,15 @@ for fid in ("batch-0", "batch-r", "batch-1", "batch-2", "batch-3"):
 v = wait_message(lambda m: m["topic"] == "mitm.verdict" and m["flow_id"] == "batch-1",
                  "mitm.verdict of a batch")
 assert v["rule_id"] == "sqli-union-select" and int(v["latency_ns"]) > 0, v
-print("batch of verdict requests: one answer datagram, in order; all published")
+# six: answered four at a time (a batch keeps its first answer waiting for the others)
+six = [request(id="six-%d" % i, headers=[]) for i in range(6)]
+for r in six:
+    del r["tls"]                        # small: max_record_bytes is 4096 here
+send(b"\n".join(json.dumps(r).encode() for r in six))
+first, second = (sock.recv(65536).split(b"\n") for _ in range(2))
+assert [json.loads(a)["id"] for a in first] == ["six-0", "six-1", "six-2", "six-3"], first
+assert [json.loads(a)["id"] for a in second] == ["six-4", "six-5"], second
+print("batch of verdict requests: answer datagrams of at most 4, in order; all published")
 
 # no verdict asked: no answer, still published
 send(request(id="quiet-1", verdict=False))

@@ -279,9 +279,6 @@ class DpiBridge:
             self.pending[flow.id] = fut
             try:
                 self._post(data, fut)
-                self.deadlines.append((self.loop.time() + self.deadline_s, fut))
-                if self.sweeper is None:
-                    self.sweeper = self.loop.call_at(self.deadlines[0][0], self._sweep)
                 answer = await fut
             finally:
                 self.pending.pop(flow.id, None)
@@ -318,10 +315,16 @@ class DpiBridge:
         self.sweeper = None
         now = self.loop.time()
         queue = self.deadlines
+        expired = []
         while queue and queue[0][0] <= now:
             fut = queue.popleft()[1]
             if not fut.done():
-                fut.set_result(None)
+                expired.append(fut)
+        if expired:
+            self._on_readable()         # answers already there count (a long turn of the loop)
+            for fut in expired:
+                if not fut.done():
+                    fut.set_result(None)
         if queue:
             self.sweeper = self.loop.call_at(queue[0][0], self._sweep)
 
@@ -457,10 +460,19 @@ class DpiBridge:
             self._send_chunk(chunk, futs)
 
     def _send_chunk(self, chunk, futs):
+        """One datagram; the deadline of its verdicts runs from now: the
+        bridge has dpi_verdict_deadline_ms to answer (the time a record waits
+        for the end of the loop's turn is mitmproxy's own work)."""
         if not self._send_datagram(b"\n".join(chunk), len(chunk)):
             for fut in futs:
                 if not fut.done():
                     fut.set_result(None)
+            return
+        if futs:
+            due = self.loop.time() + self.deadline_s
+            self.deadlines.extend([(due, fut) for fut in futs])
+            if self.sweeper is None:
+                self.sweeper = self.loop.call_at(self.deadlines[0][0], self._sweep)
 
     def _queue(self, data, truncated=False):
         """Keeps an encoded response or error record for the next request's

@@ -12,6 +12,8 @@ import os
 import socket
 import sys
 import tempfile
+import threading
+import time
 
 from mitmproxy import http
 from mitmproxy.test import taddons, tflow
@@ -436,8 +438,45 @@ def with_fake_bridge(scenario):
         bridge.close()
 
 
+
+
+async def long_turn(tctx, bridge_path, bridge):
+    """A turn of the loop longer than the deadline, between the requests' hook and the end
+    of the turn (when they are sent): the bridge still has the whole deadline to answer."""
+    a = addon
+    tctx.configure(a, dpi_socket=bridge_path, dpi_verdict=True, dpi_verdict_deadline_ms=20)
+    stop = threading.Event()
+
+    def answer_at_once():               # a bridge in another thread: answers every ask
+        bridge.settimeout(0.02)
+        while not stop.is_set():
+            try:
+                data, source = bridge.recvfrom(65536)
+            except socket.timeout:
+                continue
+            ids = [r["id"] for r in map(json.loads, data.split(b"\n")) if r.get("verdict")]
+            bridge.sendto("\n".join('{"v":1,"id":"%s","action":"allow"}' % i
+                                    for i in ids).encode(), source)
+
+    helper = threading.Thread(target=answer_at_once)
+    helper.start()
+    try:
+        loop = asyncio.get_running_loop()
+        fs = [flow("127.0.0.1") for _ in range(3)]
+        tasks = [asyncio.ensure_future(a.request(f)) for f in fs]
+        loop.call_soon(time.sleep, 0.06)    # after the hooks, in the same turn: 3 deadlines long
+        await asyncio.gather(*tasks)
+        check(a.stats["verdict_allow"] == 3 and a.stats["fail_open"] == 0,
+              f"a long turn before the send: all answered in time: {a.stats}")
+    finally:
+        stop.set()
+        helper.join()
+    a.done()
+
+
 with_fake_bridge(verdicts)
 with_fake_bridge(batching)
+with_fake_bridge(long_turn)
 
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
