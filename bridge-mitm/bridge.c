@@ -72,6 +72,7 @@ struct bridge_t {
     char *headers;                      /* "Name: value\n" lines to scan     */
     size_t headers_size;
     verdict_t asks[BATCH_ASKS];         /* decided in a datagram's first pass */
+    uint64_t asks_t0[BATCH_ASKS];       /* when each was taken up            */
     char replies[REPLIES_MAX];          /* their answers, newline-separated   */
     counters_t c;
     ratelog_t bad_log[RECORD_REASONS];
@@ -575,14 +576,13 @@ typedef struct {
 /*  Sends the answers in self->replies and counts their verdicts, whose
     latency ends now.                                                        */
 static void
-send_replies (bridge_t *self, const listener_peer_t *peer, replies_t *out, size_t decided,
-              uint64_t t0)
+send_replies (bridge_t *self, const listener_peer_t *peer, replies_t *out, size_t decided)
 {
     if (out->count > 0
         && listener_reply (self->listener, peer, self->replies, out->len) != 0)
         reply_failed (self, out->first_id, strerror (errno), out->count);
     for (size_t i = out->first; i < decided; i++)
-        count_verdict (self, &self->asks[i], t0);
+        count_verdict (self, &self->asks[i], self->asks_t0[i]);
     out->len = out->count = 0;
     out->first = decided;
 }
@@ -592,7 +592,10 @@ send_replies (bridge_t *self, const listener_peer_t *peer, replies_t *out, size_
     anything is published, BATCH_ANSWERS at a time: a datagram of answers,
     in request order and newline-separated (a new one past REPLIES_MAX). A
     batch keeps the first answer waiting for the others' decisions, so it
-    stays small: the verdict latency stays that of a few decisions. The addon
+    stays small: the verdict latency stays that of a few decisions. Each
+    verdict's latency runs from when its record is taken up (T0, the
+    datagram's recvfrom, for the first): the requests before it in the
+    datagram are its queue, as datagrams waiting in the socket are. The addon
     sends the requests that reach its hook in one turn of mitmproxy's loop
     in one datagram: one answer wakes it once. Invalid records are left to
     the second pass (handle), which counts them.                            */
@@ -607,6 +610,7 @@ answer_batch (bridge_t *self, const char *start, const char *end, const listener
     for (const char *p = start; p < end && done.count < BATCH_ASKS;) {
         const char *nl = memchr (p, '\n', (size_t) (end - p));
         size_t n = (size_t) ((nl ? nl : end) - p);
+        uint64_t taken = p == start ? t0 : bus_mono_ns ();
         if (!blank (p, n)
             && record_parse (r, p, n, n, (size_t) self->cfg->mitm.max_record_bytes, detail,
                              sizeof detail) == RECORD_OK
@@ -615,8 +619,8 @@ answer_batch (bridge_t *self, const char *start, const char *end, const listener
             decide (self, r, v);
             size_t m = format_reply (r, v, reply, sizeof reply);
             if (m > 0 && out.len + m + 1 > REPLIES_MAX)
-                send_replies (self, peer, &out, done.count, t0);
-            done.count++;
+                send_replies (self, peer, &out, done.count);
+            self->asks_t0[done.count++] = taken;
             if (m == 0)
                 reply_failed (self, r->id, "answer too long", 1);
             else {
@@ -628,13 +632,13 @@ answer_batch (bridge_t *self, const char *start, const char *end, const listener
                 out.len += m;
                 out.count++;
                 if (out.count == BATCH_ANSWERS)
-                    send_replies (self, peer, &out, done.count, t0);
+                    send_replies (self, peer, &out, done.count);
             }
         }
         record_clear (r);
         p += n + 1;
     }
-    send_replies (self, peer, &out, done.count, t0);
+    send_replies (self, peer, &out, done.count);
     return done;
 }
 
