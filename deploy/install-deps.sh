@@ -13,8 +13,8 @@ packages=(
     procps
     # MITM stream: the bridge, and the real programs its tests run
     libvectorscan-dev libjansson-dev haproxy mitmproxy wrk openssl
-    # bench/mitm-overhead: instructions per request
-    valgrind
+    # bench/mitm-overhead: instructions and syscalls per request
+    valgrind linux-perf
 )
 
 missing=()
