@@ -20,7 +20,6 @@
 #define LOG_INTERVAL_NS 1000000000ull   /* one line per reason per second    */
 #define REPLY_MAX 1024
 #define BATCH_ASKS 64                   /* verdicts of a datagram answered together */
-#define REPLIES_MAX 16384               /* a datagram of answers, at most            */
 #define BATCH_ANSWERS 4                 /* answers per datagram: the first of them
                                            waits for 3 decisions (a few µs each)   */
 #define MAX_DURATION_S (100ull * 365 * 86400)
@@ -73,7 +72,7 @@ struct bridge_t {
     size_t headers_size;
     verdict_t asks[BATCH_ASKS];         /* decided in a datagram's first pass */
     uint64_t asks_t0[BATCH_ASKS];       /* when each was taken up            */
-    char replies[REPLIES_MAX];          /* their answers, newline-separated   */
+    char replies[BATCH_ANSWERS * REPLY_MAX];   /* their answers, one per line */
     counters_t c;
     ratelog_t bad_log[RECORD_REASONS];
     ratelog_t reply_log, decision_log, threat_log;
@@ -460,7 +459,7 @@ reply_failed (bridge_t *self, const char *id, const char *why, size_t count)
                      (unsigned long long) self->c.reply_errors);
 }
 
-/*  V answered: its latency from T0 (the datagram's recvfrom) and counters. */
+/*  V answered: its latency from T0 (when its record was taken up), counted. */
 static void
 count_verdict (bridge_t *self, verdict_t *v, uint64_t t0)
 {
@@ -561,10 +560,14 @@ blank (const char *p, size_t n)
     return true;
 }
 
-/*  One datagram of LEN bytes stored (REAL_LEN sent): one record, or several
-    separated by newlines (JSON text never holds a raw one). Blank pieces
-    are skipped; a datagram with nothing else is one bad record, as is a
-    datagram cut to the buffer (too large).                                  */
+/*  The length of the piece of a datagram at P: up to the next newline or END. */
+static size_t
+piece_len (const char *p, const char *end)
+{
+    const char *nl = memchr (p, '\n', (size_t) (end - p));
+    return (size_t) ((nl ? nl : end) - p);
+}
+
 /*  The answers gathered in a datagram's first pass.                        */
 typedef struct {
     size_t len;                         /* bytes in self->replies            */
@@ -590,7 +593,7 @@ send_replies (bridge_t *self, const listener_peer_t *peer, replies_t *out, size_
 /*  The first pass over a datagram of several records, from START to END:
     its verdict requests (up to BATCH_ASKS) decided and answered before
     anything is published, BATCH_ANSWERS at a time: a datagram of answers,
-    in request order and newline-separated (a new one past REPLIES_MAX). A
+    in request order and newline-separated. A
     batch keeps the first answer waiting for the others' decisions, so it
     stays small: the verdict latency stays that of a few decisions. Each
     verdict's latency runs from when its record is taken up (T0, the
@@ -608,8 +611,7 @@ answer_batch (bridge_t *self, const char *start, const char *end, const listener
     record_t *r = self->record;
     char detail[192], reply[REPLY_MAX];
     for (const char *p = start; p < end && done.count < BATCH_ASKS;) {
-        const char *nl = memchr (p, '\n', (size_t) (end - p));
-        size_t n = (size_t) ((nl ? nl : end) - p);
+        size_t n = piece_len (p, end);
         uint64_t taken = p == start ? t0 : bus_mono_ns ();
         if (!blank (p, n)
             && record_parse (r, p, n, n, (size_t) self->cfg->mitm.max_record_bytes, detail,
@@ -617,9 +619,7 @@ answer_batch (bridge_t *self, const char *start, const char *end, const listener
             && r->type == RECORD_REQUEST && r->verdict) {
             verdict_t *v = &self->asks[done.count];
             decide (self, r, v);
-            size_t m = format_reply (r, v, reply, sizeof reply);
-            if (m > 0 && out.len + m + 1 > REPLIES_MAX)
-                send_replies (self, peer, &out, done.count);
+            size_t m = format_reply (r, v, reply, sizeof reply);   /* < REPLY_MAX */
             self->asks_t0[done.count++] = taken;
             if (m == 0)
                 reply_failed (self, r->id, "answer too long", 1);
@@ -642,6 +642,10 @@ answer_batch (bridge_t *self, const char *start, const char *end, const listener
     return done;
 }
 
+/*  One datagram of LEN bytes stored (REAL_LEN sent): one record, or several
+    separated by newlines (JSON text never holds a raw one). Blank pieces
+    are skipped; a datagram with nothing else is one bad record, as is a
+    datagram cut to the buffer (too large).                                  */
 static void
 handle_datagram (bridge_t *self, size_t len, size_t real_len, const listener_peer_t *peer,
                  uint64_t t0)
@@ -654,8 +658,7 @@ handle_datagram (bridge_t *self, size_t len, size_t real_len, const listener_pee
     answered_t done = answer_batch (self, start, end, peer, t0);
     size_t records = 0;
     while (p < end) {
-        const char *nl = memchr (p, '\n', (size_t) (end - p));
-        size_t n = (size_t) ((nl ? nl : end) - p);
+        size_t n = piece_len (p, end);
         if (!blank (p, n)) {
             handle (self, p, n, n, peer, t0, &done);
             records++;

@@ -247,7 +247,6 @@ class DpiBridge:
             self.backlog_timer.cancel()
             self.backlog_timer = None
         self._send_outbox()
-        self._flush()
         self._log_stats("final")
         self._write_stats()
         if self.sock is not None:
@@ -442,7 +441,8 @@ class DpiBridge:
         """Sends the queued request records, then the response/error records
         waiting for a ride, in datagrams of at most BATCH_BYTES (a bigger
         record alone); never blocks. The verdicts asked in a datagram the
-        kernel refused go on at once (fail open)."""
+        kernel refused go on at once (fail open). The one way out for every
+        record: at the end of a turn, when the backlog is full or due, at done."""
         self.outbox_due = False
         items = self.outbox + [(data, None) for data in self.backlog]
         self.outbox = []
@@ -483,24 +483,18 @@ class DpiBridge:
         if truncated:
             self.stats["truncated"] += 1
         if self.backlog_bytes + len(data) + 1 > BATCH_BYTES:
-            self._flush()
+            self._send_outbox()
         self.backlog.append(data)
         self.backlog_bytes += len(data) + 1
         if self.backlog_timer is None:
             if self._open():
                 self.backlog_timer = self.loop.call_later(BATCH_DELAY_S, self._batch_due)
             else:
-                self._flush()
-
-    def _flush(self):
-        if self.backlog:
-            data, count = b"\n".join(self.backlog), len(self.backlog)
-            self._clear_backlog()
-            self._send_datagram(data, count)
+                self._send_outbox()
 
     def _batch_due(self):
         self.backlog_timer = None
-        self._flush()
+        self._send_outbox()
 
     def _clear_backlog(self):
         self.backlog = []
