@@ -178,6 +178,9 @@ def variant(peer, haproxy=True, tls=True, **kw):
                 f.response.headers.add(name, v)
         elif key in ("path", "method", "http_version", "content", "authority"):
             setattr(f.request.data, key, value)
+        elif key == "bare":             # no header at all, request or response
+            f.request.headers.clear()
+            f.response.headers.clear()
         else:
             raise KeyError(key)
     return f
@@ -190,6 +193,11 @@ plain_cases = {
     "query": variant("127.0.0.1", path=b"/search?q=1&r=%22x%22"),
     "post body": variant("127.0.0.1", method=b"POST", content=b"a=1&b=2" * 300),
     "binary body": variant("127.0.0.1", content=bytes(range(256)) * 8),
+    "empty body": variant("127.0.0.1", content=b""),
+    "quoted request id": variant("127.0.0.1", rid='r"1\\'),
+    "two request ids": variant("127.0.0.1", headers=[(b"X-Request-ID", b"second")]),
+    "long request id": variant("127.0.0.1", rid="r" * 300),
+    "no headers": variant("192.0.2.99", haproxy=False, bare=True),
     "two hosts": variant("127.0.0.1", headers=[(b"host", b"b.test")]),
     "DEL in value": variant("127.0.0.1", headers=[(b"X-Del", b"a\x7fb")]),
     "quotes in value": variant("127.0.0.1", headers=[
@@ -206,6 +214,7 @@ general_cases = {                       # the request's headers or target need t
     "long method": variant("127.0.0.1", method=b"M" * 40),
     "many headers": variant("127.0.0.1", headers=[(b"X-H%d" % i, b"v") for i in range(70)]),
     "long value": variant("127.0.0.1", headers=[(b"X-L", b"v" * 5000)]),
+    "long name": variant("127.0.0.1", headers=[(b"X-" + b"n" * 300, b"v")]),
 }
 with taddons.context(addon) as tctx:
     tctx.configure(addon, dpi_trusted_proxies="127.0.0.1")
@@ -222,7 +231,7 @@ with taddons.context(addon) as tctx:
         want = addon._response_record(f)[1]
         got = addon._response_fast(f)
         if name not in ("control char", "non-ascii value", "many headers",
-                        "long value"):     # the response's headers are plain
+                        "long value", "long name"):     # the response's headers are plain
             check(got == want, f"{name}: response fast path\n  {got!r:.400}\n  {want!r:.400}")
         else:
             check(got is None, f"{name}: response fast path not taken: {got!r:.200}")
@@ -265,6 +274,14 @@ with taddons.context(addon) as tctx:
           f"per request: client and request id {[(r['client'], r['request_id']) for r in records]}")
     check([json.loads(addon._request_record(f, True)[1]) for f in on_conn] == records,
           "the general records say the same")
+    # X-Request-ID as the record carries it: every value joined, cut to MAX_SHORT_BYTES
+    for case, rid in (("quoted request id", 'r"1\\'),
+                      ("two request ids", "c0a80001:d4b2_0001, second"),
+                      ("long request id", "r" * mod.MAX_SHORT_BYTES),
+                      ("non-ascii request id", "r\u00e9q")):
+        f = plain_cases.get(case) or general_cases[case]
+        got = json.loads(addon._request_data(f, True)[0])["request_id"]
+        check(got == rid, f"{case}: request_id {got!r}")
     check(addon.stats["proxy_header_errors"] - errors == 2,
           f"a missing X-Forwarded-For counted per request: {addon.stats['proxy_header_errors'] - errors}")
     known = addon.conns[on_conn[0].client_conn.id]["proxied"]
