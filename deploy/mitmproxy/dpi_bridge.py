@@ -171,6 +171,7 @@ class DpiBridge:
         self.outbox_due = False      # _send_outbox is scheduled
         self.backlog = []            # encoded response/error records waiting (see _queue)
         self.backlog_bytes = 0
+        self.backlog_since = 0.0     # time.monotonic() when the oldest waiting record came
         self.backlog_timer = None
         self.task = None
         self.last_log = time.monotonic()
@@ -476,14 +477,16 @@ class DpiBridge:
 
     def _queue(self, data, truncated=False):
         """Keeps an encoded response or error record for the next request's
-        datagram; sent on its own within BATCH_DELAY_S (or when the backlog is
-        full). One timer per BATCH_DELAY_S at most, not one per record: a
-        request that takes the backlog leaves the timer running, and it finds
-        nothing or newer records to send."""
+        datagram; sent on its own when it has waited BATCH_DELAY_S (or when
+        the backlog is full). One timer per BATCH_DELAY_S at most, not one per
+        record: a request that takes the backlog leaves the timer running, and
+        when it fires it sends only what has waited that long (_batch_due)."""
         if truncated:
             self.stats["truncated"] += 1
         if self.backlog_bytes + len(data) + 1 > BATCH_BYTES:
             self._send_outbox()
+        if not self.backlog:
+            self.backlog_since = time.monotonic()
         self.backlog.append(data)
         self.backlog_bytes += len(data) + 1
         if self.backlog_timer is None:
@@ -493,7 +496,19 @@ class DpiBridge:
                 self._send_outbox()
 
     def _batch_due(self):
+        """The backlog's timer. Its oldest record may be younger than the timer
+        (a request took the records it was armed for): then wait for that one's
+        turn rather than send it alone now. Under load a request always comes
+        first. (Sent at the timer's first due time, records younger than
+        BATCH_DELAY_S went alone: at 2 connections, 1.15 datagrams a request
+        instead of 0.99, each a wakeup of the bridge.)"""
         self.backlog_timer = None
+        if not self.backlog:
+            return
+        wait = self.backlog_since + BATCH_DELAY_S - time.monotonic()
+        if wait > 0:
+            self.backlog_timer = self.loop.call_later(wait, self._batch_due)
+            return
         self._send_outbox()
 
     def _clear_backlog(self):

@@ -329,6 +329,26 @@ async def batching(tctx, bridge_path, bridge):
     got = datagrams(bridge)
     check(len(got) == 1 and [(r["type"], r["id"]) for r in got[0]] == [("response", fc.id)],
           f"alone within BATCH_DELAY_S: {got!r:.300}")
+    # the timer, armed for records a request has taken since, waits for the newer ones'
+    # turn instead of sending them alone before they have waited BATCH_DELAY_S
+    a.response(fa)
+    await a.request(fb)
+    await asyncio.sleep(0)
+    check(len(datagrams(bridge)) == 1 and not a.backlog, "the request took the backlog")
+    queued = time.monotonic()
+    a.response(fc)
+    timer = a.backlog_timer
+    timer.cancel()
+    a._batch_due()                      # as when the timer comes due (fc is ~0 ms old)
+    check(datagrams(bridge) == [] and a.backlog_timer is not None
+          and a.backlog_timer.when() - a.loop.time() > mod.BATCH_DELAY_S / 2,
+          f"a record younger than BATCH_DELAY_S waits for its own turn: {a.backlog_timer}")
+    while a.backlog:
+        await asyncio.sleep(mod.BATCH_DELAY_S / 4)
+    waited = time.monotonic() - queued
+    got = datagrams(bridge)
+    check(len(got) == 1 and [r["id"] for r in got[0]] == [fc.id] and waited >= mod.BATCH_DELAY_S,
+          f"then sent alone, after {waited * 1000:.1f} ms: {got!r:.200}")
     big = flow("127.0.0.1")
     big.response.headers["X-Big"] = "b" * 4000
     for _ in range(12):
@@ -338,7 +358,7 @@ async def batching(tctx, bridge_path, bridge):
     sizes = [len(b"\n".join(json.dumps(r, separators=(",", ":")).encode() for r in d)) for d in got]
     check(sum(len(d) for d in got) == 12 and len(got) > 1 and max(sizes) <= mod.BATCH_BYTES,
           f"a full backlog goes in several datagrams under {mod.BATCH_BYTES} bytes: {sizes}")
-    check(a.stats["sent"] == 4 + 1 + 12 and a.stats["undelivered"] == 0, f"counted per record {a.stats}")
+    check(a.stats["sent"] == 4 + 1 + 3 + 12 and a.stats["undelivered"] == 0, f"counted per record {a.stats}")
     os.unlink(bridge_path)              # the bridge is gone: each waiting record is undelivered
     a.connected = False
     a.response(fa)
