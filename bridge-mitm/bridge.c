@@ -32,6 +32,7 @@ typedef struct {
 } ratelog_t;
 
 typedef struct {
+    uint64_t datagrams;                 /* taken off the socket, good or bad  */
     uint64_t records, requests, responses, errors;
     uint64_t records_in_place;          /* read by record_fast.c */
     uint64_t verdicts, allowed, blocked_ban, blocked_rule;
@@ -684,6 +685,7 @@ bridge_drain (bridge_t *self, size_t max)
             break;
         }
         uint64_t t0 = bus_mono_ns ();
+        self->c.datagrams++;
         handle_datagram (self, (size_t) n, real_len, &peer, t0);
         handled++;
     }
@@ -790,6 +792,7 @@ bridge_counters (bridge_t *self, heartbeat_counter_t *out, size_t max)
     for (int i = 1; i < RECORD_REASONS; i++)
         bad += c->bad[i];
     heartbeat_counter_t all[64] = {
+        { "datagrams", c->datagrams },
         { "records", c->records }, { "records_in_place", c->records_in_place },
         { "requests", c->requests }, { "responses", c->responses },
         { "errors", c->errors }, { "verdicts", c->verdicts }, { "allowed", c->allowed },
@@ -837,9 +840,11 @@ bridge_summary (bridge_t *self)
     uint64_t bad = 0;
     for (int i = 1; i < RECORD_REASONS; i++)
         bad += c->bad[i];
-    log_info ("%llu records (%llu rejected, %llu read in place), %llu verdicts: %llu allowed, "
-              "%llu blocked by the ban list, %llu by a rule; latency p50 %llu ns, p99 %llu ns",
-              (unsigned long long) c->records, (unsigned long long) bad,
+    log_info ("%llu records in %llu datagrams (%llu rejected, %llu read in place), %llu verdicts: "
+              "%llu allowed, %llu blocked by the ban list, %llu by a rule; latency p50 %llu ns, "
+              "p99 %llu ns",
+              (unsigned long long) c->records, (unsigned long long) c->datagrams,
+              (unsigned long long) bad,
               (unsigned long long) c->records_in_place,
               (unsigned long long) c->verdicts, (unsigned long long) c->allowed,
               (unsigned long long) c->blocked_ban, (unsigned long long) c->blocked_rule,

@@ -165,9 +165,13 @@ def request(query="q=shoes", client=("198.51.100.7", 51234), frontend=("192.0.2.
     r.update(extra)
     return r
 
+sent_datagrams = 0
+
 def send(record):
+    global sent_datagrams
     data = record if isinstance(record, bytes) else json.dumps(record).encode()
     sock.sendto(data, sock_path)
+    sent_datagrams += 1
 
 def ask(record):
     send(record)
@@ -405,6 +409,7 @@ wait_message(lambda m: m.get("flow_id") == "quiet-1", "mitm.request without verd
 # a sender without an address cannot be answered: counted
 anon = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 anon.sendto(json.dumps(request(id="anon-1")).encode(), sock_path)
+sent_datagrams += 1
 anon.close()
 
 # SIGHUP reloads the ban file; a broken file keeps the previous list
@@ -444,6 +449,7 @@ assert counters["threats_logged"] == n_blocks and counters["threats_log_errors"]
 assert counters["ban_file_reloads"] == 2 and counters["ban_file_errors"] == 1
 assert 0 < counters["latency_p50_ns"] <= counters["latency_p99_ns"] <= counters["latency_max_ns"]
 assert counters["responses"] == 3 and counters["errors"] == 2, counters
+assert counters["datagrams"] == sent_datagrams, (counters["datagrams"], sent_datagrams)
 print("heartbeat: %d verdicts, %d allowed, %d blocked by rule, %d by ban; latency p50 %d ns, p99 %d ns"
       % (counters["verdicts"], counters["allowed"], counters["blocked_rule"], counters["blocked_ban"],
          counters["latency_p50_ns"], counters["latency_p99_ns"]))
