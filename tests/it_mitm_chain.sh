@@ -260,11 +260,13 @@ rc=0; wait "$bridge_pid" || rc=$?
 [ $rc -eq 0 ] || fail "(c) dpi-bridge-mitm exited with status $rc on SIGTERM"
 # Its summary: the addon's records were read in place (bridge-mitm/record_fast.c), so the
 # addon's layout and the bridge's reader agree; none rejected.
-summary=$(grep -o '[0-9]* records ([0-9]* rejected, [0-9]* read in place)' "$tmp/bridge.log") \
-    || fail "(c) no summary line in the bridge's log"
-read -r total rejected in_place <<< "$(tr -cs '0-9' ' ' <<< "$summary")"
+summary=$(grep -o '[0-9]* records in [0-9]* datagrams ([0-9]* rejected, [0-9]* read in place)' \
+    "$tmp/bridge.log") || fail "(c) no summary line in the bridge's log"
+read -r total datagrams rejected in_place <<< "$(tr -cs '0-9' ' ' <<< "$summary")"
 [ "$rejected" = 0 ] && [ "$total" -ge 10 ] && [ "$in_place" = "$total" ] \
     || fail "(c) bridge summary: '$summary' (every record of the real addon should be read in place)"
+[ "$datagrams" -ge 1 ] && [ "$datagrams" -le "$total" ] \
+    || fail "(c) bridge summary: '$summary' (datagrams counted)"
 for i in 1 2 3; do
     read -r code block < <(req 127.0.0.2 "/case-c-$i")
     [ "$code" = 200 ] && [ "$block" = - ] || fail "(c) request $i without bridge: $code $block"
