@@ -541,7 +541,7 @@ test_in_place_fuzz (tally_t *t)
     for (int i = 0; i < rounds; i++) {
         const char *seed = seeds[i % 3];
         size_t len = strlen (seed);
-        char *buf = malloc (len + 8);        /* exact size: ASan sees any read past it */
+        char *buf = malloc (len + 8);        /* room for the inserts (3 at most) */
         memcpy (buf, seed, len);
         int edits = 1 + (int) (NEXT () % 3);
         for (int e = 0; e < edits && len > 0; e++) {
@@ -554,7 +554,7 @@ test_in_place_fuzz (tally_t *t)
             default: len = at; break;
             }
         }
-        char *exact = malloc (len ? len : 1);
+        char *exact = malloc (len ? len : 1);   /* exact size: ASan sees any read past it */
         memcpy (exact, buf, len);
         char *spaced = malloc (len + 1);
         spaced[0] = ' ';

@@ -455,7 +455,7 @@ class DpiBridge:
                 chunk, futs, size = [], [], 0
             chunk.append(data)
             size += len(data) + 1
-            if fut is not None:
+            if fut is not None and not fut.done():    # (done: cancelled at done())
                 futs.append(fut)
         if chunk:
             self._send_chunk(chunk, futs)

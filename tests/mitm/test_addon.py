@@ -475,8 +475,6 @@ def with_fake_bridge(scenario):
         bridge.close()
 
 
-
-
 async def long_turn(tctx, bridge_path, bridge):
     """A turn of the loop longer than the deadline, between the requests' hook and the end
     of the turn (when they are sent): the bridge still has the whole deadline to answer."""
@@ -508,7 +506,15 @@ async def long_turn(tctx, bridge_path, bridge):
     finally:
         stop.set()
         helper.join()
+    # mitmproxy stops while a verdict request is still to be sent: it goes, and no timer
+    # is left behind for its (cancelled) answer
+    f = flow("127.0.0.1")
+    task = asyncio.ensure_future(a.request(f))
+    await asyncio.sleep(0)
+    check(len(a.outbox) == 1, f"a request waiting for the end of the turn: {a.outbox}")
     a.done()
+    check(a.sweeper is None and not a.deadlines, f"done: no deadline timer left: {a.sweeper}")
+    await asyncio.gather(task, return_exceptions=True)
 
 
 with_fake_bridge(verdicts)
