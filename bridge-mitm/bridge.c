@@ -594,9 +594,9 @@ send_replies (bridge_t *self, const listener_peer_t *peer, replies_t *out, size_
 /*  The first pass over a datagram of several records, from START to END:
     its verdict requests (up to BATCH_ASKS) decided and answered before
     anything is published, BATCH_ANSWERS at a time: a datagram of answers,
-    in request order and newline-separated. A
-    batch keeps the first answer waiting for the others' decisions, so it
-    stays small: the verdict latency stays that of a few decisions. Each
+    in request order and newline-separated. A batch keeps the first answer
+    waiting for the others' decisions, so it stays small: the verdict
+    latency stays that of a few decisions. Each
     verdict's latency runs from when its record is taken up (T0, the
     datagram's recvfrom, for the first): the requests before it in the
     datagram are its queue, as datagrams waiting in the socket are. The addon
