@@ -90,7 +90,8 @@ s_config_equal (const config_t *a, const config_t *b)
         && SAME_STR (mitm.socket) && SAME_INT (mitm.verdict_deadline_ms)
         && s_list_equal (&a->mitm.trusted_proxies, &b->mitm.trusted_proxies)
         && SAME_STR (mitm.rules_file) && SAME_STR (mitm.ban_file)
-        && SAME_INT (mitm.publish_all_verdicts)
+        && SAME_INT (mitm.publish_all_verdicts) && SAME_INT (mitm.max_record_bytes)
+        && s_list_equal (&a->mitm.decision_endpoints, &b->mitm.decision_endpoints)
         && SAME_INT (buffer.size) && SAME_INT (buffer.analysis_threads)
         && SAME_INT (correlation.window) && SAME_INT (correlation.ban_duration)
         && SAME_INT (correlation.threat_threshold)
@@ -212,6 +213,8 @@ test_defaults (tally_t *t)
     CHECK_STR (c->mitm.rules_file, "/etc/dpi-dual/rules.yaml");
     CHECK_STR (c->mitm.ban_file, "");
     CHECK (!c->mitm.publish_all_verdicts);
+    CHECK (c->mitm.max_record_bytes == 65536);
+    CHECK (c->mitm.decision_endpoints.count == 0);
     CHECK (c->buffer.size == 10000 && c->buffer.analysis_threads == 1);
     CHECK (c->correlation.window == 60);
     CHECK (c->correlation.ban_duration == 14400);
@@ -362,6 +365,11 @@ test_all_keys (tally_t *t)
     CHECK_STR (c->mitm.ban_file,
                "tab\there\nnewline: é ünï — \u2028 " "\xc2\x85" " \u2029 \x01 end");
     CHECK (c->mitm.publish_all_verdicts);
+    CHECK (c->mitm.max_record_bytes == 1024);
+    if (CHECK (c->mitm.decision_endpoints.count == 2)) {
+        CHECK_STR (c->mitm.decision_endpoints.items[0], "tcp://10.0.0.2:5557");
+        CHECK_STR (c->mitm.decision_endpoints.items[1], "ipc:///run/dpi-dual/correlator.pub");
+    }
     CHECK (c->buffer.size == 16 && c->buffer.analysis_threads == 64);
     CHECK (c->correlation.window == 86400);
     CHECK (c->correlation.ban_duration == 31536000);
