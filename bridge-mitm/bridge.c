@@ -161,6 +161,10 @@ bridge_new (const config_t *cfg, bus_pub_t *pub, char *err, size_t errlen)
         bridge_destroy (&self);
         return NULL;
     }
+    if (cfg->mitm.max_record_bytes < BRIDGE_ADDON_RECORD_MAX)
+        log_warning ("mitm.max_record_bytes %d is below the addon's largest record (%d "
+                     "bytes): such records will be rejected (bad_too_large)",
+                     cfg->mitm.max_record_bytes, BRIDGE_ADDON_RECORD_MAX);
     if (*cfg->mitm.ban_file) {
         if (banlist_load (self->file_bans, cfg->mitm.ban_file, bus_now_ns (), err, errlen)) {
             bridge_destroy (&self);

@@ -40,6 +40,9 @@
 #include "heartbeat.h"
 
 #define BRIDGE_DEFAULT_RULES "/etc/dpi-dual/rules.yaml"
+/*  The largest datagram the addon sends: a record alone (RECORD_MAX in
+    deploy/mitmproxy/dpi_bridge.py; several together stay under 16 KiB).     */
+#define BRIDGE_ADDON_RECORD_MAX 64512
 
 typedef struct bridge_t bridge_t;
 

@@ -113,6 +113,8 @@ test -S "$sock"
 bridge_pid=$!
 for _ in $(seq 100); do grep -q "listening on" "$tmp/main.err" && break; sleep 0.1; done
 grep -q "listening on $sock" "$tmp/main.err" || fail "bridge did not start"
+grep -q "mitm.max_record_bytes 4096 is below the addon's largest record (64512 bytes)" \
+    "$tmp/main.err" || fail "no warning for a max_record_bytes the addon can exceed"
 test "$(stat -c %a "$sock")" = 660 || fail "socket mode $(stat -c %a "$sock")"
 
 # tail connects to the bridge only: the decision publishers below must wait

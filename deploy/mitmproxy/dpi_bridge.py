@@ -41,7 +41,8 @@ PROTOCOL_VERSION = 1
 DEFAULT_SOCKET = "/run/dpi-dual/bridge-mitm.sock"
 
 # Bounds from PROTOCOL.md; RECORD_MAX is the bridge's default max_record_bytes
-# minus a margin, so a record is never rejected for its size.
+# minus a margin, so a record is never rejected for its size (the bridge warns
+# when configured below it: BRIDGE_ADDON_RECORD_MAX in bridge-mitm/bridge.h).
 MAX_HEADERS = 64
 MAX_NAME_BYTES = 256
 MAX_VALUE_BYTES = 4096
@@ -966,7 +967,8 @@ def _fit_headers(record, fields):
         left = budget
         for name, value in fields[:MAX_HEADERS]:
             n, c1 = _cut(name, MAX_NAME_BYTES)
-            if not n:
+            if not n:                   # the bridge rejects an empty name: left out, said
+                cut = True
                 continue
             v, c2 = _cut(value, min(MAX_VALUE_BYTES, max(0, left - len(n))))
             if len(n) > left:

@@ -87,7 +87,20 @@ for extra in ([(b"X-Q", b'a"b')], [(b"X-B", b"a\\b")], [(b"X-D", b"a\x7fb")]):
     want = json.dumps(general(fields)[0]["headers"], separators=(",", ":"),
                       ensure_ascii=False).encode()
     check(got == want, f"{extra!r}: _headers_fast {got!r:.200} != {want!r:.200}")
+# a header the record cannot carry (an empty name: the bridge rejects one) is left out
+# and says so, as a cut one does
+record, _ = general(cases["empty name"])
+check(record["headers"] == [["Host", "x"]] and record["truncated"] is True,
+      f"empty name: left out and truncated: {record['headers']!r} {record['truncated']}")
 plain = mod._plain_headers(cases["typical"])
+
+# the bridge warns at start when mitm.max_record_bytes is below the addon's largest record:
+# its constant for that is this RECORD_MAX
+bridge_h = os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), "..", "..",
+                        "bridge-mitm", "bridge.h")
+with open(bridge_h) as f:
+    told = [int(line.split()[2]) for line in f if line.startswith("#define BRIDGE_ADDON_RECORD_MAX ")]
+check(told == [mod.RECORD_MAX], f"bridge.h BRIDGE_ADDON_RECORD_MAX {told} != RECORD_MAX {mod.RECORD_MAX}")
 check(plain == [[n.decode(), v.decode()] for n, v in cases["typical"]], "typical: fast path taken")
 for name in ("empty name", "non-ascii value", "invalid utf-8", "nul", "long value", "long name",
              "many", "over budget"):
