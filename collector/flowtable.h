@@ -8,8 +8,8 @@
     the pool are touched only as flows are created: memory follows use.
 
     Every record sits on one of four idle lists, each in order of last
-    packet (a packet moves its flow to the tail): TCP, TCP closed (FIN or
-    RST seen), UDP, other. Each list has one timeout, so expiry only looks
+    packet (a packet moves its flow to the tail): TCP, TCP closed (RST, or
+    FIN both ways, seen), UDP, other. Each list has one timeout, so expiry only looks
     at list heads. When the pool is full, the least recently seen flow of
     all (the oldest of the four heads) is evicted to make room.
 

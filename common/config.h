@@ -38,7 +38,7 @@ typedef struct {
     struct {
         int mode;                   /* config_mode_t                        */
         char *host;                 /* "" = gethostname()                   */
-        char *run_dir;              /* ipc sockets, pid files               */
+        char *run_dir;              /* ipc sockets, the mitm socket         */
         char *log_level;            /* error|warning|info|debug             */
         bool compat;                /* write /tmp/secubox compat files      */
         char *compat_dir;

@@ -11,6 +11,8 @@
     With a topic, the object starts with "topic": the event line format of
     `dpi-dualctl tail` and `dpi-collector --jsonl`:
         {"topic":"tap.flow","header":{"source":...},"event":"END",...}
+    (`--jsonl` formats a line before the bus fills the header in: its lines
+    have no "header".)
 */
 #ifndef DPI_PBJSON_H
 #define DPI_PBJSON_H

@@ -23,7 +23,7 @@ usage (FILE *out)
         "  status [-c FILE] [--connect EP]... [--timeout SEC] [--json]\n"
         "                                  which workers run, from their heartbeats\n"
         "\n"
-        "Every command takes -c FILE (default " CONFIG_DEFAULT_PATH " when it exists).\n");
+        "Every command but keys takes -c FILE (default " CONFIG_DEFAULT_PATH " when it exists).\n");
 }
 
 int
