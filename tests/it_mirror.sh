@@ -104,8 +104,10 @@ grep -q "source interface 'nosuch0' does not exist" <<< "$out" || fail "unclear 
 out=$(ms start --mirror "$mir" 2>&1) && fail "start without a source succeeded"
 grep -q "no source interface" <<< "$out" || fail "unclear error: $out"
 if command -v setpriv > /dev/null; then
+    # a copy nobody can run: the tree itself may sit where nobody cannot go (/root is 0700)
+    chmod 711 "$tmp" && install -d -m 755 "$tmp/pub" && install -m 755 "$setup" "$tmp/pub/"
     out=$(A setpriv --reuid 65534 --regid 65534 --clear-groups env DPI_MIRROR_STATE_DIR="$tmp/state" \
-          "$setup" start -s va -m "$mir" 2>&1) && fail "start as nobody succeeded"
+          "$tmp/pub/mirror-setup.sh" start -s va -m "$mir" 2>&1) && fail "start as nobody succeeded"
     grep -q "needs root" <<< "$out" || fail "unclear error: $out"
 fi
 out=$(ms start --mode hardware --mirror span$$ 2>&1) && fail "hardware start on a missing NIC succeeded"
