@@ -47,6 +47,7 @@ if [[ ! -f $dir/.dpi-dual-fresh ]]; then
     say "debootstrap bookworm (minbase) into $dir from $mirror"
     debootstrap --variant=minbase bookworm "$dir" "$mirror" > "$dir.debootstrap.log" 2>&1 \
         || die "debootstrap failed: see $dir.debootstrap.log"
+    rm -f "$dir.debootstrap.log"
     touch "$dir/.dpi-dual-fresh"
     say "system made in $(( SECONDS - t0 )) s"
 fi
