@@ -600,13 +600,13 @@ send_replies (bridge_t *self, const listener_peer_t *peer, replies_t *out, size_
     anything is published, BATCH_ANSWERS at a time: a datagram of answers,
     in request order and newline-separated. A batch keeps the first answer
     waiting for the others' decisions, so it stays small: the verdict
-    latency stays that of a few decisions. Each
-    verdict's latency runs from when its record is taken up (T0, the
-    datagram's recvfrom, for the first): the requests before it in the
-    datagram are its queue, as datagrams waiting in the socket are. The addon
-    sends the requests that reach its hook in one turn of mitmproxy's loop
-    in one datagram: one answer wakes it once. Invalid records are left to
-    the second pass (handle), which counts them.                            */
+    latency stays that of a few decisions. Each verdict's latency runs from
+    when its record is taken up (T0, the datagram's recvfrom, for the
+    first): the requests before it in the datagram are its queue, as
+    datagrams waiting in the socket are. The addon sends the requests that
+    reach its hook in one turn of mitmproxy's loop in one datagram: one
+    answer wakes it once. Invalid records are left to the second pass
+    (handle), which counts them.                                            */
 static answered_t
 answer_batch (bridge_t *self, const char *start, const char *end, const listener_peer_t *peer,
               uint64_t t0)

@@ -9,9 +9,9 @@
 
     Every record sits on one of four idle lists, each in order of last
     packet (a packet moves its flow to the tail): TCP, TCP closed (RST, or
-    FIN both ways, seen), UDP, other. Each list has one timeout, so expiry only looks
-    at list heads. When the pool is full, the least recently seen flow of
-    all (the oldest of the four heads) is evicted to make room.
+    FIN both ways, seen), UDP, other. Each list has one timeout, so expiry
+    only looks at list heads. When the pool is full, the least recently seen
+    flow of all (the oldest of the four heads) is evicted to make room.
 
     Ownership: the table owns the records; flowtable_expire, _evict and
     _flush hand each record to the END callback before it is reused.      */

@@ -48,7 +48,6 @@ if [[ ! -f $dir/.dpi-dual-fresh ]]; then
     debootstrap --variant=minbase bookworm "$dir" "$mirror" > "$dir.debootstrap.log" 2>&1 \
         || die "debootstrap failed: see $dir.debootstrap.log"
     rm -f "$dir.debootstrap.log"
-    touch "$dir/.dpi-dual-fresh"
     say "system made in $(( SECONDS - t0 )) s"
 fi
 cp /etc/resolv.conf "$dir/etc/resolv.conf"
