@@ -121,7 +121,7 @@ load_rules (bridge_t *self, char *err, size_t errlen)
         log_warning ("mitm.rules_file is empty: running with the ban list only (no rules)");
         return 0;
     }
-    if (strcmp (path, BRIDGE_DEFAULT_RULES) == 0 && access (path, F_OK) != 0) {
+    if (config_is_default (self->cfg, "mitm.rules_file") && access (path, F_OK) != 0) {
         log_warning ("%s (the default mitm.rules_file) does not exist: running with the ban "
                      "list only (no rules)", path);
         return 0;

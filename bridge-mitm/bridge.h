@@ -23,8 +23,9 @@
     removes a decision's entry; the file's entries stay until the file
     changes (the file is the operator's word).
 
-    Rules: mitm.rules_file is compiled once. Left at its default
-    (BRIDGE_DEFAULT_RULES) and absent, or set to "", the bridge runs with
+    Rules: mitm.rules_file is compiled once. At its default (rules.yaml
+    beside the default config file, config_default_path) and absent, or set
+    to "", the bridge runs with
     the ban lists only and says so (rules_loaded 0 in the heartbeat); set
     explicitly and missing or bad, bridge_new fails with the reasons.
 
@@ -39,7 +40,6 @@
 #include "config.h"
 #include "heartbeat.h"
 
-#define BRIDGE_DEFAULT_RULES "/etc/dpi-dual/rules.yaml"
 /*  The largest datagram the addon sends: a record alone (RECORD_MAX in
     deploy/mitmproxy/dpi_bridge.py; several together stay under 16 KiB).     */
 #define BRIDGE_ADDON_RECORD_MAX 64512

@@ -66,6 +66,8 @@ typedef struct {
     const char *(*check) (const char *value);   /* reason, or NULL if fine  */
     const char *auto_prefix;        /* "" value resolved from run_dir:      */
     const char *auto_name;          /*   PREFIX RUN_DIR "/" NAME            */
+    bool in_config_dir;             /* KEY_STRING: the default is DEF_STR in
+                                       the directory of config_default_path */
 } key_def_t;
 
 static const char *s_check_endpoint (const char *value);
@@ -95,6 +97,8 @@ static const char *const s_empty_list[] = { NULL };
 #define ROW_STR_AUTO(P, F, C, PRE, NAME) \
     { .path = P, .type = KEY_STRING, .offset = OFF (F, char *), .def_str = "", .check = C, \
       .auto_prefix = PRE, .auto_name = NAME }
+#define ROW_STR_ETC(P, F, D) \
+    { .path = P, .type = KEY_STRING, .offset = OFF (F, char *), .def_str = D, .in_config_dir = true }
 #define ROW_LIST(P, F, D) \
     { .path = P, .type = KEY_STRLIST, .offset = OFF (F, config_strlist_t), .def_list = D }
 
@@ -144,7 +148,7 @@ static const key_def_t s_keys[] = {
     ROW_STR_AUTO  ("mitm.socket", mitm.socket, NULL, "", "bridge-mitm.sock"),
     ROW_INT       ("mitm.verdict_deadline_ms", mitm.verdict_deadline_ms, 2, 1, 1000),
     ROW_LIST      ("mitm.trusted_proxies", mitm.trusted_proxies, s_trusted_proxies),
-    ROW_STR       ("mitm.rules_file", mitm.rules_file, "/etc/dpi-dual/rules.yaml"),
+    ROW_STR_ETC   ("mitm.rules_file", mitm.rules_file, "rules.yaml"),
     ROW_STR       ("mitm.ban_file", mitm.ban_file, ""),
     ROW_BOOL      ("mitm.publish_all_verdicts", mitm.publish_all_verdicts, false),
     ROW_INT       ("mitm.max_record_bytes", mitm.max_record_bytes, 65536, 1024, 1048576),
@@ -164,6 +168,13 @@ static const key_def_t s_keys[] = {
 };
 
 #define KEY_COUNT (sizeof s_keys / sizeof s_keys[0])
+
+/*  Where the keys of a loaded config were set (config_where).              */
+struct config_origin_t {
+    char *file;                     /* NULL: no file was read               */
+    bool given[KEY_COUNT];
+    yaml_mark_t mark[KEY_COUNT];    /* of the value                         */
+};
 
 /*  State of one config_load.                                                */
 typedef struct {
@@ -678,6 +689,13 @@ s_set_default (config_t *self, const key_def_t *key)
             *s_int (self, key) = (int) key->def_int;
             return 0;
         case KEY_STRING:
+            if (key->in_config_dir) {
+                char path[4096];
+                const char *file = config_default_path (), *slash = strrchr (file, '/');
+                snprintf (path, sizeof path, "%.*s/%s", slash ? (int) (slash - file) : 1,
+                          slash ? file : ".", key->def_str);
+                return s_set_str (s_str (self, key), path);
+            }
             return s_set_str (s_str (self, key), key->def_str);
         case KEY_STRLIST: {
             config_strlist_t *list = s_list (self, key);
@@ -852,8 +870,30 @@ s_open (loader_t *self, const char *path, bool optional)
     return file;
 }
 
+/*  Record in the config where its keys were set; -1 when out of memory.   */
+static int
+s_keep_origin (loader_t *self)
+{
+    struct config_origin_t *origin = calloc (1, sizeof *origin);
+    if (!origin || !(origin->file = strdup (self->file))) {
+        free (origin);
+        return -1;
+    }
+    memcpy (origin->given, self->given, sizeof origin->given);
+    memcpy (origin->mark, self->value_mark, sizeof origin->mark);
+    self->config->origin = origin;
+    return 0;
+}
+
 //  --------------------------------------------------------------------------
 //  Public API
+
+const char *
+config_default_path (void)
+{
+    const char *env = getenv ("DPI_DUAL_CONFIG");
+    return env && *env ? env : CONFIG_DEFAULT_PATH;
+}
 
 config_t *
 config_new (void)
@@ -872,7 +912,7 @@ config_load (const char *path, config_errors_t *errors)
     loader_t *self = calloc (1, sizeof (loader_t));
     if (!self)
         return NULL;
-    self->file = path ? path : CONFIG_DEFAULT_PATH;
+    self->file = path ? path : config_default_path ();
     self->errors = errors;
     self->config = s_defaults ();
     FILE *file = self->config ? s_open (self, self->file, path == NULL) : NULL;
@@ -890,6 +930,10 @@ config_load (const char *path, config_errors_t *errors)
         s_errors_push (errors, "%s: out of memory", self->file);
     }
     config_t *config = self->config;
+    if (!self->failed && file && s_keep_origin (self) != 0) {
+        self->failed = true;
+        s_errors_push (errors, "%s: out of memory", self->file);
+    }
     if (self->failed)
         config_destroy (&config);
     free (self);
@@ -919,6 +963,9 @@ config_destroy (config_t **self_p)
         else
         if (s_keys[i].type == KEY_STRLIST)
             s_list_clear (s_list (self, &s_keys[i]));
+    if (self->origin)
+        free (self->origin->file);
+    free (self->origin);
     free (self);
     *self_p = NULL;
 }
@@ -933,6 +980,41 @@ config_errors_clear (config_errors_t *errors)
     free (errors->messages);
     errors->messages = NULL;
     errors->count = 0;
+}
+
+bool
+config_where (const config_t *self, const char *key, char *out, size_t outlen)
+{
+    const struct config_origin_t *origin = self->origin;
+    int row = s_find_key (key);
+    if (!origin || row < 0 || !origin->given[row]) {
+        snprintf (out, outlen, "%s", origin ? origin->file : "defaults");
+        return false;
+    }
+    snprintf (out, outlen, "%s:%zu:%zu", origin->file, origin->mark[row].line + 1,
+              origin->mark[row].column + 1);
+    return true;
+}
+
+bool
+config_is_default (const config_t *self, const char *key)
+{
+    int row = s_find_key (key);
+    config_t *defaults = row >= 0 ? s_defaults () : NULL;
+    if (!defaults)
+        return false;
+    const key_def_t *k = &s_keys[row];
+    config_t *config = (config_t *) self;       //  Read only
+    bool same = false;
+    switch (k->type) {
+        case KEY_BOOL:    same = *s_bool (config, k) == *s_bool (defaults, k); break;
+        case KEY_INT:
+        case KEY_ENUM:    same = *s_int (config, k) == *s_int (defaults, k); break;
+        case KEY_STRING:  same = strcmp (*s_str (config, k), *s_str (defaults, k)) == 0; break;
+        case KEY_STRLIST: same = false; break;
+    }
+    config_destroy (&defaults);
+    return same;
 }
 
 const char *

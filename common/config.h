@@ -105,6 +105,7 @@ typedef struct {
         char *api_key_file;
         int poll_interval;
     } crowdsec;
+    struct config_origin_t *origin; /* where each key was set: config_where */
 } config_t;
 
 /*  Errors collected by a load.                                              */
@@ -116,8 +117,13 @@ typedef struct {
 /*  A config holding every default (endpoints already resolved).             */
 config_t *config_new (void);
 
-/*  Load PATH over the defaults. PATH NULL: load CONFIG_DEFAULT_PATH when it
-    exists, else defaults only. On any error return NULL and fill ERRORS
+/*  The file loaded when no -c FILE is given: $DPI_DUAL_CONFIG when set and
+    not empty, else CONFIG_DEFAULT_PATH. Its directory also holds the
+    default mitm.rules_file (rules.yaml).                                     */
+const char *config_default_path (void);
+
+/*  Load PATH over the defaults. PATH NULL: load config_default_path () when
+    it exists, else defaults only. On any error return NULL and fill ERRORS
     (which the caller releases with config_errors_clear).                    */
 config_t *config_load (const char *path, config_errors_t *errors);
 
@@ -126,6 +132,15 @@ config_t *config_load (const char *path, config_errors_t *errors);
 config_t *config_load_verbose (const char *path);
 
 void config_destroy (config_t **self_p);
+
+/*  Where KEY (dotted path) was set: "FILE:LINE:COL" into OUT and true; or
+    "FILE" (or "defaults" when no file was read) and false when KEY holds
+    its default. For messages about a value found wrong after loading.      */
+bool config_where (const config_t *self, const char *key, char *out, size_t outlen);
+
+/*  Does KEY (dotted path; a string, integer, boolean or enum key) hold its
+    default value, whether or not the file gave it?                          */
+bool config_is_default (const config_t *self, const char *key);
 void config_errors_clear (config_errors_t *errors);
 
 /*  Print the effective configuration as YAML that config_load accepts.     */

@@ -87,18 +87,17 @@ must_fail start4 "$tmp/notsock.yaml"
 grep -q "bridge-mitm.sock: exists and is not a socket" "$tmp/start4.log" || fail "$(cat "$tmp/start4.log")"
 grep -q keep "$tmp/run-notsock/bridge-mitm.sock"
 
-# rules_file left at its default and absent: ban list only, said and counted
-if [ ! -e /etc/dpi-dual/rules.yaml ]; then
-    write_config default "" ""
-    "$bridge" -c "$tmp/default.yaml" 2> "$tmp/default.err" &
-    pid=$!
-    "$ctl" tail -c "$tmp/default.yaml" -n 1 --timeout 10 sys.heartbeat > "$tmp/default.hb" 2> /dev/null
-    grep -q "/etc/dpi-dual/rules.yaml (the default mitm.rules_file) does not exist: running with the ban list only" \
-        "$tmp/default.err" || fail "no warning for the absent default rules file"
-    grep -q '{"name":"rules_loaded","value":0}' "$tmp/default.hb" || fail "rules_loaded not 0: $(cat "$tmp/default.hb")"
-    kill -TERM $pid; wait $pid || fail "bridge (default rules) did not exit 0"
-    echo "start-up errors and the default rules path: ok"
-fi
+# rules_file left at its default (rules.yaml beside $DPI_DUAL_CONFIG; never
+# /etc in a test) and absent: ban list only, said and counted
+write_config default "" ""
+DPI_DUAL_CONFIG="$tmp/etc/dpi-dual.yaml" "$bridge" -c "$tmp/default.yaml" 2> "$tmp/default.err" &
+pid=$!
+"$ctl" tail -c "$tmp/default.yaml" -n 1 --timeout 10 sys.heartbeat > "$tmp/default.hb" 2> /dev/null
+grep -q "$tmp/etc/rules.yaml (the default mitm.rules_file) does not exist: running with the ban list only" \
+    "$tmp/default.err" || fail "no warning for the absent default rules file"
+grep -q '{"name":"rules_loaded","value":0}' "$tmp/default.hb" || fail "rules_loaded not 0: $(cat "$tmp/default.hb")"
+kill -TERM $pid; wait $pid || fail "bridge (default rules) did not exit 0"
+echo "start-up errors and the default rules path: ok"
 
 # --- 2. the real run ---------------------------------------------------------
 printf '# static bans\n192.0.2.66\n2001:db8:bad::/48 3600  # a range\n' > "$tmp/bans"

@@ -92,14 +92,18 @@ check "missing file: stdout empty" is_empty "$work/out"
 check "missing file: message" \
     has_line "$work/missing.yaml: cannot open: No such file or directory"
 
-# 6. No FILE: the default path, or the defaults (which the reference file sets).
-if [[ -e /etc/dpi-dual/dpi-dual.yaml ]]; then
-    echo "skip: 'config check' without FILE: /etc/dpi-dual/dpi-dual.yaml exists here"
-else
-    run config check
-    check "no file: exit 0 (got $status)" test "$status" -eq 0
-    check "no file: prints the defaults" cmp -s "$work/out" "$work/effective.yaml"
-fi
+# 6. No FILE: $DPI_DUAL_CONFIG (never /etc in a test); missing, the defaults,
+#    which the reference file sets but for the default rules file's directory.
+export DPI_DUAL_CONFIG=$work/etc/dpi-dual.yaml
+run config check
+check "no file: exit 0 (got $status)" test "$status" -eq 0
+sed "s#\"/etc/dpi-dual/rules.yaml\"#\"$work/etc/rules.yaml\"#" "$work/effective.yaml" > "$work/moved.yaml"
+check "no file: prints the defaults" cmp -s "$work/out" "$work/moved.yaml"
+mkdir "$work/etc"; printf 'tap:\n  snaplen: 128\n' > "$DPI_DUAL_CONFIG"
+run config check
+check "\$DPI_DUAL_CONFIG: exit 0 (got $status)" test "$status" -eq 0
+check "\$DPI_DUAL_CONFIG: loaded" grep -q "snaplen: 128" "$work/out"
+unset DPI_DUAL_CONFIG
 
 echo "it_ctl_config: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

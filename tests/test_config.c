@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #ifndef TESTS_DIR
@@ -241,20 +242,48 @@ test_reference (tally_t *t)
     config_destroy (&defaults);
 }
 
+/*  No -c FILE: $DPI_DUAL_CONFIG (never /etc here), missing = defaults; the
+    default rules file follows its directory; a file there is loaded.       */
 static void
-test_load_default_path (tally_t *t)
+test_load_default_path (tally_t *t, const char *dir)
 {
-    if (access (CONFIG_DEFAULT_PATH, F_OK) == 0) {
-        printf ("skip: config_load (NULL) gives defaults: %s exists on this machine\n",
-                CONFIG_DEFAULT_PATH);
-        return;
-    }
+    char path[512], rules[600];
+    snprintf (path, sizeof path, "%s/etc/dpi-dual.yaml", dir);
+    snprintf (rules, sizeof rules, "%s/etc/rules.yaml", dir);
+    setenv ("DPI_DUAL_CONFIG", path, 1);
+    CHECK_STR (config_default_path (), path);
     config_t *loaded = s_load_ok (t, NULL);
     config_t *defaults = config_new ();
-    if (loaded && defaults)
+    if (loaded && defaults) {
         CHECK (s_config_equal (loaded, defaults));
+        CHECK_STR (loaded->mitm.rules_file, rules);
+        CHECK (config_is_default (loaded, "mitm.rules_file"));
+    }
     config_destroy (&loaded);
     config_destroy (&defaults);
+
+    char etc[512], text[700];
+    snprintf (etc, sizeof etc, "%s/etc", dir);
+    mkdir (etc, 0700);
+    snprintf (text, sizeof text, "tap:\n  snaplen: 128\nmitm:\n  rules_file: \"%s\"\n", rules);
+    FILE *f = fopen (path, "w");
+    CHECK (f && fputs (text, f) >= 0 && fclose (f) == 0);
+    loaded = s_load_ok (t, NULL);
+    char where[700];
+    if (loaded) {
+        CHECK (loaded->tap.snaplen == 128);
+        /* given in the file, and equal to the default all the same */
+        CHECK (config_where (loaded, "mitm.rules_file", where, sizeof where));
+        snprintf (text, sizeof text, "%s:4:15", path);
+        CHECK_STR (where, text);
+        CHECK (config_is_default (loaded, "mitm.rules_file"));
+        CHECK (!config_is_default (loaded, "tap.snaplen"));
+        CHECK (!config_where (loaded, "tap.promisc", where, sizeof where));
+        CHECK_STR (where, path);
+    }
+    config_destroy (&loaded);
+    unsetenv ("DPI_DUAL_CONFIG");
+    CHECK_STR (config_default_path (), CONFIG_DEFAULT_PATH);
 }
 
 static void
@@ -624,7 +653,13 @@ main (void)
     tally_t *t = &tally;
     test_defaults (t);
     test_reference (t);
-    test_load_default_path (t);
+    char dir[] = "/tmp/test_config.dir.XXXXXX";
+    if (CHECK (mkdtemp (dir) != NULL)) {
+        test_load_default_path (t, dir);
+        char cmd[128];
+        snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
+        CHECK (system (cmd) == 0);
+    }
     test_partial (t);
     test_null_sections (t);
     test_endpoints (t);
