@@ -371,16 +371,11 @@ banlist_expired (banlist_t *self)
     return self->expired;
 }
 
-/*  Append "PATH:LINE: reason\n" to ERR.                                    */
+/*  One error, "PATH:LINE: reason".                                          */
 static void
-add_error (char *err, size_t errlen, const char *path, size_t line, const char *reason)
+add_error (config_errors_t *errors, const char *path, size_t line, const char *reason)
 {
-    if (!err || errlen == 0)
-        return;
-    size_t used = strnlen (err, errlen);
-    if (used + 1 >= errlen)
-        return;
-    snprintf (err + used, errlen - used, "%s:%zu: %s\n", path, line, reason);
+    config_errors_add (errors, "%s:%zu: %s", path, line, reason);
 }
 
 typedef struct {
@@ -418,16 +413,11 @@ parse_line (char *text, pending_t *p, char *reason, size_t reasonlen)
 }
 
 int
-banlist_load (banlist_t *self, const char *path, uint64_t now_ns, char *err, size_t errlen)
+banlist_load (banlist_t *self, const char *path, uint64_t now_ns, config_errors_t *err)
 {
-    if (err && errlen)
-        err[0] = 0;
     FILE *file = fopen (path, "r");
     if (!file) {
-        char reason[256];
-        snprintf (reason, sizeof reason, "cannot open: %s", strerror (errno));
-        if (err && errlen)
-            snprintf (err, errlen, "%s: %s\n", path, reason);
+        config_errors_add (err, "%s: cannot open: %s", path, strerror (errno));
         return 1;
     }
     pending_t *pending = NULL;
@@ -444,7 +434,7 @@ banlist_load (banlist_t *self, const char *path, uint64_t now_ns, char *err, siz
         char reason[160];
         int rc = parse_line (line, &p, reason, sizeof reason);
         if (rc < 0) {
-            add_error (err, errlen, path, lineno, reason);
+            add_error (err, path, lineno, reason);
             errors++;
             continue;
         }
@@ -454,7 +444,7 @@ banlist_load (banlist_t *self, const char *path, uint64_t now_ns, char *err, siz
             size_t more = capacity ? capacity * 2 : 64;
             pending_t *grown = realloc (pending, more * sizeof *grown);
             if (!grown) {
-                add_error (err, errlen, path, lineno, "out of memory");
+                add_error (err, path, lineno, "out of memory");
                 errors++;
                 break;
             }
@@ -464,7 +454,7 @@ banlist_load (banlist_t *self, const char *path, uint64_t now_ns, char *err, siz
         pending[npending++] = p;
     }
     if (ferror (file)) {
-        add_error (err, errlen, path, lineno, "read error");
+        add_error (err, path, lineno, "read error");
         errors++;
     }
     free (line);
@@ -473,15 +463,10 @@ banlist_load (banlist_t *self, const char *path, uint64_t now_ns, char *err, siz
         uint64_t expires = pending[i].duration_s
                                ? now_ns + pending[i].duration_s * 1000000000ull : 0;
         if (banlist_add (self, &pending[i].net, expires) != 0) {
-            add_error (err, errlen, path, lineno, "out of memory");
+            add_error (err, path, lineno, "out of memory");
             errors++;
         }
     }
     free (pending);
-    if (err && errlen) {                    /* no trailing newline */
-        size_t used = strlen (err);
-        if (used && err[used - 1] == '\n')
-            err[used - 1] = 0;
-    }
     return errors;
 }

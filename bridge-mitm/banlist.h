@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 typedef struct banlist_t banlist_t;
 
 /*  A parsed address or range.                                               */
@@ -75,10 +77,10 @@ bool banlist_lookup (banlist_t *self, int family, const uint8_t *addr, uint64_t 
 size_t banlist_purge (banlist_t *self, uint64_t now_ns);
 
 /*  Add the entries of the ban file PATH, durations counted from NOW_NS.
-    Returns the number of errors (0 = loaded); each error is a line
-    "FILE:LINE: reason" appended to ERR (truncated to ERRLEN). On errors
-    nothing is added: load into a fresh list and swap it in on success.     */
-int banlist_load (banlist_t *self, const char *path, uint64_t now_ns, char *err, size_t errlen);
+    Returns the number of errors (0 = loaded); each error, "FILE:LINE:
+    reason", is added to ERRORS (may be NULL). On errors nothing is added:
+    load into a fresh list and swap it in on success.                        */
+int banlist_load (banlist_t *self, const char *path, uint64_t now_ns, config_errors_t *errors);
 
 size_t banlist_size (banlist_t *self);
 uint64_t banlist_expired (banlist_t *self);     /* purged since creation     */

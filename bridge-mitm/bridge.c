@@ -2,6 +2,7 @@
 #include "bridge.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +13,17 @@
 #include "latency.h"
 #include "listener.h"
 #include "log.h"
+#include "ratelog.h"
 #include "record.h"
 #include "rules.h"
 #include "threatlog.h"
 #include "topics.h"
 
-#define LOG_INTERVAL_NS 1000000000ull   /* one line per reason per second    */
 #define REPLY_MAX 1024
 #define BATCH_ASKS 64                   /* verdicts of a datagram answered together */
 #define BATCH_ANSWERS 4                 /* answers per datagram: the first of them
                                            waits for 3 decisions (a few µs each)   */
 #define MAX_DURATION_S (100ull * 365 * 86400)
-
-/*  A log line that may repeat: at most one per interval, with a count.     */
-typedef struct {
-    uint64_t last_ns;
-    uint64_t total;
-    uint64_t unlogged;                  /* since the last line               */
-} ratelog_t;
 
 typedef struct {
     uint64_t datagrams;                 /* taken off the socket, good or bad  */
@@ -85,65 +79,54 @@ static const char *s_bad_names[RECORD_REASONS] = {
     "bad_unknown_type", "bad_missing_field", "bad_bad_type", "bad_bad_value", "bad_too_long",
 };
 
-/*  True when a line is due; *UNLOGGED gets the events skipped before it.  */
-static bool
-ratelog_due (ratelog_t *r, uint64_t *unlogged)
-{
-    uint64_t now = bus_mono_ns ();
-    r->total++;
-    if (r->last_ns != 0 && now - r->last_ns < LOG_INTERVAL_NS) {
-        r->unlogged++;
-        return false;
-    }
-    *unlogged = r->unlogged;
-    r->unlogged = 0;
-    r->last_ns = now;
-    return true;
-}
-
-static void
-load_error_lines (const char *what, const char *text)
-{
-    const char *line = text;
-    while (line && *line) {
-        const char *end = strchr (line, '\n');
-        int len = end ? (int) (end - line) : (int) strlen (line);
-        log_error ("%s: %.*s", what, len, line);
-        line = end ? end + 1 : NULL;
-    }
-}
-
+/*  The rules of mitm.rules_file into *RULES (NULL: none wanted, said when
+    SAY). 0, or -1 with the reasons in ERRORS, mitm.rules_file blamed.      */
 static int
-load_rules (bridge_t *self, char *err, size_t errlen)
+open_rules (const config_t *cfg, rules_t **rules, bool say, config_errors_t *errors)
 {
-    const char *path = self->cfg->mitm.rules_file;
+    const char *path = cfg->mitm.rules_file;
+    *rules = NULL;
     if (!*path) {
-        log_warning ("mitm.rules_file is empty: running with the ban list only (no rules)");
+        if (say)
+            log_warning ("mitm.rules_file is empty: running with the ban list only (no rules)");
         return 0;
     }
-    if (config_is_default (self->cfg, "mitm.rules_file") && access (path, F_OK) != 0) {
-        log_warning ("%s (the default mitm.rules_file) does not exist: running with the ban "
-                     "list only (no rules)", path);
+    if (config_is_default (cfg, "mitm.rules_file") && access (path, F_OK) != 0) {
+        if (say)
+            log_warning ("%s (the default mitm.rules_file) does not exist: running with the ban "
+                         "list only (no rules)", path);
         return 0;
     }
-    self->rules = rules_new (path, err, errlen);
-    if (!self->rules)
+    size_t from = errors ? errors->count : 0;
+    if (!(*rules = rules_new (path, errors))) {
+        config_errors_blame (errors, from, cfg, "mitm.rules_file");
         return -1;
-    log_info ("%s: %zu rules compiled", path, rules_count (self->rules));
+    }
+    if (say)
+        log_info ("%s: %zu rules compiled", path, rules_count (*rules));
     return 0;
 }
 
-bridge_t *
-bridge_new (const config_t *cfg, bus_pub_t *pub, char *err, size_t errlen)
+/*  mitm.ban_file into LIST. 0, or -1 with the reasons, the key blamed.     */
+static int
+open_bans (const config_t *cfg, banlist_t *list, config_errors_t *errors)
 {
-    bridge_t *self = calloc (1, sizeof *self);
-    if (!self) {
-        snprintf (err, errlen, "out of memory");
-        return NULL;
+    const char *path = cfg->mitm.ban_file;
+    size_t from = errors ? errors->count : 0;
+    if (!*path)
+        return 0;
+    if (banlist_load (list, path, bus_now_ns (), errors) != 0) {
+        config_errors_blame (errors, from, cfg, "mitm.ban_file");
+        return -1;
     }
-    self->cfg = cfg;
-    self->pub = pub;
-    self->buffer_size = (size_t) cfg->mitm.max_record_bytes + 1;
+    return 0;
+}
+
+/*  What bridge_new allocates.                                               */
+static int
+allocate (bridge_t *self)
+{
+    self->buffer_size = (size_t) self->cfg->mitm.max_record_bytes + 1;
     self->headers_size = self->buffer_size;
     self->buffer = malloc (self->buffer_size);
     self->headers = malloc (self->headers_size);
@@ -151,44 +134,60 @@ bridge_new (const config_t *cfg, bus_pub_t *pub, char *err, size_t errlen)
     self->file_bans = banlist_new ();
     self->decision_bans = banlist_new ();
     self->latency = latency_new ();
-    if (!self->buffer || !self->headers || !self->record || !self->file_bans
-        || !self->decision_bans || !self->latency) {
-        snprintf (err, errlen, "out of memory");
-        bridge_destroy (&self);
+    return self->buffer && self->headers && self->record && self->file_bans
+               && self->decision_bans && self->latency ? 0 : -1;
+}
+
+bridge_t *
+bridge_new (const config_t *cfg, bus_pub_t *pub, config_errors_t *errors)
+{
+    bridge_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        config_errors_add (errors, "out of memory");
         return NULL;
     }
-    if (load_rules (self, err, errlen) != 0) {
-        bridge_destroy (&self);
-        return NULL;
-    }
+    self->cfg = cfg;
+    self->pub = pub;
+    int rc = allocate (self);
+    if (rc != 0)
+        config_errors_add (errors, "out of memory");
+    if (rc == 0)
+        rc = open_rules (cfg, &self->rules, true, errors);
     if (cfg->mitm.max_record_bytes < BRIDGE_ADDON_RECORD_MAX)
         log_warning ("mitm.max_record_bytes %d is below the addon's largest record (%d "
                      "bytes): such records will be rejected (bad_too_large)",
                      cfg->mitm.max_record_bytes, BRIDGE_ADDON_RECORD_MAX);
-    if (*cfg->mitm.ban_file) {
-        if (banlist_load (self->file_bans, cfg->mitm.ban_file, bus_now_ns (), err, errlen)) {
-            bridge_destroy (&self);
-            return NULL;
-        }
+    if (rc == 0 && (rc = open_bans (cfg, self->file_bans, errors)) == 0 && *cfg->mitm.ban_file)
         log_info ("%s: %zu bans", cfg->mitm.ban_file, banlist_size (self->file_bans));
-    }
-    if (cfg->global.compat) {
-        char reason[512];
-        self->threatlog = threatlog_new (cfg->global.compat_dir, reason, sizeof reason);
-        if (!self->threatlog) {
-            snprintf (err, errlen, "threats.log: %s", reason);
-            bridge_destroy (&self);
-            return NULL;
-        }
-    }
-    self->listener = listener_new (cfg->mitm.socket, err, errlen);
-    if (!self->listener) {
+    if (rc == 0 && cfg->global.compat
+        && !(self->threatlog = threatlog_new (cfg->global.compat_dir, errors)))
+        rc = -1;
+    if (rc == 0 && !(self->listener = listener_new (cfg->mitm.socket, errors)))
+        rc = -1;
+    if (rc != 0) {
         bridge_destroy (&self);
         return NULL;
     }
     log_info ("listening on %s (records up to %d bytes)", cfg->mitm.socket,
               cfg->mitm.max_record_bytes);
     return self;
+}
+
+int
+bridge_check (const config_t *cfg, config_errors_t *errors)
+{
+    rules_t *rules = NULL;
+    banlist_t *bans = banlist_new ();
+    int rc = open_rules (cfg, &rules, false, errors);
+    if (!bans) {
+        config_errors_add (errors, "out of memory");
+        rc = -1;
+    }
+    else if (open_bans (cfg, bans, errors) != 0)
+        rc = -1;
+    rules_destroy (&rules);
+    banlist_destroy (&bans);
+    return rc;
 }
 
 void
@@ -523,7 +522,7 @@ handle (bridge_t *self, const char *data, size_t len, size_t real_len,
 
     char cid[COMMUNITY_ID_V1_BUFSIZE] = "";
     if (r->frontend.present) {
-        community_id_tuple_t t = { .family = r->client.family, .proto = 6,
+        community_id_tuple_t t = { .family = r->client.family, .proto = IPPROTO_TCP,
                                    .sport = r->client.port, .dport = r->frontend.port };
         memcpy (t.src, r->client.addr, 16);
         memcpy (t.dst, r->frontend.addr, 16);
@@ -763,13 +762,14 @@ bridge_reload (bridge_t *self)
         return 0;
     self->c.ban_file_reloads++;
     banlist_t *fresh = banlist_new ();
-    char err[4096];
-    if (!fresh || banlist_load (fresh, path, bus_now_ns (), err, sizeof err) != 0) {
+    config_errors_t errors = { 0 };
+    if (!fresh || banlist_load (fresh, path, bus_now_ns (), &errors) != 0) {
         self->c.ban_file_errors++;
-        if (fresh)
-            load_error_lines ("ban file not reloaded", err);
-        else
+        if (!fresh)
             log_error ("ban file not reloaded: out of memory");
+        for (size_t i = 0; i < errors.count; i++)
+            log_error ("ban file not reloaded: %s", errors.messages[i]);
+        config_errors_clear (&errors);
         banlist_destroy (&fresh);
         return -1;
     }

@@ -47,8 +47,13 @@
 typedef struct bridge_t bridge_t;
 
 /*  Load rules and ban file, bind the socket. PUB (not owned) may be NULL:
-    nothing is published. NULL on error, every reason in ERR (one a line). */
-bridge_t *bridge_new (const config_t *cfg, bus_pub_t *pub, char *err, size_t errlen);
+    nothing is published. NULL on error, every reason added to ERRORS.      */
+bridge_t *bridge_new (const config_t *cfg, bus_pub_t *pub, config_errors_t *errors);
+
+/*  What bridge_new would refuse in CFG, without starting anything: the
+    rules file compiles, the ban file loads. 0, or -1 with the reasons
+    (each naming the key and where it was set) in ERRORS.                   */
+int bridge_check (const config_t *cfg, config_errors_t *errors);
 
 /*  Close, and remove the socket file.                                      */
 void bridge_destroy (bridge_t **self_p);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "paths.h"
 
 static void warn_queue_length (void);
 
@@ -19,37 +20,17 @@ struct listener_t {
     char path[sizeof ((struct sockaddr_un *) 0)->sun_path];
 };
 
-/*  mkdir -p of the directory holding PATH.                                 */
-static int
-make_parent (const char *path)
-{
-    char dir[sizeof ((struct sockaddr_un *) 0)->sun_path];
-    snprintf (dir, sizeof dir, "%s", path);
-    char *slash = strrchr (dir, '/');
-    if (!slash || slash == dir)
-        return 0;
-    *slash = 0;
-    for (char *p = dir + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir (dir, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir (dir, 0755) == 0 || errno == EEXIST ? 0 : -1;
-}
-
-/*  Remove a stale socket at ADDR's path; -1 (reason in ERR) when the path
+/*  Remove a stale socket at ADDR's path; -1 (reason in ERRORS) when the path
     is something else or a live bridge answers there.                       */
 static int
-clear_stale (const struct sockaddr_un *addr, char *err, size_t errlen)
+clear_stale (const struct sockaddr_un *addr, config_errors_t *errors)
 {
     struct stat st;
     if (lstat (addr->sun_path, &st) != 0)
-        return errno == ENOENT ? 0 : (snprintf (err, errlen, "%s: %s", addr->sun_path,
-                                                strerror (errno)), -1);
+        return errno == ENOENT ? 0 : (config_errors_add (errors, "%s: %s", addr->sun_path,
+                                                         strerror (errno)), -1);
     if (!S_ISSOCK (st.st_mode)) {
-        snprintf (err, errlen, "%s: exists and is not a socket; not removing it",
+        config_errors_add (errors, "%s: exists and is not a socket; not removing it",
                   addr->sun_path);
         return -1;
     }
@@ -58,13 +39,13 @@ clear_stale (const struct sockaddr_un *addr, char *err, size_t errlen)
         int live = connect (probe, (const struct sockaddr *) addr, sizeof *addr) == 0;
         close (probe);
         if (live) {
-            snprintf (err, errlen, "%s: another process is bound to this socket",
+            config_errors_add (errors, "%s: another process is bound to this socket",
                       addr->sun_path);
             return -1;
         }
     }
     if (unlink (addr->sun_path) != 0 && errno != ENOENT) {
-        snprintf (err, errlen, "%s: cannot remove the stale socket: %s", addr->sun_path,
+        config_errors_add (errors, "%s: cannot remove the stale socket: %s", addr->sun_path,
                   strerror (errno));
         return -1;
     }
@@ -72,41 +53,41 @@ clear_stale (const struct sockaddr_un *addr, char *err, size_t errlen)
 }
 
 listener_t *
-listener_new (const char *path, char *err, size_t errlen)
+listener_new (const char *path, config_errors_t *errors)
 {
     struct sockaddr_un addr = { .sun_family = AF_UNIX };
     if (!path || !*path || strlen (path) >= sizeof addr.sun_path) {
-        snprintf (err, errlen, "mitm.socket '%s': empty or longer than %zu bytes",
+        config_errors_add (errors, "mitm.socket '%s': empty or longer than %zu bytes",
                   path ? path : "", sizeof addr.sun_path - 1);
         return NULL;
     }
     memcpy (addr.sun_path, path, strlen (path) + 1);
-    if (make_parent (path) != 0) {
-        snprintf (err, errlen, "%s: cannot create its directory: %s", path, strerror (errno));
+    if (paths_mkdir_parent (path, 0755) != 0) {
+        config_errors_add (errors, "%s: cannot create its directory: %s", path, strerror (errno));
         return NULL;
     }
-    if (clear_stale (&addr, err, errlen) != 0)
+    if (clear_stale (&addr, errors) != 0)
         return NULL;
     listener_t *self = calloc (1, sizeof *self);
     if (!self) {
-        snprintf (err, errlen, "out of memory");
+        config_errors_add (errors, "out of memory");
         return NULL;
     }
     snprintf (self->path, sizeof self->path, "%s", path);
     self->fd = socket (AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (self->fd < 0) {
-        snprintf (err, errlen, "%s: socket: %s", path, strerror (errno));
+        config_errors_add (errors, "%s: socket: %s", path, strerror (errno));
         free (self);
         return NULL;
     }
     if (bind (self->fd, (const struct sockaddr *) &addr, sizeof addr) != 0) {
-        snprintf (err, errlen, "%s: bind: %s", path, strerror (errno));
+        config_errors_add (errors, "%s: bind: %s", path, strerror (errno));
         close (self->fd);
         free (self);
         return NULL;
     }
     if (chmod (path, 0660) != 0) {
-        snprintf (err, errlen, "%s: chmod 0660: %s", path, strerror (errno));
+        config_errors_add (errors, "%s: chmod 0660: %s", path, strerror (errno));
         listener_destroy (&self);
         return NULL;
     }

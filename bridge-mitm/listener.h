@@ -18,6 +18,8 @@
 #include <sys/types.h>
 #include <sys/un.h>
 
+#include "config.h"
+
 typedef struct listener_t listener_t;
 
 /*  The sender of a datagram.                                                */
@@ -26,8 +28,8 @@ typedef struct {
     socklen_t len;                      /* <= sizeof (sa_family_t): unbound  */
 } listener_peer_t;
 
-/*  NULL on error, the reason (naming PATH) in ERR.                         */
-listener_t *listener_new (const char *path, char *err, size_t errlen);
+/*  NULL on error, the reason (naming PATH) added to ERRORS.                */
+listener_t *listener_new (const char *path, config_errors_t *errors);
 void listener_destroy (listener_t **self_p);
 
 int listener_fd (listener_t *self);

@@ -39,8 +39,7 @@ struct rules_t {
 /*  Loading state: the file and the collected errors.                       */
 typedef struct {
     const char *path;
-    char *err;
-    size_t errlen;
+    config_errors_t *out;
     int errors;
     yaml_document_t *doc;
 } loader_t;
@@ -49,34 +48,20 @@ static void
 load_error (loader_t *l, size_t line, const char *rule, const char *fmt, ...)
     __attribute__ ((format (printf, 4, 5)));
 
+/*  One error: "PATH[:LINE]: [rule 'ID': ]reason".                           */
 static void
 load_error (loader_t *l, size_t line, const char *rule, const char *fmt, ...)
 {
     l->errors++;
-    if (!l->err || l->errlen == 0)
-        return;
-    size_t used = strnlen (l->err, l->errlen);
-    if (used + 2 >= l->errlen)
-        return;
-    char *at = l->err + used;
-    size_t room = l->errlen - used;
-    int n = line ? snprintf (at, room, "%s%s:%zu: ", used ? "\n" : "", l->path, line)
-                 : snprintf (at, room, "%s%s: ", used ? "\n" : "", l->path);
-    if (n < 0 || (size_t) n >= room)
-        return;
-    at += n;
-    room -= (size_t) n;
-    if (rule) {
-        n = snprintf (at, room, "rule '%s': ", rule);
-        if (n < 0 || (size_t) n >= room)
-            return;
-        at += n;
-        room -= (size_t) n;
-    }
+    char reason[512], where[64] = "";
     va_list args;
     va_start (args, fmt);
-    vsnprintf (at, room, fmt, args);
+    vsnprintf (reason, sizeof reason, fmt, args);
     va_end (args);
+    if (line)
+        snprintf (where, sizeof where, ":%zu", line);
+    config_errors_add (l->out, "%s%s: %s%s%s%s", l->path, where, rule ? "rule '" : "",
+                       rule ? rule : "", rule ? "': " : "", reason);
 }
 
 static size_t
@@ -389,11 +374,9 @@ compile (rules_t *self, loader_t *l)
 }
 
 rules_t *
-rules_new (const char *path, char *err, size_t errlen)
+rules_new (const char *path, config_errors_t *errors)
 {
-    if (err && errlen)
-        err[0] = 0;
-    loader_t l = { path, err, errlen, 0, NULL };
+    loader_t l = { path, errors, 0, NULL };
     rules_t *self = calloc (1, sizeof *self);
     if (!self) {
         load_error (&l, 0, NULL, "out of memory");

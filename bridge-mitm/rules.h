@@ -39,6 +39,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 #define RULES_MATCHED_MAX 128           /* excerpt bytes, without the NUL    */
 
 typedef enum {
@@ -72,9 +74,9 @@ typedef struct {
     char matched[RULES_MATCHED_MAX + 1];/* printable excerpt ending near the match */
 } rules_match_t;
 
-/*  Load and compile PATH. NULL on any error: the errors, one per line, go
-    to ERR (truncated to ERRLEN).                                            */
-rules_t *rules_new (const char *path, char *err, size_t errlen);
+/*  Load and compile PATH. NULL on any error, each one added to ERRORS
+    ("PATH:LINE: rule 'ID': reason"; ERRORS may be NULL).                    */
+rules_t *rules_new (const char *path, config_errors_t *errors);
 void rules_destroy (rules_t **self_p);
 
 size_t rules_count (rules_t *self);

@@ -11,50 +11,35 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "paths.h"
+
 struct threatlog_t {
     char path[4096];
     int fd;
 };
 
-/*  mkdir -p DIR.                                                            */
-static int
-make_dir (const char *dir)
-{
-    char path[4096];
-    if (snprintf (path, sizeof path, "%s", dir) >= (int) sizeof path)
-        return -1;
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir (path, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    return mkdir (path, 0755) == 0 || errno == EEXIST ? 0 : -1;
-}
-
 threatlog_t *
-threatlog_new (const char *dir, char *err, size_t errlen)
+threatlog_new (const char *dir, config_errors_t *errors)
 {
     threatlog_t *self = calloc (1, sizeof *self);
     if (!self) {
-        snprintf (err, errlen, "out of memory");
+        config_errors_add (errors, "out of memory");
         return NULL;
     }
     self->fd = -1;
     if (snprintf (self->path, sizeof self->path, "%s/threats.log", dir)
         >= (int) sizeof self->path) {
-        snprintf (err, errlen, "%s: path too long", dir);
+        config_errors_add (errors, "%s: path too long", dir);
         free (self);
         return NULL;
     }
-    if (make_dir (dir) != 0) {
-        snprintf (err, errlen, "%s: cannot create the directory: %s", dir, strerror (errno));
+    if (paths_mkdir (dir, 0755) != 0) {
+        config_errors_add (errors, "%s: cannot create the directory: %s", dir, strerror (errno));
         free (self);
         return NULL;
     }
     if (threatlog_reopen (self) != 0) {
-        snprintf (err, errlen, "%s: %s", self->path, strerror (errno));
+        config_errors_add (errors, "%s: %s", self->path, strerror (errno));
         free (self);
         return NULL;
     }

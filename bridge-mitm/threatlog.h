@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
+
 typedef struct threatlog_t threatlog_t;
 
 /*  One block. NULL strings are written as "".                               */
@@ -32,8 +34,8 @@ typedef struct {
 } threatlog_entry_t;
 
 /*  Open (create) DIR/threats.log for appending, creating DIR. NULL on
-    error, with the reason in ERR.                                           */
-threatlog_t *threatlog_new (const char *dir, char *err, size_t errlen);
+    error, with the reason added to ERRORS.                                  */
+threatlog_t *threatlog_new (const char *dir, config_errors_t *errors);
 void threatlog_destroy (threatlog_t **self_p);
 
 /*  Append ENTRY as one line. 0, or -1 (counted by the caller).             */

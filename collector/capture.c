@@ -76,8 +76,8 @@ finish_open (capture_t *self, const config_t *cfg, char *err, size_t errlen)
     return self;
 }
 
-capture_t *
-capture_open_live (const config_t *cfg, const char *interface, char *err, size_t errlen)
+static capture_t *
+open_live (const config_t *cfg, const char *interface, char *err, size_t errlen)
 {
     capture_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -243,8 +243,8 @@ file_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user)
     return n == 0 ? -2 : n;
 }
 
-capture_t *
-capture_open_file (const config_t *cfg, const char *path, char *err, size_t errlen)
+static capture_t *
+open_file (const config_t *cfg, const char *path, char *err, size_t errlen)
 {
     capture_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -279,6 +279,55 @@ capture_open_file (const config_t *cfg, const char *path, char *err, size_t errl
     return finish_open (self, cfg, err, errlen);
 }
 
+capture_t *
+capture_open_live (const config_t *cfg, const char *interface, config_errors_t *errors)
+{
+    char err[PCAP_ERRBUF_SIZE + 512] = "out of memory";
+    capture_t *self = open_live (cfg, interface, err, sizeof err);
+    if (!self)
+        config_errors_add (errors, "%s", err);
+    return self;
+}
+
+capture_t *
+capture_open_file (const config_t *cfg, const char *path, config_errors_t *errors)
+{
+    char err[PCAP_ERRBUF_SIZE + 512] = "out of memory";
+    capture_t *self = open_file (cfg, path, err, sizeof err);
+    if (!self)
+        config_errors_add (errors, "%s", err);
+    return self;
+}
+
+int
+capture_check (const config_t *cfg, config_errors_t *errors)
+{
+    const char *bpf = cfg->tap.bpf;
+    if (!*bpf)
+        return 0;
+    pcap_t *dead = pcap_open_dead (DLT_EN10MB, cfg->tap.snaplen);
+    struct bpf_program prog;
+    if (!dead) {
+        config_errors_add (errors, "tap.bpf: out of memory");
+        return -1;
+    }
+    int rc = pcap_compile (dead, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN);
+    size_t from = errors ? errors->count : 0;
+    if (rc != 0)
+        config_errors_add (errors, "'%s': %s", bpf, pcap_geterr (dead));
+    else
+        pcap_freecode (&prog);
+    config_errors_blame (errors, from, cfg, "tap.bpf");
+    pcap_close (dead);
+    return rc != 0 ? -1 : 0;
+}
+
+int
+capture_fd (capture_t *self)
+{
+    return self->live ? pcap_get_selectable_fd (self->pcap) : -1;
+}
+
 void
 capture_close (capture_t **self_p)
 {
@@ -303,11 +352,6 @@ const char *capture_error (capture_t *self) { return self->fd >= 0 ? self->error
 int
 capture_dispatch (capture_t *self, int count, pcap_handler handler, u_char *user)
 {
-    if (self->live) {
-        struct pollfd pfd = { pcap_get_selectable_fd (self->pcap), POLLIN, 0 };
-        if (pfd.fd >= 0 && poll (&pfd, 1, 100) <= 0)
-            return 0;                   /* timeout or a signal: let the caller run */
-    }
     if (self->fd >= 0)
         return file_dispatch (self, count, handler, user);
     int n = pcap_dispatch (self->pcap, count, handler, user);

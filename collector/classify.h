@@ -1,6 +1,6 @@
 /*  classify.h — nDPI 4.2 classification of flows, as ndpiReader does it.
 
-    One classifier (one nDPI detection module) per worker thread. Packets
+    One classifier (one nDPI detection module) per lane thread. Packets
     of a flow go to nDPI until detection ends: a protocol is found and nDPI
     says no extra dissection is possible (it keeps going, e.g., for the TLS
     server certificate), or tap.max_packets_per_flow packets were given —

@@ -16,7 +16,7 @@
 struct collector_t {
     const config_t *cfg;
     bus_pub_t *pub;
-    FILE *jsonl;
+    outfile_t *jsonl;
     flowtable_t *flows;
     classifier_t *classifier;
     stats_t *stats;
@@ -30,6 +30,20 @@ struct collector_t {
 
 /*  --------------------------------------------------------------------------
     Events                                                                   */
+
+static const Dpidual__V1__FlowEvent__Event s_event_wire[EVENT_KINDS] = {
+    [EVENT_DETECTED] = DPIDUAL__V1__FLOW_EVENT__EVENT__DETECTED,
+    [EVENT_UPDATE] = DPIDUAL__V1__FLOW_EVENT__EVENT__UPDATE,
+    [EVENT_END] = DPIDUAL__V1__FLOW_EVENT__EVENT__END,
+};
+
+/*  flow_end_t is cast to the wire's EndReason: the values must agree.       */
+_Static_assert ((int) END_NONE == DPIDUAL__V1__FLOW_EVENT__END_REASON__END_REASON_NONE
+                && (int) END_TCP_CLOSE == DPIDUAL__V1__FLOW_EVENT__END_REASON__TCP_CLOSE
+                && (int) END_IDLE == DPIDUAL__V1__FLOW_EVENT__END_REASON__IDLE
+                && (int) END_EVICTED == DPIDUAL__V1__FLOW_EVENT__END_REASON__EVICTED
+                && (int) END_SHUTDOWN == DPIDUAL__V1__FLOW_EVENT__END_REASON__SHUTDOWN,
+                "flow_end_t and FlowEvent.EndReason disagree");
 
 /*  Dotted quad by hand (inet_ntop goes through sprintf: a hot spot when
     every flow is reported); IPv6 through inet_ntop.                         */
@@ -67,7 +81,7 @@ risk_names (const flow_t *flow, char **names, size_t max)
 }
 
 static void
-emit (collector_t *self, flow_t *flow, Dpidual__V1__FlowEvent__Event event, flow_end_t reason)
+emit (collector_t *self, flow_t *flow, flow_event_kind_t event, flow_end_t reason)
 {
     self->counters.events[event]++;
     if (!self->pub && !self->jsonl)
@@ -83,14 +97,14 @@ emit (collector_t *self, flow_t *flow, Dpidual__V1__FlowEvent__Event event, flow
                                .proto = flow->proto, .sport = flow->sport, .dport = flow->dport };
     memcpy (t.src, flow->src, 16);
     memcpy (t.dst, flow->dst, 16);
-    if (flow->proto == 1 || flow->proto == 58) {
+    if (flow->proto == IPPROTO_ICMP || flow->proto == IPPROTO_ICMPV6) {
         t.sport = flow->icmp_type;
         t.dport = flow->icmp_code;
     }
     if (community_id_v1 (&t, (uint16_t) self->cfg->tap.community_id_seed, false, cid, sizeof cid) < 0)
         cid[0] = 0;
 
-    ev.event = event;
+    ev.event = s_event_wire[event];
     ev.end_reason = (Dpidual__V1__FlowEvent__EndReason) reason;
     ev.community_id = cid;
     ev.ip_version = flow->ip_version;
@@ -144,7 +158,7 @@ emit (collector_t *self, flow_t *flow, Dpidual__V1__FlowEvent__Event event, flow
     if (self->pub && bus_pub_send (self->pub, TOPIC_TAP_FLOW, &ev.base) != 0)
         self->counters.event_errors++;
     if (self->jsonl && (self->line.len == 0
-                        || fwrite (self->line.data, 1, self->line.len, self->jsonl) != self->line.len))
+                        || outfile_write (self->jsonl, self->line.data, self->line.len) != 0))
         self->counters.event_errors++;
     if (self->output_lock)
         pthread_mutex_unlock (self->output_lock);
@@ -156,16 +170,16 @@ on_end (void *arg, flow_t *flow, flow_end_t reason)
 {
     collector_t *self = arg;
     classifier_giveup (self->classifier, flow);
-    emit (self, flow, DPIDUAL__V1__FLOW_EVENT__EVENT__END, reason);
+    emit (self, flow, EVENT_END, reason);
     classifier_release (self->classifier, flow);
 }
 
 /*  --------------------------------------------------------------------------
-    The worker                                                               */
+    The lane                                                               */
 
 collector_t *
-collector_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl, pthread_mutex_t *output_lock,
-               unsigned worker, unsigned workers, stats_board_t *board)
+collector_new (const config_t *cfg, bus_pub_t *pub, outfile_t *jsonl, pthread_mutex_t *output_lock,
+               unsigned lane, unsigned lanes, stats_board_t *board)
 {
     collector_t *self = calloc (1, sizeof *self);
     if (!self)
@@ -180,13 +194,13 @@ collector_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl, pthread_mutex_t
         [LIST_UDP] = (uint32_t) cfg->tap.udp_idle_timeout,
         [LIST_OTHER] = (uint32_t) cfg->tap.other_idle_timeout,
     } };
-    /* tap.max_flows is for the whole collector: each worker has its share */
-    uint32_t share = (uint32_t) cfg->tap.max_flows / (workers ? workers : 1);
-    self->flows = flowtable_new (share ? share : 1, timeouts, on_end, self, 1 + worker,
-                                 workers ? workers : 1);
+    /* tap.max_flows is for the whole collector: each lane has its share */
+    uint32_t share = (uint32_t) cfg->tap.max_flows / (lanes ? lanes : 1);
+    self->flows = flowtable_new (share ? share : 1, timeouts, on_end, self, 1 + lane,
+                                 lanes ? lanes : 1);
     self->classifier = classifier_new ((unsigned) cfg->tap.max_packets_per_flow);
     self->output_lock = output_lock;
-    self->stats = stats_new (cfg, worker, workers, output_lock, board);
+    self->stats = stats_new (cfg, lane, lanes, output_lock, board);
     if (!self->flows || !self->classifier || !self->stats) {
         log_error ("collector: out of memory for %d flows", cfg->tap.max_flows);
         collector_destroy (&self);
@@ -253,12 +267,12 @@ collector_packet (collector_t *self, int dlt, const uint8_t *frame, uint32_t cap
     if (classified < 0)
         c->classify_errors++;
     else if (classified > 0) {
-        emit (self, flow, DPIDUAL__V1__FLOW_EVENT__EVENT__DETECTED, END_NONE);
+        emit (self, flow, EVENT_DETECTED, END_NONE);
         flow->detected_sent = true;
         flow->update_us = self->now_us;
     }
     else if (flow->classified && self->now_us - flow->update_us >= self->update_us) {
-        emit (self, flow, DPIDUAL__V1__FLOW_EVENT__EVENT__UPDATE, END_NONE);
+        emit (self, flow, EVENT_UPDATE, END_NONE);
         flow->update_us = self->now_us;
     }
     collector_tick (self, self->now_us);
@@ -281,8 +295,13 @@ collector_finish (collector_t *self)
     flowtable_flush (self->flows);
     stats_publish (self->stats, self->now_us, self->flows, self->classifier,
                    collector_counters (self), self->pub, self->interface);
-    if (self->jsonl)
-        fflush (self->jsonl);
+    if (self->jsonl) {
+        if (self->output_lock)
+            pthread_mutex_lock (self->output_lock);
+        outfile_flush (self->jsonl);
+        if (self->output_lock)
+            pthread_mutex_unlock (self->output_lock);
+    }
 }
 
 void
@@ -297,6 +316,7 @@ collector_counters (collector_t *self)
 {
     self->counters.flows_created = flowtable_created (self->flows);
     self->counters.evictions = flowtable_evictions (self->flows);
+    self->counters.compat_errors = stats_compat_errors (self->stats);
     return &self->counters;
 }
 

@@ -1,8 +1,9 @@
-/*  collector.h — one TAP worker: decode, flow table, classification, events.
+/*  collector.h — one capture lane's work: decode, flow table,
+    classification, events.
 
     collector_packet takes one captured frame; time is the packet's own
     timestamp, so an offline run gives the same result every time. The
-    worker publishes FlowEvents (tap.flow) on its publisher and/or writes
+    lane publishes FlowEvents (tap.flow) on its publisher and/or writes
     them as JSON lines, and builds the periodic tap.stats.                 */
 #ifndef DPI_COLLECTOR_H
 #define DPI_COLLECTOR_H
@@ -13,8 +14,12 @@
 
 #include "bus.h"
 #include "decode.h"
+#include "outfile.h"
 
 typedef struct collector_t collector_t;
+
+/*  The events a flow gives (FlowEvent.Event), as counted.                   */
+typedef enum { EVENT_DETECTED, EVENT_UPDATE, EVENT_END, EVENT_KINDS } flow_event_kind_t;
 
 typedef struct {
     uint64_t packets, bytes;            /* frames seen, wire bytes           */
@@ -23,17 +28,18 @@ typedef struct {
     uint64_t fragments;                 /* IP fragments after the first      */
     uint64_t flows_created;
     uint64_t evictions;
-    uint64_t events[4];                 /* by FlowEvent.Event                */
+    uint64_t events[EVENT_KINDS];       /* by flow_event_kind_t              */
     uint64_t event_errors;              /* events not published or written   */
     uint64_t classify_errors;           /* nDPI state could not be allocated */
+    uint64_t compat_errors;             /* dpi-flows.json not written        */
 } collector_counters_t;
 
-/*  A worker. PUB (may be NULL) and JSONL (may be NULL) are not owned. With
-    several workers sharing them, OUTPUT_LOCK (else NULL) serialises their
-    use; WORKER is this one's index of WORKERS.                              */
+/*  A lane. PUB (may be NULL) and JSONL (may be NULL) are not owned. With
+    several lanes sharing them, OUTPUT_LOCK (else NULL) serialises their
+    use; LANE is this one's index of LANES.                              */
 struct stats_board_t;
-collector_t *collector_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl,
-                            pthread_mutex_t *output_lock, unsigned worker, unsigned workers,
+collector_t *collector_new (const config_t *cfg, bus_pub_t *pub, outfile_t *jsonl,
+                            pthread_mutex_t *output_lock, unsigned lane, unsigned lanes,
                             struct stats_board_t *board);
 void collector_destroy (collector_t **self_p);
 

@@ -1,6 +1,7 @@
 /*  decode.c — see decode.h.                                                 */
 #include "decode.h"
 
+#include <netinet/in.h>
 #include <pcap/dlt.h>
 #include <string.h>
 
@@ -171,23 +172,23 @@ static void
 transport (const uint8_t *l4, uint32_t len, packet_t *pkt)
 {
     switch (pkt->proto) {
-    case 6:                                         /* TCP: a whole header */
+    case IPPROTO_TCP:                               /* a whole header */
         if (len >= 20) {
             pkt->sport = get16 (l4);
             pkt->dport = get16 (l4 + 2);
             pkt->tcp_flags = l4[13];
         }
         break;
-    case 17:                                        /* UDP */
-    case 132:                                       /* SCTP */
-    case 136:                                       /* UDP-Lite */
+    case IPPROTO_UDP:
+    case IPPROTO_SCTP:
+    case IPPROTO_UDPLITE:
         if (len >= 8) {
             pkt->sport = get16 (l4);
             pkt->dport = get16 (l4 + 2);
         }
         break;
-    case 1:                                         /* ICMP */
-    case 58:                                        /* ICMPv6 */
+    case IPPROTO_ICMP:
+    case IPPROTO_ICMPV6:
         if (len >= 2) {
             pkt->icmp_type = l4[0];
             pkt->icmp_code = l4[1];
@@ -205,22 +206,22 @@ ipv6_extensions (const uint8_t *ip, uint32_t len, uint32_t *off, uint8_t *next, 
 {
     for (int guard = 0; guard < 16; guard++) {
         switch (*next) {
-        case 0:                                     /* hop-by-hop */
-        case 43:                                    /* routing */
-        case 60:                                    /* destination options */
-        case 135:                                   /* mobility */
+        case IPPROTO_HOPOPTS:
+        case IPPROTO_ROUTING:
+        case IPPROTO_DSTOPTS:
+        case IPPROTO_MH:
             if (len < *off + 8)
                 return DECODE_TOO_SHORT;
             *next = ip[*off];
             *off += 8u + 8u * ip[*off + 1];
             break;
-        case 51:                                    /* AH: length in 4-byte units */
+        case IPPROTO_AH:                            /* length in 4-byte units */
             if (len < *off + 8)
                 return DECODE_TOO_SHORT;
             *next = ip[*off];
             *off += 4u * (ip[*off + 1] + 2u);
             break;
-        case 44: {                                  /* fragment */
+        case IPPROTO_FRAGMENT: {
             if (len < *off + 8)
                 return DECODE_TOO_SHORT;
             uint16_t frag = get16 (ip + *off + 2);
@@ -301,7 +302,7 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
         else
             return DECODE_BAD_IP;
 
-        if (next == 4 || next == 41) {              /* IP-in-IP, 6in4 / 4in6 */
+        if (next == IPPROTO_IPIP || next == IPPROTO_IPV6) {     /* IP-in-IP, 6in4 / 4in6 */
             if (pkt->first_fragment)
                 return DECODE_FRAGMENT;             /* inner header split: cannot follow */
             off += l4off;
@@ -310,7 +311,7 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
         }
         /* a transport header cut short is malformed (ndpiReader would make
            a flow with ports 0 of it; we count it) */
-        if ((next == 6 && len < l4off + 20) || (next == 17 && len < l4off + 8))
+        if ((next == IPPROTO_TCP && len < l4off + 20) || (next == IPPROTO_UDP && len < l4off + 8))
             return DECODE_TOO_SHORT;
         pkt->ip_version = version;
         pkt->proto = next;

@@ -4,7 +4,8 @@
     PPPoE and LLC/SNAP, Linux SLL and SLL2, raw IP, BSD NULL/loopback, PPP
     and Cisco HDLC), then IPv4 or IPv6 with its extension headers, through
     IP-in-IP, 6in4 and 4in6 tunnels to the innermost IP header, as
-    ndpiReader does, and reads the transport ports.
+    ndpiReader does, and reads the transport ports. IP protocol numbers are
+    the IPPROTO_* of <netinet/in.h> here and in every module.
 
     Every read is bounds-checked against the captured length; a frame that
     cannot be decoded gets a reason (decode_reason_name) for the counters,

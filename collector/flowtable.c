@@ -1,6 +1,7 @@
 /*  flowtable.c — see flowtable.h.                                           */
 #include "flowtable.h"
 
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -177,7 +178,7 @@ allocate (flowtable_t *self)
 static flow_list_t
 list_of (uint8_t proto)
 {
-    return proto == 6 ? LIST_TCP : proto == 17 ? LIST_UDP : LIST_OTHER;
+    return proto == IPPROTO_TCP ? LIST_TCP : proto == IPPROTO_UDP ? LIST_UDP : LIST_OTHER;
 }
 
 flow_t *
@@ -226,7 +227,7 @@ flowtable_touch (flowtable_t *self, flow_t *f, uint64_t now_us, uint8_t tcp_flag
     if (now_us > f->last_us)
         f->last_us = now_us;
     flow_list_t list = (flow_list_t) f->list;
-    if (f->proto == 6 && list == LIST_TCP) {
+    if (f->proto == IPPROTO_TCP && list == LIST_TCP) {
         if (tcp_flags & 0x01)                       /* FIN */
             f->fin_seen |= (uint8_t) (1 << direction);
         if ((tcp_flags & 0x04) || f->fin_seen == 3) /* RST, or FIN both ways */

@@ -75,7 +75,7 @@ typedef struct {
 } flowtable_timeouts_t;
 
 /*  Flow ids are ID_FIRST, ID_FIRST + ID_STEP, ...: several tables (one per
-    worker thread) give ids unique in the process.                           */
+    lane thread) give ids unique in the process.                           */
 flowtable_t *flowtable_new (uint32_t max_flows, flowtable_timeouts_t timeouts,
                             flowtable_end_fn *on_end, void *arg, uint64_t id_first,
                             uint64_t id_step);
@@ -108,7 +108,7 @@ uint64_t flowtable_created (flowtable_t *self);
 uint64_t flowtable_memory (flowtable_t *self);
 
 /*  Symmetric 32-bit hash of the tuple of PKT: both directions hash the
-    same (used to pin flows to worker threads too).                          */
+    same (used to pin flows to lane threads too).                          */
 uint32_t flowtable_hash (const packet_t *pkt);
 
 #endif

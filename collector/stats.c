@@ -2,13 +2,16 @@
 #include "stats.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "outfile.h"
 #include "pbjson.h"
+#include "ratelog.h"
 #include "topics.h"
 
 #define TOP_TALKERS 10
@@ -26,20 +29,22 @@ struct stats_t {
     uint32_t created[60];               /* flows created in each second      */
     uint64_t created_sec[60];           /* ... of this second (since epoch)  */
     uint64_t capture_received, capture_dropped, capture_if_dropped;
-    unsigned worker, workers;
+    unsigned lane, lanes;
     pthread_mutex_t *output_lock;
     stats_board_t *board;
+    uint64_t compat_errors;             /* dpi-flows.json not written        */
+    ratelog_t compat_log;
 };
 
 stats_t *
-stats_new (const config_t *cfg, unsigned worker, unsigned workers, pthread_mutex_t *output_lock,
+stats_new (const config_t *cfg, unsigned lane, unsigned lanes, pthread_mutex_t *output_lock,
            stats_board_t *board)
 {
     stats_t *self = calloc (1, sizeof *self);
     if (self) {
         self->cfg = cfg;
-        self->worker = worker;
-        self->workers = workers;
+        self->lane = lane;
+        self->lanes = lanes;
         self->output_lock = output_lock;
         self->board = board;
         self->interval_us = (uint64_t) cfg->tap.stats_interval * 1000000ull;
@@ -52,6 +57,12 @@ stats_destroy (stats_t **self_p)
 {
     free (*self_p);
     *self_p = NULL;
+}
+
+uint64_t
+stats_compat_errors (stats_t *self)
+{
+    return self->compat_errors;
 }
 
 void
@@ -139,7 +150,7 @@ typedef struct {
     uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
 } walk_t;
 
-/*  A worker's latest summary.                                               */
+/*  A lane's latest summary.                                               */
 typedef struct {
     uint64_t flows_1min, tx_packets, tx_bytes, rx_packets, rx_bytes;
     proto_row_t protos[MAX_PROTOCOLS];
@@ -147,16 +158,16 @@ typedef struct {
 } summary_t;
 
 struct stats_board_t {
-    unsigned workers;
+    unsigned lanes;
     summary_t slot[];
 };
 
 stats_board_t *
-stats_board_new (unsigned workers)
+stats_board_new (unsigned lanes)
 {
-    stats_board_t *self = calloc (1, sizeof *self + workers * sizeof (summary_t));
+    stats_board_t *self = calloc (1, sizeof *self + lanes * sizeof (summary_t));
     if (self)
-        self->workers = workers;
+        self->lanes = lanes;
     return self;
 }
 
@@ -167,12 +178,12 @@ stats_board_destroy (stats_board_t **self_p)
     *self_p = NULL;
 }
 
-/*  The sum of every worker's summary.                                       */
+/*  The sum of every lane's summary.                                       */
 static void
 board_sum (stats_board_t *board, summary_t *sum)
 {
     memset (sum, 0, sizeof *sum);
-    for (unsigned k = 0; k < board->workers; k++) {
+    for (unsigned k = 0; k < board->lanes; k++) {
         const summary_t *s = &board->slot[k];
         sum->flows_1min += s->flows_1min;
         sum->tx_packets += s->tx_packets;
@@ -272,17 +283,26 @@ top_talkers (walk_t *w, talker_row_t *top)
 /*  --------------------------------------------------------------------------
     dpi-flows.json                                                           */
 
+/*  The compat file could not be written: counted, logged once a second.    */
+static void
+compat_failed (stats_t *self, const char *path, int error)
+{
+    self->compat_errors++;
+    uint64_t unlogged;
+    if (ratelog_due (&self->compat_log, &unlogged))
+        log_error ("compat: cannot write %s: %s (%llu failures)", path, strerror (error),
+                   (unsigned long long) self->compat_errors);
+}
+
 static void
 write_compat (stats_t *self, const summary_t *w, uint64_t now_us, const char *interface)
 {
-    const char *dir = self->cfg->global.compat_dir;
-    char path[1024], tmp[1100];
-    snprintf (path, sizeof path, "%s/dpi-flows.json", dir);
-    snprintf (tmp, sizeof tmp, "%s.tmp.%d.%u", path, (int) getpid (), self->worker);
-    zsys_dir_create ("%s", dir);
-    FILE *f = fopen (tmp, "w");
+    char path[1024];
+    snprintf (path, sizeof path, "%s/dpi-flows.json", self->cfg->global.compat_dir);
+    outfile_snapshot_t snap;
+    FILE *f = outfile_snapshot_begin (&snap, path, self->lane);
     if (!f) {
-        log_warning ("compat: cannot write %s", tmp);
+        compat_failed (self, snap.temp, errno);
         return;
     }
     fprintf (f, "{\"timestamp\":%llu,\"flows_1min\":%llu,\"tap_interface\":",
@@ -301,10 +321,8 @@ write_compat (stats_t *self, const summary_t *w, uint64_t now_us, const char *in
     }
     fputs ("},\"mode\":\"passive_tap\"}\n", f);
     pbjson_buf_free (&s);
-    if (fclose (f) != 0 || rename (tmp, path) != 0) {
-        log_warning ("compat: cannot replace %s", path);
-        unlink (tmp);
-    }
+    if (outfile_snapshot_commit (&snap) != 0)
+        compat_failed (self, path, errno);
 }
 
 void
@@ -364,17 +382,17 @@ stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t 
     }
     st.top_talkers = tkp;
 
-    st.worker = self->worker;
-    st.workers = self->workers;
+    st.lane = self->lane;
+    st.lanes = self->lanes;
     if (self->output_lock)
         pthread_mutex_lock (self->output_lock);
     if (pub)
         bus_pub_send (pub, TOPIC_TAP_STATS, &st.base);
     if (self->output_lock)
         pthread_mutex_unlock (self->output_lock);
-    /* the compat file holds the sum of every worker's latest summary */
+    /* the compat file holds the sum of every lane's latest summary */
     if (self->cfg->global.compat) {
-        summary_t *mine = &self->board->slot[self->worker], sum;
+        summary_t *mine = &self->board->slot[self->lane], sum;
         if (self->output_lock)
             pthread_mutex_lock (self->output_lock);
         *mine = (summary_t) { flows_1min, w.tx_packets, w.tx_bytes, w.rx_packets, w.rx_bytes,

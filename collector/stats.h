@@ -5,7 +5,8 @@
     report, totals, the protocol distribution and the top talkers of the
     flows live at that moment, capture drops (pcap_stats), evictions, bus
     send errors, resident memory. With global.compat, the same facts go to
-    COMPAT_DIR/dpi-flows.json, written atomically (temp file + rename).    */
+    COMPAT_DIR/dpi-flows.json, written atomically (outfile.h); a failure is
+    logged and counted (stats_compat_errors).                                */
 #ifndef DPI_COLLECTOR_STATS_H
 #define DPI_COLLECTOR_STATS_H
 
@@ -19,20 +20,23 @@
 
 typedef struct stats_t stats_t;
 
-/*  The board where each worker leaves its latest summary, so the compat
-    file holds the sum over all workers (guarded by the output lock).       */
+/*  The board where each lane leaves its latest summary, so the compat
+    file holds the sum over all lanes (guarded by the output lock).       */
 typedef struct stats_board_t stats_board_t;
 
-stats_board_t *stats_board_new (unsigned workers);
+stats_board_t *stats_board_new (unsigned lanes);
 void stats_board_destroy (stats_board_t **self_p);
 
-/*  Stats of worker WORKER of WORKERS; OUTPUT_LOCK (or NULL with a single
-    worker) guards PUB and BOARD.                                            */
-stats_t *stats_new (const config_t *cfg, unsigned worker, unsigned workers,
+/*  Stats of lane LANE of LANES; OUTPUT_LOCK (or NULL with a single
+    lane) guards PUB and BOARD.                                            */
+stats_t *stats_new (const config_t *cfg, unsigned lane, unsigned lanes,
                     pthread_mutex_t *output_lock, stats_board_t *board);
 void stats_destroy (stats_t **self_p);
 
 void stats_flow_created (stats_t *self, uint64_t now_us);
+
+/*  Reports of dpi-flows.json that could not be written (logged).           */
+uint64_t stats_compat_errors (stats_t *self);
 void stats_set_capture (stats_t *self, uint64_t received, uint64_t dropped, uint64_t if_dropped);
 
 /*  Is a report due at NOW_US? (The first one is due one interval after the

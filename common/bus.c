@@ -7,8 +7,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "endpoint.h"
 #include "log.h"
 #include "msgpool.h"
+#include "paths.h"
 #include "topics.h"
 
 #define MAX_TOPICS   32         /* topics one publisher sends               */
@@ -42,25 +44,6 @@ bus_host_name (const config_t *cfg, char *out, size_t outlen)
     else if (gethostname (out, outlen) != 0)
         snprintf (out, outlen, "localhost");
     out[outlen - 1] = 0;
-}
-
-/*  mkdir -p of the directory holding an ipc:// socket path.                 */
-static void
-make_ipc_dir (const char *endpoint)
-{
-    char path[512];
-    snprintf (path, sizeof path, "%s", endpoint + strlen ("ipc://"));
-    char *slash = strrchr (path, '/');
-    if (!slash || slash == path)
-        return;
-    *slash = 0;
-    for (char *p = path + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            mkdir (path, 0755);
-            *p = '/';
-        }
-    mkdir (path, 0755);
 }
 
 /*  Make SOCK the CURVE server for a bind: our secret certificate, and a ZAP
@@ -119,31 +102,27 @@ curve_client (zsock_t *sock, const config_t *cfg)
     return 0;
 }
 
-/*  Bind or connect SOCK to ENDPOINT ("@" binds, ">" connects, else
-    BIND_DEFAULT), with CURVE on tcp:// when configured. *BINDS tells which
-    was done. Returns 0 or -1 (logged).                                      */
+/*  Bind or connect SOCK to TEXT (endpoint.h; BIND_DEFAULT without a
+    prefix), with CURVE on tcp:// when configured; EP receives what TEXT
+    says. Returns 0 or -1 (logged).                                          */
 static int
-attach (zsock_t *sock, const char *endpoint, bool bind_default, const config_t *cfg,
-        zactor_t **auth, bool *binds)
+attach (zsock_t *sock, const char *text, bool bind_default, const config_t *cfg,
+        zactor_t **auth, endpoint_t *ep)
 {
-    bool bind = bind_default;
-    if (*endpoint == '@' || *endpoint == '>') {
-        bind = *endpoint == '@';
-        endpoint++;
-    }
-    *binds = bind;
-    if (strncmp (endpoint, "tcp://", 6) && strncmp (endpoint, "ipc://", 6)
-        && strncmp (endpoint, "inproc://", 9)) {
-        log_error ("bus: endpoint '%s': expected tcp://, ipc:// or inproc://", endpoint);
+    const char *reason = NULL;
+    if (endpoint_parse (text, bind_default, ep, &reason) != 0) {
+        log_error ("bus: endpoint '%s' %s", text, reason);
         return -1;
     }
-    if (cfg->bus.curve.enabled && strncmp (endpoint, "tcp://", 6) == 0) {
+    bool bind = ep->bind;
+    const char *endpoint = ep->address;
+    if (cfg->bus.curve.enabled && ep->transport == ENDPOINT_TCP) {
         int rc = bind ? curve_server (sock, cfg, auth) : curve_client (sock, cfg);
         if (rc)
             return -1;
     }
-    if (bind && strncmp (endpoint, "ipc://", 6) == 0)
-        make_ipc_dir (endpoint);
+    if (bind && ep->transport == ENDPOINT_IPC)
+        paths_mkdir_parent (ep->path, 0755);    /* a failure shows at the bind */
     int rc = bind ? zsock_bind (sock, "%s", endpoint) : zsock_connect (sock, "%s", endpoint);
     if (rc < 0) {
         log_error ("bus: cannot %s %s: %s", bind ? "bind" : "connect", endpoint,
@@ -151,6 +130,15 @@ attach (zsock_t *sock, const char *endpoint, bool bind_default, const config_t *
         return -1;
     }
     return 0;
+}
+
+/*  The socket file of an ipc:// endpoint we bound goes with us (ZeroMQ
+    leaves it behind).                                                       */
+static void
+remove_ipc_file (const char *address)
+{
+    if (strncmp (address, "ipc://", 6) == 0 && unlink (address + 6) != 0 && errno != ENOENT)
+        log_warning ("bus: cannot remove %s: %s", address + 6, strerror (errno));
 }
 
 /*  --------------------------------------------------------------------------
@@ -163,7 +151,19 @@ typedef struct {
     uint64_t seq;
     uint64_t sent;
     uint64_t send_errors;
+    uint64_t unheard;               /* sent while no subscription matched   */
+    uint64_t heard_generation;      /* subscriptions when HEARD was worked out */
+    bool heard;
 } pub_topic_t;
+
+/*  A subscription prefix and how many subscribers hold it.                  */
+typedef struct {
+    char prefix[64];
+    uint32_t holders;
+} pub_prefix_t;
+
+#define MAX_PREFIXES 256
+#define CHECK_EVERY 32              /* sends between looks at subscriptions  */
 
 struct bus_pub_t {
     int block_ms;                   /* lossless mode: longest wait per send  */
@@ -185,6 +185,11 @@ struct bus_pub_t {
     pub_topic_t topics[MAX_TOPICS];
     size_t topic_count;
     uint64_t send_errors;           /* includes sends on unknown topics     */
+    pub_prefix_t prefixes[MAX_PREFIXES];    /* subscriptions seen (XPUB)    */
+    size_t prefix_count;
+    uint64_t subscriptions;         /* held now, over all prefixes          */
+    uint64_t generation;            /* bumped by every change of them       */
+    unsigned since_check;           /* sends since the last look            */
 };
 
 bus_pub_t *
@@ -208,14 +213,17 @@ bus_pub_new (const config_t *cfg, const char *name, const char *endpoint)
     zsock_set_sndhwm (self->sock, cfg->bus.sndhwm);
     zsock_set_rcvhwm (self->sock, cfg->bus.rcvhwm);
     zsock_set_linger (self->sock, cfg->bus.linger_ms);
-    if (attach (self->sock, endpoint, true, cfg, &self->auth, &self->binds)) {
+    /* every subscribe and unsubscribe comes up, so we know who listens */
+    zsock_set_xpub_verboser (self->sock, 1);
+    endpoint_t ep;
+    if (attach (self->sock, endpoint, true, cfg, &self->auth, &ep)) {
         bus_pub_destroy (&self);
         return NULL;
     }
+    self->binds = ep.bind;
     /* the endpoint as bound: a tcp port 0 or * becomes the real one */
     const char *last = self->binds ? zsock_last_endpoint (self->sock) : NULL;
-    snprintf (self->endpoint, sizeof self->endpoint, "%s",
-              last ? last : endpoint + (*endpoint == '@' || *endpoint == '>'));
+    snprintf (self->endpoint, sizeof self->endpoint, "%s", last ? last : ep.address);
     zstr_free ((char **) &last);
     self->handle = zsock_resolve (self->sock);
     return self;
@@ -229,6 +237,8 @@ bus_pub_destroy (bus_pub_t **self_p)
         return;
     bus_pub_flush (self);
     zsock_destroy (&self->sock);
+    if (self->binds)
+        remove_ipc_file (self->endpoint);
     zactor_destroy (&self->auth);
     msgpool_release (&self->pool);      /* freed with ZeroMQ's last message */
     free (self);
@@ -259,6 +269,62 @@ pub_topic (bus_pub_t *self, const char *topic, const ProtobufCMessageDescriptor 
     slot->descriptor = desc;
     slot->header_offset = field->offset;
     return slot;
+}
+
+/*  One subscription message of the XPUB: byte 1 subscribe / 0 unsubscribe,
+    then the prefix.                                                          */
+static void
+pub_subscription (bus_pub_t *self, const uint8_t *data, size_t size)
+{
+    if (size < 1 || size - 1 >= sizeof self->prefixes[0].prefix)
+        return;                     /* longer than any topic: matches none  */
+    bool subscribe = data[0] == 1;
+    pub_prefix_t *slot = NULL;
+    for (size_t i = 0; i < self->prefix_count && !slot; i++)
+        if (strlen (self->prefixes[i].prefix) == size - 1
+            && memcmp (self->prefixes[i].prefix, data + 1, size - 1) == 0)
+            slot = &self->prefixes[i];
+    if (!slot && subscribe && self->prefix_count < MAX_PREFIXES) {
+        slot = &self->prefixes[self->prefix_count++];
+        memcpy (slot->prefix, data + 1, size - 1);
+        slot->prefix[size - 1] = 0;
+        slot->holders = 0;
+    }
+    if (!slot || (!subscribe && slot->holders == 0))
+        return;
+    slot->holders += subscribe ? 1 : -1u;
+    self->subscriptions += subscribe ? 1 : -1ull;
+    self->generation++;
+}
+
+/*  Take the subscription messages waiting on the socket.                   */
+static void
+pub_take_subscriptions (bus_pub_t *self)
+{
+    uint8_t data[256];
+    int n;
+    self->since_check = 0;
+    while ((n = zmq_recv (self->handle, data, sizeof data, ZMQ_DONTWAIT)) >= 0)
+        pub_subscription (self, data, (size_t) n < sizeof data ? (size_t) n : sizeof data);
+}
+
+/*  Does a subscription match SLOT's topic? Worked out again when they
+    changed; looked at again every CHECK_EVERY sends, and at every send
+    while nobody listens (a subscriber may have just come).                  */
+static bool
+pub_heard (bus_pub_t *self, pub_topic_t *slot)
+{
+    if (++self->since_check >= CHECK_EVERY || !slot->heard)
+        pub_take_subscriptions (self);
+    if (slot->heard_generation != self->generation || self->generation == 0) {
+        slot->heard = false;
+        for (size_t i = 0; i < self->prefix_count && !slot->heard; i++)
+            slot->heard = self->prefixes[i].holders > 0
+                          && strncmp (slot->topic, self->prefixes[i].prefix,
+                                      strlen (self->prefixes[i].prefix)) == 0;
+        slot->heard_generation = self->generation;
+    }
+    return slot->heard;
 }
 
 static int send_one (bus_pub_t *self, pub_topic_t *slot, zmq_msg_t *payload);
@@ -326,6 +392,8 @@ send_topic (bus_pub_t *self, pub_topic_t *slot)
 static int
 send_one (bus_pub_t *self, pub_topic_t *slot, zmq_msg_t *payload)
 {
+    if (!pub_heard (self, slot))
+        slot->unheard++;
     if (send_topic (self, slot) < 0 || zmq_msg_send (payload, self->handle, ZMQ_DONTWAIT) < 0) {
         zmq_msg_close (payload);
         slot->send_errors++;
@@ -360,15 +428,43 @@ bus_pub_flush (bus_pub_t *self)
     return rc;
 }
 
+/*  Take subscriptions until DEADLINE (bus_mono_ns), or until one is held
+    when FIRST_ONLY.                                                          */
+static void
+pub_listen_until (bus_pub_t *self, uint64_t deadline, bool first_only)
+{
+    pub_take_subscriptions (self);
+    while (!(first_only && self->subscriptions > 0) && !zsys_interrupted) {
+        uint64_t now = bus_mono_ns ();
+        if (now >= deadline)
+            break;
+        zmq_pollitem_t item = { self->handle, 0, ZMQ_POLLIN, 0 };
+        long wait_ms = (long) ((deadline - now) / 1000000ull) + 1;
+        if (zmq_poll (&item, 1, wait_ms) < 0 && zmq_errno () != EINTR)
+            break;
+        pub_take_subscriptions (self);
+    }
+}
+
 int
 bus_pub_wait_subscriber (bus_pub_t *self, int timeout_ms)
 {
-    zsock_set_rcvtimeo (self->sock, timeout_ms);
-    zframe_t *frame = zframe_recv (self->sock);
-    zsock_set_rcvtimeo (self->sock, -1);
-    bool subscribed = frame && zframe_size (frame) > 0 && zframe_data (frame)[0] == 1;
-    zframe_destroy (&frame);
-    return subscribed ? 0 : -1;
+    pub_listen_until (self, bus_mono_ns () + (uint64_t) timeout_ms * 1000000ull, true);
+    return self->subscriptions > 0 ? 0 : -1;
+}
+
+uint64_t
+bus_pub_let_subscribers_join (bus_pub_t *self, int window_ms)
+{
+    pub_listen_until (self, bus_mono_ns () + (uint64_t) window_ms * 1000000ull, false);
+    return self->subscriptions;
+}
+
+uint64_t
+bus_pub_subscriptions (bus_pub_t *self)
+{
+    pub_take_subscriptions (self);
+    return self->subscriptions;
 }
 
 void
@@ -392,8 +488,18 @@ bus_pub_topic_stats (bus_pub_t *self, size_t index)
         stats.topic = self->topics[index].topic;
         stats.sent = self->topics[index].sent;
         stats.send_errors = self->topics[index].send_errors;
+        stats.unheard = self->topics[index].unheard;
     }
     return stats;
+}
+
+uint64_t
+bus_pub_unheard (bus_pub_t *self)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < self->topic_count; i++)
+        total += self->topics[i].unheard;
+    return total;
 }
 
 uint64_t
@@ -539,8 +645,11 @@ bus_sub_destroy (bus_sub_t **self_p)
     zsock_destroy (&self->sock);
     zactor_destroy (&self->auth);
     zhashx_destroy (&self->tracks);
-    for (size_t i = 0; i < self->endpoint_count; i++)
+    for (size_t i = 0; i < self->endpoint_count; i++) {
+        if (self->endpoints[i].binds && self->endpoints[i].endpoint)
+            remove_ipc_file (self->endpoints[i].endpoint);
         free (self->endpoints[i].endpoint);
+    }
     free (self->endpoints);
     for (size_t i = 0; i < self->source_count; i++)
         free ((char *) self->sources[i].source);
@@ -552,17 +661,16 @@ bus_sub_destroy (bus_sub_t **self_p)
 int
 bus_sub_attach (bus_sub_t *self, const char *endpoint)
 {
-    bool binds;
-    if (attach (self->sock, endpoint, false, self->cfg, &self->auth, &binds))
+    endpoint_t ep;
+    if (attach (self->sock, endpoint, false, self->cfg, &self->auth, &ep))
         return -1;
     sub_endpoint_t *grown = realloc (self->endpoints,
                                      (self->endpoint_count + 1) * sizeof *grown);
     if (!grown)
         return -1;
     self->endpoints = grown;
-    const char *plain = endpoint + (*endpoint == '@' || *endpoint == '>');
-    self->endpoints[self->endpoint_count].endpoint = strdup (plain);
-    self->endpoints[self->endpoint_count].binds = binds;
+    self->endpoints[self->endpoint_count].endpoint = strdup (ep.address);
+    self->endpoints[self->endpoint_count].binds = ep.bind;
     self->endpoint_count++;
     return 0;
 }

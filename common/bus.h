@@ -15,16 +15,23 @@
     before the subscriber joined are not gaps.
 
     Endpoints follow czmq: "@" binds, ">" connects; without a prefix a
-    publisher binds and a subscriber connects. With bus.curve.enabled, the
+    publisher binds and a subscriber connects (endpoint.h). With bus.curve.enabled, the
     binding side of a tcp:// endpoint is the CURVE server and authenticates
     clients with a ZAP handler (zauth) against the certificates in
     bus.curve.allow_dir; the connecting side presents bus.curve.cert and
     expects bus.curve.server_cert. ipc:// endpoints never use CURVE.
 
-    The publisher socket is an XPUB so it can see subscriptions
-    (bus_pub_wait_subscriber) — sending behaves as PUB: past the send
+    The publisher socket is an XPUB that sees every subscription come and
+    go (ZMQ_XPUB_VERBOSER), so it knows whether anyone listens: a message
+    sent while no subscription matches its topic is counted as unheard (it
+    went nowhere), and an offline run can wait for its subscribers
+    (bus_pub_let_subscribers_join). Sending behaves as PUB: past the send
     high-water mark, ZeroMQ drops for the slow subscriber only, and that
     subscriber's gap counters show it (unless bus_pub_set_lossless).
+
+    Endpoints are parsed by endpoint.h (ipc:// and tcp:// only). The socket
+    file of an ipc:// endpoint a publisher or subscriber bound is removed
+    when it is destroyed.
 
     Threads: a bus_pub_t or bus_sub_t belongs to one thread.                */
 #ifndef DPI_BUS_H
@@ -46,6 +53,7 @@ typedef struct {
     const char *topic;
     uint64_t sent;
     uint64_t send_errors;
+    uint64_t unheard;               /* sent while no subscription matched   */
 } bus_topic_stats_t;
 
 /*  Per-source subscriber counters (summed over the source's topics).        */
@@ -97,6 +105,18 @@ int bus_pub_flush (bus_pub_t *self);
     passes (-1). For tools and tests that must not lose their first sends.  */
 int bus_pub_wait_subscriber (bus_pub_t *self, int timeout_ms);
 
+/*  Listen for WINDOW_MS to the subscribers connecting: those that were
+    trying to reach the endpoint before it was bound. A subscriber retries
+    every 100 ms at most (bus_sub_new), so a window of BUS_JOIN_WINDOW_MS
+    lets every one of them in; an offline run waits this long before its
+    first message so that none of its messages is lost to a slow joiner.
+    Returns the subscriptions held then.                                     */
+#define BUS_JOIN_WINDOW_MS 300
+uint64_t bus_pub_let_subscribers_join (bus_pub_t *self, int window_ms);
+
+/*  Subscriptions held now (a subscriber holds one per prefix).             */
+uint64_t bus_pub_subscriptions (bus_pub_t *self);
+
 /*  How long bus_pub_destroy may wait to hand queued messages over (ms). An
     offline run sets it long: its last events must not be lost at exit.     */
 void bus_pub_set_linger (bus_pub_t *self, int linger_ms);
@@ -109,6 +129,8 @@ uint64_t bus_pub_instance (bus_pub_t *self);
 size_t bus_pub_topic_count (bus_pub_t *self);
 bus_topic_stats_t bus_pub_topic_stats (bus_pub_t *self, size_t index);
 uint64_t bus_pub_send_errors (bus_pub_t *self);
+/*  Messages sent while no subscription matched their topic: sent to nobody. */
+uint64_t bus_pub_unheard (bus_pub_t *self);
 
 /*  Subscriber with no endpoint and no subscription yet.                     */
 bus_sub_t *bus_sub_new (const config_t *cfg);

@@ -5,15 +5,8 @@
 #include "community_id.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <string.h>
-
-enum {
-    PROTO_ICMP   = 1,
-    PROTO_TCP    = 6,
-    PROTO_UDP    = 17,
-    PROTO_ICMPV6 = 58,
-    PROTO_SCTP   = 132
-};
 
 /*  ---------------------------------------------------------------------
     SHA-1 (FIPS 180-1)                                                     */
@@ -122,8 +115,8 @@ community_id_sha1 (const void *data, size_t len, uint8_t digest[COMMUNITY_ID_SHA
 static bool
 proto_has_ports (uint8_t proto)
 {
-    return proto == PROTO_TCP || proto == PROTO_UDP || proto == PROTO_SCTP
-        || proto == PROTO_ICMP || proto == PROTO_ICMPV6;
+    return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP
+        || proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
 }
 
 /*  The request/reply pairs of the spec (pycommunityid icmp.py and icmp6.py,
@@ -132,7 +125,7 @@ proto_has_ports (uint8_t proto)
 static int
 icmp_counterpart (uint8_t proto, uint16_t type)
 {
-    if (proto == PROTO_ICMP)
+    if (proto == IPPROTO_ICMP)
         switch (type) {
             case 8:   return 0;     /* echo request -> echo reply */
             case 0:   return 8;
@@ -234,7 +227,7 @@ community_id_v1 (const community_id_tuple_t *t, uint16_t seed, bool hex,
     uint16_t sport = ports ? t->sport : 0;
     uint16_t dport = ports ? t->dport : 0;
     bool one_way = false;
-    if (t->proto == PROTO_ICMP || t->proto == PROTO_ICMPV6) {
+    if (t->proto == IPPROTO_ICMP || t->proto == IPPROTO_ICMPV6) {
         int counter = icmp_counterpart (t->proto, sport);
         if (counter < 0)
             one_way = true;         /* dport stays the code */

@@ -23,7 +23,11 @@
     A STRING row with AUTO_NAME is filled after loading when left "": it
     becomes AUTO_PREFIX + global.run_dir + "/" + AUTO_NAME (trailing slashes
     of run_dir dropped), e.g. bus.endpoints.collector defaults to
-    "ipc:///run/dpi-dual/collector.pub".
+    "ipc:///run/dpi-dual/collector.pub"; a value made so is checked again
+    (a run_dir too long for a unix socket path is global.run_dir's error).
+    The endpoint rows come from the table of workers (workers.h). A STRING
+    row IN_CONFIG_DIR defaults to its file name in the directory of the
+    default configuration file (config_default_path).
 
     Value rules
     -----------
@@ -36,7 +40,8 @@
     wrong file. Only one YAML document per file.
 
     Errors are "FILE:LINE:COL: KEY: reason" (1-based), KEY "-" where no key
-    applies (syntax errors, top level), or "FILE: cannot open: REASON".
+    applies (syntax errors, top level), or "FILE: cannot open: REASON". A
+    key that moved is an unknown key whose message names the new one.
     Every error of a file is collected; a YAML syntax error stops the parse,
     so it is reported alone. config_load resets *ERRORS on entry; ERRORS
     may be NULL when the caller only wants success or failure.
@@ -51,6 +56,9 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <yaml.h>
+
+#include "endpoint.h"
+#include "log.h"
 
 typedef enum { KEY_BOOL, KEY_INT, KEY_STRING, KEY_ENUM, KEY_STRLIST } key_type_t;
 
@@ -71,6 +79,7 @@ typedef struct {
 } key_def_t;
 
 static const char *s_check_endpoint (const char *value);
+static const char *s_check_socket_path (const char *value);
 static const char *s_check_not_empty (const char *value);
 
 static const char *const s_mode_names[] = { "dual", "mitm-only", "tap-only", NULL };
@@ -109,19 +118,17 @@ static const key_def_t s_keys[] = {
     ROW_STR_NAMES ("global.log_level", global.log_level, "info", s_level_names),
     ROW_BOOL      ("global.compat", global.compat, false),
     ROW_STR       ("global.compat_dir", global.compat_dir, "/tmp/secubox"),
+    ROW_STR       ("global.user", global.user, ""),
 
     ROW_INT       ("bus.heartbeat_interval", bus.heartbeat_interval, 5, 1, 3600),
     ROW_INT       ("bus.sndhwm", bus.sndhwm, 100000, 1, 10000000),
     ROW_INT       ("bus.rcvhwm", bus.rcvhwm, 100000, 1, 10000000),
     ROW_INT       ("bus.linger_ms", bus.linger_ms, 200, 0, 60000),
-    ROW_STR_AUTO  ("bus.endpoints.collector", bus.endpoints.collector,
-                   s_check_endpoint, "ipc://", "collector.pub"),
-    ROW_STR_AUTO  ("bus.endpoints.bridge_mitm", bus.endpoints.bridge_mitm,
-                   s_check_endpoint, "ipc://", "bridge-mitm.pub"),
-    ROW_STR_AUTO  ("bus.endpoints.buffer", bus.endpoints.buffer,
-                   s_check_endpoint, "ipc://", "buffer.pub"),
-    ROW_STR_AUTO  ("bus.endpoints.correlator", bus.endpoints.correlator,
-                   s_check_endpoint, "ipc://", "correlator.pub"),
+#define ROW_ENDPOINT(ID, NAME, KEY, TOPICS) \
+    ROW_STR_AUTO ("bus.endpoints." KEY, bus.endpoints[WORKER_##ID], s_check_endpoint, \
+                  "ipc://", NAME ".pub"),
+    WORKER_LIST (ROW_ENDPOINT)
+#undef ROW_ENDPOINT
     ROW_BOOL      ("bus.curve.enabled", bus.curve.enabled, false),
     ROW_STR       ("bus.curve.cert", bus.curve.cert, ""),
     ROW_STR       ("bus.curve.server_cert", bus.curve.server_cert, ""),
@@ -143,9 +150,8 @@ static const key_def_t s_keys[] = {
     ROW_INT       ("tap.update_interval", tap.update_interval, 60, 1, 86400),
     ROW_INT       ("tap.stats_interval", tap.stats_interval, 10, 1, 3600),
     ROW_INT       ("tap.community_id_seed", tap.community_id_seed, 0, 0, 65535),
-    ROW_STR       ("tap.user", tap.user, ""),
 
-    ROW_STR_AUTO  ("mitm.socket", mitm.socket, NULL, "", "bridge-mitm.sock"),
+    ROW_STR_AUTO  ("mitm.socket", mitm.socket, s_check_socket_path, "", "bridge-mitm.sock"),
     ROW_INT       ("mitm.verdict_deadline_ms", mitm.verdict_deadline_ms, 2, 1, 1000),
     ROW_LIST      ("mitm.trusted_proxies", mitm.trusted_proxies, s_trusted_proxies),
     ROW_STR_ETC   ("mitm.rules_file", mitm.rules_file, "rules.yaml"),
@@ -247,12 +253,8 @@ s_set_str (char **field, const char *value)
 //  --------------------------------------------------------------------------
 //  Errors
 
-static void
-s_errors_push (config_errors_t *errors, const char *fmt, ...)
-    __attribute__ ((format (printf, 2, 3)));
-
-static void
-s_errors_push (config_errors_t *errors, const char *fmt, ...)
+void
+config_errors_add (config_errors_t *errors, const char *fmt, ...)
 {
     if (!errors)
         return;
@@ -294,7 +296,7 @@ s_error (loader_t *self, yaml_mark_t mark, const char *key, const char *fmt, ...
     for (char *p = clean; p && *p; p++)
         if ((unsigned char) *p < 0x20 || *p == 0x7F)
             *p = '?';
-    s_errors_push (self->errors, "%s:%zu:%zu: %s: %s", self->file,
+    config_errors_add (self->errors, "%s:%zu:%zu: %s: %s", self->file,
                    mark.line + 1, mark.column + 1, clean ? clean : key, reason);
     free (clean);
 }
@@ -415,16 +417,21 @@ s_check_not_empty (const char *value)
     return *value ? NULL : "must not be empty";
 }
 
-/*  "" (resolved later) or [@|>](ipc|tcp)://something                       */
+/*  "" (resolved later) or an endpoint (endpoint.h)                          */
 static const char *
 s_check_endpoint (const char *value)
 {
-    if (!*value)
-        return NULL;
-    const char *rest = value + (*value == '@' || *value == '>');
-    if ((strncmp (rest, "ipc://", 6) == 0 || strncmp (rest, "tcp://", 6) == 0) && rest[6])
-        return NULL;
-    return "is not an endpoint (expected ipc://... or tcp://..., optionally prefixed by @ or >)";
+    endpoint_t endpoint;
+    const char *reason = NULL;
+    return *value && endpoint_parse (value, true, &endpoint, &reason) != 0 ? reason : NULL;
+}
+
+/*  "" (resolved later) or a path a unix socket can have                    */
+static const char *
+s_check_socket_path (const char *value)
+{
+    return strlen (value) > ENDPOINT_IPC_PATH_MAX
+               ? "is too long for a unix socket path (at most 107 bytes)" : NULL;
 }
 
 static void
@@ -621,6 +628,19 @@ s_first_time (loader_t *self, const char *path, int row, bool section, yaml_mark
 
 static void s_walk (loader_t *self, const yaml_node_t *mapping, const char *prefix);
 
+/*  Keys that moved: the new path, or NULL.                                 */
+static const char *
+s_moved_to (const char *path)
+{
+    static const char *const moved[][2] = {
+        { "tap.user", "global.user" },
+    };
+    for (size_t i = 0; i < sizeof moved / sizeof moved[0]; i++)
+        if (strcmp (path, moved[i][0]) == 0)
+            return moved[i][1];
+    return NULL;
+}
+
 static void
 s_walk_pair (loader_t *self, const yaml_node_t *key_node, const yaml_node_t *value,
              const char *prefix)
@@ -645,6 +665,10 @@ s_walk_pair (loader_t *self, const yaml_node_t *key_node, const yaml_node_t *val
     bool first = (row >= 0 || section >= 0)
               && s_first_time (self, path, row >= 0 ? row : section, row < 0,
                                key_node->start_mark);
+    const char *moved = row < 0 && section < 0 ? s_moved_to (path) : NULL;
+    if (moved)
+        s_error (self, key_node->start_mark, path, "unknown key (moved to %s)", moved);
+    else
     if (row < 0 && section < 0)
         s_error (self, key_node->start_mark, path, "unknown key");
     else
@@ -724,9 +748,10 @@ s_defaults (void)
     return self;
 }
 
-/*  Fill "" AUTO_NAME keys from global.run_dir; -1 when out of memory.      */
+/*  Fill "" AUTO_NAME keys from global.run_dir (RESOLVED, when not NULL,
+    marks them); -1 when out of memory.                                      */
 static int
-s_resolve (config_t *self)
+s_resolve (config_t *self, bool *resolved)
 {
     const char *run_dir = self->global.run_dir;
     int length = (int) strlen (run_dir);
@@ -744,8 +769,28 @@ s_resolve (config_t *self)
         snprintf (value, size, "%s%.*s/%s", key->auto_prefix, length, run_dir, key->auto_name);
         free (*field);
         *field = value;
+        if (resolved)
+            resolved[i] = true;
     }
     return 0;
+}
+
+/*  A path made from global.run_dir must fit a unix socket: the error is
+    global.run_dir's (its line when the file set it).                        */
+static void
+s_check_resolved (loader_t *self, const bool *resolved)
+{
+    int row = s_find_key ("global.run_dir");
+    yaml_mark_t none = { 0, 0, 0 };
+    for (size_t i = 0; i < KEY_COUNT; i++) {
+        if (!resolved[i] || !s_keys[i].check)
+            continue;
+        const char *value = *s_str (self->config, &s_keys[i]);
+        const char *reason = s_keys[i].check (value);
+        if (reason)
+            s_error (self, self->given[row] ? self->value_mark[row] : none, "global.run_dir",
+                     "too long: %s would be '%s', which %s", s_keys[i].path, value, reason);
+    }
 }
 
 static void
@@ -865,7 +910,7 @@ s_open (loader_t *self, const char *path, bool optional)
     }
     if (!file && !(optional && error == ENOENT)) {
         self->failed = true;
-        s_errors_push (self->errors, "%s: cannot open: %s", path, strerror (error));
+        config_errors_add (self->errors, "%s: cannot open: %s", path, strerror (error));
     }
     return file;
 }
@@ -899,7 +944,7 @@ config_t *
 config_new (void)
 {
     config_t *self = s_defaults ();
-    if (self && s_resolve (self))
+    if (self && s_resolve (self, NULL))
         config_destroy (&self);
     return self;
 }
@@ -918,21 +963,24 @@ config_load (const char *path, config_errors_t *errors)
     FILE *file = self->config ? s_open (self, self->file, path == NULL) : NULL;
     if (!self->config) {
         self->failed = true;
-        s_errors_push (errors, "%s: out of memory", self->file);
+        config_errors_add (errors, "%s: out of memory", self->file);
     }
     if (file) {
         s_load_file (self, file);
         fclose (file);
         s_check_curve (self);
     }
-    if (!self->failed && s_resolve (self->config)) {
+    bool resolved[KEY_COUNT] = { false };
+    if (!self->failed && s_resolve (self->config, resolved)) {
         self->failed = true;
-        s_errors_push (errors, "%s: out of memory", self->file);
+        config_errors_add (errors, "%s: out of memory", self->file);
     }
+    if (!self->failed)
+        s_check_resolved (self, resolved);
     config_t *config = self->config;
     if (!self->failed && file && s_keep_origin (self) != 0) {
         self->failed = true;
-        s_errors_push (errors, "%s: out of memory", self->file);
+        config_errors_add (errors, "%s: out of memory", self->file);
     }
     if (self->failed)
         config_destroy (&config);
@@ -945,10 +993,44 @@ config_load_verbose (const char *path)
 {
     config_errors_t errors = { 0 };
     config_t *config = config_load (path, &errors);
-    for (size_t i = 0; i < errors.count; i++)
-        fprintf (stderr, "%s\n", errors.messages[i]);
+    config_errors_print (&errors, stderr);
     config_errors_clear (&errors);
     return config;
+}
+
+void
+config_errors_print (const config_errors_t *errors, FILE *out)
+{
+    for (size_t i = 0; i < errors->count; i++)
+        fprintf (out, "%s\n", errors->messages[i]);
+}
+
+void
+config_errors_blame (config_errors_t *errors, size_t from, const config_t *cfg, const char *key)
+{
+    char where[1200], prefix[1400];
+    if (!errors)
+        return;
+    if (config_where (cfg, key, where, sizeof where))
+        snprintf (prefix, sizeof prefix, "%s: %s: ", where, key);
+    else
+        snprintf (prefix, sizeof prefix, "%s: ", key);
+    for (size_t i = from; i < errors->count; i++) {
+        size_t size = strlen (prefix) + strlen (errors->messages[i]) + 1;
+        char *blamed = malloc (size);
+        if (!blamed)
+            continue;
+        snprintf (blamed, size, "%s%s", prefix, errors->messages[i]);
+        free (errors->messages[i]);
+        errors->messages[i] = blamed;
+    }
+}
+
+void
+config_errors_log (const config_errors_t *errors)
+{
+    for (size_t i = 0; i < errors->count; i++)
+        log_error ("%s", errors->messages[i]);
 }
 
 void

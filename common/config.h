@@ -20,6 +20,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "workers.h"
+
 #define CONFIG_DEFAULT_PATH "/etc/dpi-dual/dpi-dual.yaml"
 
 typedef enum {
@@ -42,18 +44,17 @@ typedef struct {
         char *log_level;            /* error|warning|info|debug             */
         bool compat;                /* write /tmp/secubox compat files      */
         char *compat_dir;
+        char *user;                 /* workers started as root drop to it;
+                                       "" = stay                            */
     } global;
     struct {
         int heartbeat_interval;     /* seconds                              */
         int sndhwm;                 /* messages                             */
         int rcvhwm;
         int linger_ms;
-        struct {                    /* publisher endpoint of each worker    */
-            char *collector;        /* "" = ipc://RUN_DIR/collector.pub     */
-            char *bridge_mitm;
-            char *buffer;
-            char *correlator;
-        } endpoints;
+        /* publisher endpoint of each worker (workers.h), "" in the file =
+           ipc://RUN_DIR/NAME.pub                                           */
+        char *endpoints[WORKER_COUNT];
         struct {
             bool enabled;           /* CURVE on tcp:// endpoints            */
             char *cert;             /* this node's secret certificate       */
@@ -78,7 +79,6 @@ typedef struct {
         int update_interval;
         int stats_interval;
         int community_id_seed;
-        char *user;                 /* drop to this user after opening the capture; "" = stay */
     } tap;
     struct {
         char *socket;               /* unix socket of dpi-bridge-mitm       */
@@ -108,11 +108,27 @@ typedef struct {
     struct config_origin_t *origin; /* where each key was set: config_where */
 } config_t;
 
-/*  Errors collected by a load.                                              */
+/*  Errors: those of config_load, and every start-up error of a worker
+    and of `config check` — one type for all, a list of one-line messages
+    ("FILE:LINE:COL: KEY: reason", "PATH: reason", ...).                     */
 typedef struct {
     size_t count;
-    char **messages;                /* "FILE:LINE:COL: KEY: reason"         */
+    char **messages;
 } config_errors_t;
+
+/*  Add one message (a NULL ERRORS ignores it; out of memory drops it).     */
+void config_errors_add (config_errors_t *errors, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
+/*  Every message, one a line: on OUT, or through log_error.                 */
+void config_errors_print (const config_errors_t *errors, FILE *out);
+void config_errors_log (const config_errors_t *errors);
+
+/*  Blame KEY of CFG for the messages added since FROM (an earlier count):
+    each is prefixed with where KEY was set and KEY — "FILE:LINE:COL: KEY: "
+    (config_where), or "KEY: " when KEY holds its default.                  */
+void config_errors_blame (config_errors_t *errors, size_t from, const config_t *cfg,
+                          const char *key);
 
 /*  A config holding every default (endpoints already resolved).             */
 config_t *config_new (void);

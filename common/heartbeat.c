@@ -93,6 +93,7 @@ heartbeat_tick (heartbeat_t *self, const heartbeat_counter_t *counters, size_t c
         tc[i].topic = (char *) st.topic;
         tc[i].sent = st.sent;
         tc[i].send_errors = st.send_errors;
+        tc[i].unheard = st.unheard;
         tc_ptrs[i] = &tc[i];
     }
     hb.n_published = topics;

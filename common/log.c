@@ -48,3 +48,9 @@ log_msg (log_level_t level, const char *fmt, ...)
     va_end (args);
     fprintf (stderr, "%s\n", line);
 }
+
+bool
+log_enabled (log_level_t level)
+{
+    return level <= s_level;
+}

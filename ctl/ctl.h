@@ -39,13 +39,9 @@ int ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count,
                         ctl_listen_opts_t *o);
 void ctl_listen_options_free (ctl_listen_opts_t *o);
 
-#define CTL_WORKERS 4
-/*  "collector", "bridge-mitm", "buffer", "correlator".                      */
-extern const char *const ctl_worker_names[CTL_WORKERS];
-
 /*  A publisher endpoint to listen to. Strings are borrowed (config, argv). */
 typedef struct {
-    const char *name;               /* worker name, "" when not known       */
+    const char *name;               /* worker name (workers.h), "" when not known */
     const char *endpoint;
     bool connects_out;              /* the worker connects out: not attached */
 } ctl_target_t;

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "endpoint.h"
 
 int
 ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count, bool with_args,
@@ -75,27 +76,11 @@ ctl_listen_options_free (ctl_listen_opts_t *o)
     o->connects = NULL;
 }
 
-/*  The configured endpoints, in the order of ctl_worker_names.             */
-static void
-worker_endpoints (const config_t *cfg, const char *eps[CTL_WORKERS])
-{
-    eps[0] = cfg->bus.endpoints.collector;
-    eps[1] = cfg->bus.endpoints.bridge_mitm;
-    eps[2] = cfg->bus.endpoints.buffer;
-    eps[3] = cfg->bus.endpoints.correlator;
-}
-
-const char *const ctl_worker_names[CTL_WORKERS] = {
-    "collector", "bridge-mitm", "buffer", "correlator"
-};
-
 ctl_target_t *
 ctl_targets (const config_t *cfg, char **connects, size_t nconnect, bool collector_only,
              size_t *count)
 {
-    const char *eps[CTL_WORKERS];
-    worker_endpoints (cfg, eps);
-    size_t n = nconnect ? nconnect : collector_only ? 1 : CTL_WORKERS;
+    size_t n = nconnect ? nconnect : collector_only ? 1 : WORKER_COUNT;
     ctl_target_t *t = calloc (n, sizeof *t);
     if (!t)
         return NULL;
@@ -103,15 +88,18 @@ ctl_targets (const config_t *cfg, char **connects, size_t nconnect, bool collect
         if (nconnect) {
             t[i].endpoint = connects[i];
             t[i].name = "";
-            for (size_t w = 0; w < CTL_WORKERS; w++)
-                if (strcmp (eps[w] + (*eps[w] == '@'), connects[i]) == 0)
-                    t[i].name = ctl_worker_names[w];
+            for (int w = 0; w < WORKER_COUNT; w++)
+                if (strcmp (endpoint_address (cfg->bus.endpoints[w]), connects[i]) == 0)
+                    t[i].name = worker_info ((worker_id_t) w)->name;
         }
         else {
-            /* a worker's own endpoint binds: connect to it */
-            t[i].name = ctl_worker_names[i];
-            t[i].endpoint = eps[i] + (*eps[i] == '@');
-            t[i].connects_out = *eps[i] == '>';
+            /* a worker's own endpoint binds: connect to it (endpoint.h) */
+            endpoint_t ep;
+            const char *reason;
+            const char *own = cfg->bus.endpoints[i];
+            t[i].name = worker_info ((worker_id_t) i)->name;
+            t[i].endpoint = endpoint_address (own);
+            t[i].connects_out = endpoint_parse (own, true, &ep, &reason) == 0 && !ep.bind;
         }
     }
     *count = n;

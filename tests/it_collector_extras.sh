@@ -2,8 +2,10 @@
 # dpi-collector: what the other collector tests do not cover —
 #  1. tap.stats on the bus (protocol distribution, top talkers, counters) and
 #     the SecuBox compat file dpi-flows.json (fields, atomic replace);
-#  2. privilege drop: a live capture on lo keeps running as tap.user after
-#     opening the capture; an unknown tap.user is refused before any work;
+#  2. privilege drop: a live capture on lo keeps running as global.user after
+#     opening the capture and binding the bus, and still removes its bus
+#     socket at exit (the run directory was handed over); an unknown
+#     global.user is refused before any work; tap.user says it moved;
 #  3. a bad BPF filter and an unsupported option are clear errors.
 set -euo pipefail
 tmp=$(mktemp -d); pids=()
@@ -39,7 +41,7 @@ for key in ("active_flows", "new_flows_1min", "packets_per_sec", "bytes_per_sec"
             "evictions", "bus_drops", "memory_bytes", "malformed_packets", "flows_total"):
     assert key in last, f"tap.stats lacks {key}: {last}"
 assert last["packets"] > 0 and last["memory_bytes"] > 1 << 20, last
-assert last["workers"] == 1 and last["worker"] == 0, last
+assert last["lanes"] == 1 and last["lane"] == 0, last
 # a report taken while the HTTP flow of update.pcap was live
 live = [s for s in stats if any(p["name"] == "HTTP" for p in s["protocols"])]
 assert live, f"no report shows the live HTTP flow: {[s['protocols'] for s in stats]}"
@@ -61,13 +63,13 @@ PY
 ls "$tmp/secubox" | grep -q tmp && fail "a temporary compat file was left behind"
 
 # --- 2. privilege drop on a live capture -------------------------------------------
+chmod 755 "$tmp"      # nobody must reach run_dir, as it reaches /run/dpi-dual
 cat > "$tmp/live.yaml" <<YAML
 global:
   run_dir: $tmp/run-live
-tap:
   user: nobody
 YAML
-"$collector" -c "$tmp/live.yaml" -i lo --no-bus -q 2> "$tmp/live.err" &
+"$collector" -c "$tmp/live.yaml" -i lo -q 2> "$tmp/live.err" &
 live_pid=$!; pids+=("$live_pid")
 for _ in $(seq 50); do
     uid=$(awk '/^Uid:/ {print $3}' "/proc/$live_pid/status" 2> /dev/null || echo gone)
@@ -75,15 +77,24 @@ for _ in $(seq 50); do
     sleep 0.1
 done
 [[ $uid == 65534 ]] || fail "live collector runs with uid $uid, not nobody ($(cat "$tmp/live.err"))"
+test -S "$tmp/run-live/collector.pub" || fail "no bus socket while running: $(ls -la "$tmp/run-live")"
 kill -INT "$live_pid"
 wait "$live_pid" || fail "live collector exited $? after SIGINT"
-echo "privilege drop: the live collector ran as nobody and stopped cleanly on SIGINT"
+test -e "$tmp/run-live/collector.pub" && fail "the bus socket was left behind: $(ls -la "$tmp/run-live")"
+test "$(stat -c %U "$tmp/run-live")" = nobody || fail "run_dir not handed to nobody"
+echo "privilege drop: the live collector ran as nobody, stopped cleanly on SIGINT, removed its socket"
 
-printf 'tap:\n  user: no-such-user-here\n' > "$tmp/nouser.yaml"
+printf 'global:\n  run_dir: %s\n  user: no-such-user-here\n' "$tmp/run-nouser" > "$tmp/nouser.yaml"
 if "$collector" -c "$tmp/nouser.yaml" -i lo --no-bus -q 2> "$tmp/nouser.err"; then
-    fail "an unknown tap.user was accepted"
+    fail "an unknown global.user was accepted"
 fi
-grep -q "tap.user: no such user 'no-such-user-here'" "$tmp/nouser.err" || fail "$(cat "$tmp/nouser.err")"
+grep -q "global.user: no such user 'no-such-user-here'" "$tmp/nouser.err" || fail "$(cat "$tmp/nouser.err")"
+printf 'tap:\n  user: nobody\n' > "$tmp/moved.yaml"
+if "$collector" -c "$tmp/moved.yaml" -i lo --no-bus -q 2> "$tmp/moved.err"; then
+    fail "tap.user was accepted"
+fi
+grep -q "moved.yaml:2:3: tap.user: unknown key (moved to global.user)" "$tmp/moved.err" \
+    || fail "$(cat "$tmp/moved.err")"
 
 # --- 3. clear errors --------------------------------------------------------------
 printf 'tap:\n  bpf: "tcp port eighty"\n' > "$tmp/bpf.yaml"

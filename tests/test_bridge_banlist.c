@@ -18,12 +18,23 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "errtext.h"
 #include "tally.h"
 
 #define SEC 1000000000ull
 #define NOW (1764110000ull * SEC)
 
 
+
+/*  banlist_load, its errors as one text in ERR.                             */
+static int
+load_bans (banlist_t *list, const char *path, uint64_t now, char *err, size_t errlen)
+{
+    config_errors_t errors = { 0 };
+    int rc = banlist_load (list, path, now, &errors);
+    errtext (&errors, err, errlen);
+    return rc;
+}
 static int
 ban (banlist_t *b, const char *text, uint64_t expires)
 {
@@ -202,7 +213,7 @@ test_file (tally_t *t, const char *dir)
                 "2001:db8::/32 0\n"
                 "\t203.0.113.5\t3600\r\n",
                 path, sizeof path);
-    check (t, banlist_load (b, path, NOW, err, sizeof err) == 0 && *err == 0, "good file: %s", err);
+    check (t, load_bans (b, path, NOW, err, sizeof err) == 0 && *err == 0, "good file: %s", err);
     check (t, banlist_size (b) == 4, "4 entries: %zu", banlist_size (b));
     check (t, banned (b, "198.51.100.9", NOW + 59 * SEC, NULL)
                   && !banned (b, "198.51.100.9", NOW + 60 * SEC, NULL), "duration counts from load");
@@ -220,7 +231,7 @@ test_file (tally_t *t, const char *dir)
                 "10.0.0.2 -5\n"
                 "10.0.0.3 # ok\n",
                 path, sizeof path);
-    int errors = banlist_load (c, path, NOW, err, sizeof err);
+    int errors = load_bans (c, path, NOW, err, sizeof err);
     check (t, errors == 5, "5 errors: %d", errors);
     char want[5][700];
     snprintf (want[0], sizeof want[0], "%s:3: '192.0.2.300' is not an IP address", path);
@@ -234,9 +245,9 @@ test_file (tally_t *t, const char *dir)
     banlist_destroy (&c);
 
     c = banlist_new ();
-    check (t, banlist_load (c, "/nonexistent/bans", NOW, err, sizeof err) == 1
+    check (t, load_bans (c, "/nonexistent/bans", NOW, err, sizeof err) == 1
                   && strstr (err, "/nonexistent/bans: cannot open: ") == err, "missing file: %s", err);
-    check (t, banlist_load (c, SOURCE_DIR "/deploy/bridge-mitm/bans.example", NOW, err,
+    check (t, load_bans (c, SOURCE_DIR "/deploy/bridge-mitm/bans.example", NOW, err,
                             sizeof err) == 0 && banlist_size (c) == 4,
            "the shipped example loads: %s", err);
     banlist_destroy (&c);

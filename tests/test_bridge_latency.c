@@ -19,10 +19,21 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errtext.h"
 #include "tally.h"
 
 
 /*  GOT is at least EXACT and within 1/16 above it.                         */
+
+/*  threatlog_new, its errors as one text in ERR.                            */
+static threatlog_t *
+open_log (const char *dir, char *err, size_t errlen)
+{
+    config_errors_t errors = { 0 };
+    threatlog_t *log = threatlog_new (dir, &errors);
+    errtext (&errors, err, errlen);
+    return log;
+}
 static bool
 close_to (uint64_t got, uint64_t exact)
 {
@@ -76,7 +87,7 @@ test_threatlog (tally_t *t, const char *dir)
                   && strcmp (threatlog_severity_word (10), "critical") == 0, "severity words");
     char sub[600], err[256];
     snprintf (sub, sizeof sub, "%s/compat/deeper", dir);
-    threatlog_t *log = threatlog_new (sub, err, sizeof err);
+    threatlog_t *log = open_log (sub, err, sizeof err);
     if (!check (t, log != NULL, "threatlog_new creates the directory: %s", err))
         return;
     threatlog_entry_t e = {
@@ -144,7 +155,7 @@ test_threatlog (tally_t *t, const char *dir)
     if (f)
         fclose (f);
     check (t, lines == 3, "3 lines appended: %d", lines);
-    threatlog_t *bad = threatlog_new ("/proc/nonexistent/x", err, sizeof err);
+    threatlog_t *bad = open_log ("/proc/nonexistent/x", err, sizeof err);
     check (t, bad == NULL && strstr (err, "/proc/nonexistent/x") != NULL, "bad dir: %s", err);
 }
 

@@ -16,9 +16,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "errtext.h"
 #include "tally.h"
 
 #define SHIPPED SOURCE_DIR "/deploy/bridge-mitm/rules.yaml"
+
+/*  rules_new, its errors as one text in ERR.                                */
+static rules_t *
+load_rules (const char *path, char *err, size_t errlen)
+{
+    config_errors_t errors = { 0 };
+    rules_t *rules = rules_new (path, &errors);
+    errtext (&errors, err, errlen);
+    return rules;
+}
 
 
 /*  A request to scan. HEADERS uses "Name: value\n" lines.                   */
@@ -131,7 +142,7 @@ static void
 test_shipped (tally_t *t)
 {
     char err[4096];
-    rules_t *rules = rules_new (SHIPPED, err, sizeof err);
+    rules_t *rules = load_rules (SHIPPED, err, sizeof err);
     if (!check (t, rules != NULL, "shipped rules load: %s", err))
         return;
     check (t, rules_count (rules) >= 15, "shipped rules: %zu", rules_count (rules));
@@ -172,7 +183,7 @@ expect_errors (tally_t *t, const char *dir, const char *name, const char *text,
 {
     char path[512], err[4096];
     write_file (dir, name, text, path, sizeof path);
-    rules_t *rules = rules_new (path, err, sizeof err);
+    rules_t *rules = load_rules (path, err, sizeof err);
     check (t, rules == NULL, "%s: should not load", name);
     rules_destroy (&rules);
     for (; *expected; expected++) {
@@ -226,13 +237,13 @@ test_errors (tally_t *t, const char *dir)
     expect_errors (t, dir, "unknown-top.yaml", "rules: []\nextra: 1\n",
                    (const char *const[]) { "%s:2: unknown key 'extra'", NULL });
     char err[512];
-    rules_t *missing = rules_new ("/nonexistent/rules.yaml", err, sizeof err);
+    rules_t *missing = load_rules ("/nonexistent/rules.yaml", err, sizeof err);
     check (t, !missing && strstr (err, "/nonexistent/rules.yaml: cannot open: ") == err,
            "missing file: %s", err);
 
     char path[512];
     write_file (dir, "none.yaml", "rules: []\n", path, sizeof path);
-    rules_t *none = rules_new (path, err, sizeof err);
+    rules_t *none = load_rules (path, err, sizeof err);
     check (t, none && rules_count (none) == 0, "an empty list loads: %s", err);
     if (none) {
         rules_match_t m;
@@ -255,7 +266,7 @@ test_order (tally_t *t, const char *dir)
                 "  - id: decoded-only\n    category: c\n    severity: 5\n"
                 "    fields: [query]\n    pattern: 'a b'\n",
                 path, sizeof path);
-    rules_t *rules = rules_new (path, err, sizeof err);
+    rules_t *rules = load_rules (path, err, sizeof err);
     if (!check (t, rules != NULL, "order.yaml loads: %s", err))
         return;
     rules_match_t m;

@@ -86,11 +86,11 @@ static void
 test_ipc_delivery (void)
 {
     config_t *cfg = test_config ();
-    bus_pub_t *pub = bus_pub_new (cfg, "collector", cfg->bus.endpoints.collector);
+    bus_pub_t *pub = bus_pub_new (cfg, "collector", cfg->bus.endpoints[WORKER_COLLECTOR]);
     bus_sub_t *sub = bus_sub_new (cfg);
     CHECK (pub && sub, "create");
     CHECK (strncmp (bus_pub_endpoint (pub), "ipc://", 6) == 0, "endpoint %s", bus_pub_endpoint (pub));
-    CHECK (bus_sub_attach (sub, cfg->bus.endpoints.collector) == 0, "attach");
+    CHECK (bus_sub_attach (sub, cfg->bus.endpoints[WORKER_COLLECTOR]) == 0, "attach");
     bus_sub_subscribe (sub, "tap.");
     CHECK (bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
     CHECK (send_flows (pub, 100, 1000) == 100, "send 100");
@@ -145,9 +145,9 @@ test_hwm_gaps (void)
     config_t *cfg = test_config ();
     cfg->bus.sndhwm = 10;
     cfg->bus.rcvhwm = 10;
-    bus_pub_t *pub = bus_pub_new (cfg, "collector", cfg->bus.endpoints.collector);
+    bus_pub_t *pub = bus_pub_new (cfg, "collector", cfg->bus.endpoints[WORKER_COLLECTOR]);
     bus_sub_t *sub = bus_sub_new (cfg);
-    bus_sub_attach (sub, cfg->bus.endpoints.collector);
+    bus_sub_attach (sub, cfg->bus.endpoints[WORKER_COLLECTOR]);
     bus_sub_subscribe (sub, "");
     CHECK (bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
     /* the subscriber does not read while 20000 messages go out */
@@ -211,9 +211,9 @@ test_garbage (void)
 {
     config_t *cfg = test_config ();
     zsock_t *raw = zsock_new (ZMQ_XPUB);
-    CHECK (zsock_bind (raw, "%s", cfg->bus.endpoints.buffer) == 0, "raw bind");
+    CHECK (zsock_bind (raw, "%s", cfg->bus.endpoints[WORKER_BUFFER]) == 0, "raw bind");
     bus_sub_t *sub = bus_sub_new (cfg);
-    bus_sub_attach (sub, cfg->bus.endpoints.buffer);
+    bus_sub_attach (sub, cfg->bus.endpoints[WORKER_BUFFER]);
     bus_sub_subscribe (sub, "");
     zframe_t *hello = zframe_recv (raw);    /* the subscription */
     zframe_destroy (&hello);
@@ -329,11 +329,11 @@ static void
 test_heartbeat (void)
 {
     config_t *cfg = test_config ();
-    bus_pub_t *pub = bus_pub_new (cfg, "correlator", cfg->bus.endpoints.correlator);
+    bus_pub_t *pub = bus_pub_new (cfg, "correlator", cfg->bus.endpoints[WORKER_CORRELATOR]);
     bus_sub_t *own = bus_sub_new (cfg);       /* the worker's own subscriber */
-    bus_sub_attach (own, cfg->bus.endpoints.collector);
+    bus_sub_attach (own, cfg->bus.endpoints[WORKER_COLLECTOR]);
     bus_sub_t *sub = bus_sub_new (cfg);
-    bus_sub_attach (sub, cfg->bus.endpoints.correlator);
+    bus_sub_attach (sub, cfg->bus.endpoints[WORKER_CORRELATOR]);
     bus_sub_subscribe (sub, TOPIC_HEARTBEAT);
     CHECK (bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
     heartbeat_t *hb = heartbeat_new (cfg, pub, own);

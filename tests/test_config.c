@@ -76,8 +76,8 @@ s_config_equal (const config_t *a, const config_t *b)
         && SAME_STR (global.compat_dir)
         && SAME_INT (bus.heartbeat_interval) && SAME_INT (bus.sndhwm)
         && SAME_INT (bus.rcvhwm) && SAME_INT (bus.linger_ms)
-        && SAME_STR (bus.endpoints.collector) && SAME_STR (bus.endpoints.bridge_mitm)
-        && SAME_STR (bus.endpoints.buffer) && SAME_STR (bus.endpoints.correlator)
+        && SAME_STR (bus.endpoints[WORKER_COLLECTOR]) && SAME_STR (bus.endpoints[WORKER_BRIDGE_MITM])
+        && SAME_STR (bus.endpoints[WORKER_BUFFER]) && SAME_STR (bus.endpoints[WORKER_CORRELATOR])
         && SAME_INT (bus.curve.enabled) && SAME_STR (bus.curve.cert)
         && SAME_STR (bus.curve.server_cert) && SAME_STR (bus.curve.allow_dir)
         && SAME_STR (tap.interface) && SAME_INT (tap.snaplen) && SAME_INT (tap.promisc)
@@ -87,7 +87,7 @@ s_config_equal (const config_t *a, const config_t *b)
         && SAME_INT (tap.tcp_close_timeout) && SAME_INT (tap.udp_idle_timeout)
         && SAME_INT (tap.other_idle_timeout) && SAME_INT (tap.update_interval)
         && SAME_INT (tap.stats_interval) && SAME_INT (tap.community_id_seed)
-        && SAME_STR (tap.user)
+        && SAME_STR (global.user)
         && SAME_STR (mitm.socket) && SAME_INT (mitm.verdict_deadline_ms)
         && s_list_equal (&a->mitm.trusted_proxies, &b->mitm.trusted_proxies)
         && SAME_STR (mitm.rules_file) && SAME_STR (mitm.ban_file)
@@ -183,10 +183,10 @@ test_defaults (tally_t *t)
     CHECK (c->bus.heartbeat_interval == 5);
     CHECK (c->bus.sndhwm == 100000 && c->bus.rcvhwm == 100000);
     CHECK (c->bus.linger_ms == 200);
-    CHECK_STR (c->bus.endpoints.collector, "ipc:///run/dpi-dual/collector.pub");
-    CHECK_STR (c->bus.endpoints.bridge_mitm, "ipc:///run/dpi-dual/bridge-mitm.pub");
-    CHECK_STR (c->bus.endpoints.buffer, "ipc:///run/dpi-dual/buffer.pub");
-    CHECK_STR (c->bus.endpoints.correlator, "ipc:///run/dpi-dual/correlator.pub");
+    CHECK_STR (c->bus.endpoints[WORKER_COLLECTOR], "ipc:///run/dpi-dual/collector.pub");
+    CHECK_STR (c->bus.endpoints[WORKER_BRIDGE_MITM], "ipc:///run/dpi-dual/bridge-mitm.pub");
+    CHECK_STR (c->bus.endpoints[WORKER_BUFFER], "ipc:///run/dpi-dual/buffer.pub");
+    CHECK_STR (c->bus.endpoints[WORKER_CORRELATOR], "ipc:///run/dpi-dual/correlator.pub");
     CHECK (!c->bus.curve.enabled);
     CHECK_STR (c->bus.curve.cert, "");
     CHECK_STR (c->bus.curve.server_cert, "");
@@ -203,7 +203,7 @@ test_defaults (tally_t *t)
     CHECK (c->tap.udp_idle_timeout == 60 && c->tap.other_idle_timeout == 60);
     CHECK (c->tap.update_interval == 60 && c->tap.stats_interval == 10);
     CHECK (c->tap.community_id_seed == 0);
-    CHECK_STR (c->tap.user, "");
+    CHECK_STR (c->global.user, "");
     CHECK_STR (c->mitm.socket, "/run/dpi-dual/bridge-mitm.sock");
     CHECK (c->mitm.verdict_deadline_ms == 2);
     CHECK (c->mitm.trusted_proxies.count == 2);
@@ -300,10 +300,10 @@ test_partial (tally_t *t)
     CHECK_STR (c->global.log_level, "info");
     CHECK (c->mitm.trusted_proxies.count == 2);
     //  Endpoints resolve from the loaded run_dir
-    CHECK_STR (c->bus.endpoints.collector, "ipc:///var/run/dpi/collector.pub");
-    CHECK_STR (c->bus.endpoints.bridge_mitm, "ipc:///var/run/dpi/bridge-mitm.pub");
-    CHECK_STR (c->bus.endpoints.buffer, "ipc:///var/run/dpi/buffer.pub");
-    CHECK_STR (c->bus.endpoints.correlator, "ipc:///var/run/dpi/correlator.pub");
+    CHECK_STR (c->bus.endpoints[WORKER_COLLECTOR], "ipc:///var/run/dpi/collector.pub");
+    CHECK_STR (c->bus.endpoints[WORKER_BRIDGE_MITM], "ipc:///var/run/dpi/bridge-mitm.pub");
+    CHECK_STR (c->bus.endpoints[WORKER_BUFFER], "ipc:///var/run/dpi/buffer.pub");
+    CHECK_STR (c->bus.endpoints[WORKER_CORRELATOR], "ipc:///var/run/dpi/correlator.pub");
     CHECK_STR (c->mitm.socket, "/var/run/dpi/bridge-mitm.sock");
     config_destroy (&c);
 }
@@ -325,10 +325,10 @@ test_endpoints (tally_t *t)
     config_t *c = s_load_ok (t, DATA ("endpoints.yaml"));
     if (!c)
         return;
-    CHECK_STR (c->bus.endpoints.collector, "@tcp://0.0.0.0:7001");
-    CHECK_STR (c->bus.endpoints.bridge_mitm, ">tcp://10.0.0.1:7002");
-    CHECK_STR (c->bus.endpoints.buffer, "ipc:///srv/dpi/buffer.pub");     //  "" given
-    CHECK_STR (c->bus.endpoints.correlator, "ipc:///srv/dpi/correlator.pub");
+    CHECK_STR (c->bus.endpoints[WORKER_COLLECTOR], "@tcp://0.0.0.0:7001");
+    CHECK_STR (c->bus.endpoints[WORKER_BRIDGE_MITM], ">tcp://10.0.0.1:7002");
+    CHECK_STR (c->bus.endpoints[WORKER_BUFFER], "ipc:///srv/dpi/buffer.pub");     //  "" given
+    CHECK_STR (c->bus.endpoints[WORKER_CORRELATOR], "ipc:///srv/dpi/correlator.pub");
     CHECK_STR (c->mitm.socket, "/srv/dpi/bridge-mitm.sock");
     config_destroy (&c);
 }
@@ -362,10 +362,10 @@ test_all_keys (tally_t *t)
     CHECK_STR (c->global.compat_dir, "/tmp/it's here");
     CHECK (c->bus.heartbeat_interval == 3600);
     CHECK (c->bus.sndhwm == 1 && c->bus.rcvhwm == 10000000 && c->bus.linger_ms == 0);
-    CHECK_STR (c->bus.endpoints.collector, "@tcp://*:7001");
-    CHECK_STR (c->bus.endpoints.bridge_mitm, ">tcp://192.0.2.1:7002");
-    CHECK_STR (c->bus.endpoints.buffer, "ipc:///tmp/b.pub");
-    CHECK_STR (c->bus.endpoints.correlator, "tcp://[2001:db8::1]:7004");
+    CHECK_STR (c->bus.endpoints[WORKER_COLLECTOR], "@tcp://*:7001");
+    CHECK_STR (c->bus.endpoints[WORKER_BRIDGE_MITM], ">tcp://192.0.2.1:7002");
+    CHECK_STR (c->bus.endpoints[WORKER_BUFFER], "ipc:///tmp/b.pub");
+    CHECK_STR (c->bus.endpoints[WORKER_CORRELATOR], "tcp://[2001:db8::1]:7004");
     CHECK (c->bus.curve.enabled);
     CHECK_STR (c->bus.curve.cert, "/etc/dpi-dual/node.cert");
     CHECK_STR (c->bus.curve.server_cert, "/etc/dpi-dual/server.pub");
@@ -382,7 +382,7 @@ test_all_keys (tally_t *t)
     CHECK (c->tap.udp_idle_timeout == 2 && c->tap.other_idle_timeout == 3);
     CHECK (c->tap.update_interval == 4 && c->tap.stats_interval == 3600);
     CHECK (c->tap.community_id_seed == 65535);
-    CHECK_STR (c->tap.user, "nobody");
+    CHECK_STR (c->global.user, "nobody");
     CHECK_STR (c->mitm.socket, "/run/mitm.sock");
     CHECK (c->mitm.verdict_deadline_ms == 1000);
     if (CHECK (c->mitm.trusted_proxies.count == 3)) {

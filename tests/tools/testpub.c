@@ -143,7 +143,7 @@ main (int argc, char **argv)
     config_t *cfg = config_load_verbose (path);
     if (!cfg)
         return 1;
-    bus_pub_t *pub = bus_pub_new (cfg, name, endpoint ? endpoint : cfg->bus.endpoints.collector);
+    bus_pub_t *pub = bus_pub_new (cfg, name, endpoint ? endpoint : cfg->bus.endpoints[WORKER_COLLECTOR]);
     if (!pub) {
         config_destroy (&cfg);
         return 1;

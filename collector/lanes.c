@@ -1,5 +1,5 @@
-/*  workers.c — see workers.h.                                               */
-#include "workers.h"
+/*  lanes.c — see lanes.h.                                               */
+#include "lanes.h"
 
 #include <sched.h>
 #include <stdatomic.h>
@@ -11,13 +11,13 @@
 #include "log.h"
 #include "stats.h"
 
-#define RING_BYTES (16u << 20)          /* per worker                        */
+#define RING_BYTES (16u << 20)          /* per lane                        */
 #define SNAPSHOT_EVERY 4096             /* packets between counter snapshots */
 
 /*  A record in a ring: this header, then CAPLEN bytes, padded to 8. A
     header with size 0 means "continue at the start of the ring"; one with
-    dlt TICK_DLT carries only a time: packet time reaches every worker, in
-    order with its packets, so flows of a quiet worker expire on time.      */
+    dlt TICK_DLT carries only a time: packet time reaches every lane, in
+    order with its packets, so flows of a quiet lane expire on time.      */
 #define TICK_DLT (-1)
 #define TICK_EVERY_US 100000
 typedef struct {
@@ -28,7 +28,7 @@ typedef struct {
 } record_t;
 
 typedef struct {
-    workers_t *owner;
+    lanes_t *owner;
     unsigned index;
     pthread_t thread;
     collector_t *collector;
@@ -39,20 +39,20 @@ typedef struct {
     _Atomic uint64_t tick_us;           /* live: wall clock from the producer */
     collector_counters_t snapshot;      /* under the output lock             */
     uint32_t active_snapshot;
-} worker_t;
+} lane_t;
 
-struct workers_t {
+struct lanes_t {
     unsigned count;
     bool live;
     bool finished;
     pthread_mutex_t lock;               /* publisher, jsonl, stats board, snapshots */
     stats_board_t *board;
     uint64_t tick_sent_us;              /* packet time last sent to all      */
-    worker_t *w;
+    lane_t *w;
 };
 
 static void
-take_snapshot (worker_t *w)
+take_snapshot (lane_t *w)
 {
     pthread_mutex_lock (&w->owner->lock);
     w->snapshot = *collector_counters (w->collector);
@@ -68,9 +68,9 @@ pause_briefly (void)
 }
 
 static void *
-worker_main (void *arg)
+lane_main (void *arg)
 {
-    worker_t *w = arg;
+    lane_t *w = arg;
     uint64_t handled = 0, last_tick = 0;
     for (;;) {
         uint64_t tail = atomic_load_explicit (&w->tail, memory_order_relaxed);
@@ -108,44 +108,44 @@ worker_main (void *arg)
     return NULL;
 }
 
-workers_t *
-workers_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl, unsigned count, bool live)
+lanes_t *
+lanes_new (const config_t *cfg, bus_pub_t *pub, outfile_t *jsonl, unsigned count, bool live)
 {
-    workers_t *self = calloc (1, sizeof *self);
+    lanes_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
     self->count = count;
     self->live = live;
     pthread_mutex_init (&self->lock, NULL);
     self->board = stats_board_new (count);
-    self->w = calloc (count, sizeof (worker_t));
+    self->w = calloc (count, sizeof (lane_t));
     if (!self->board || !self->w) {
-        workers_destroy (&self);
+        lanes_destroy (&self);
         return NULL;
     }
     for (unsigned i = 0; i < count; i++) {
-        worker_t *w = &self->w[i];
+        lane_t *w = &self->w[i];
         w->owner = self;
         w->index = i;
         w->collector = collector_new (cfg, pub, jsonl, count > 1 ? &self->lock : NULL, i, count,
                                       self->board);
         if (!w->collector) {
-            workers_destroy (&self);
+            lanes_destroy (&self);
             return NULL;
         }
     }
     if (count == 1)
         return self;
     for (unsigned i = 0; i < count; i++) {
-        worker_t *w = &self->w[i];
+        lane_t *w = &self->w[i];
         w->ring = malloc (RING_BYTES);
-        if (!w->ring || pthread_create (&w->thread, NULL, worker_main, w) != 0) {
-            log_error ("collector: cannot start worker thread %u", i);
+        if (!w->ring || pthread_create (&w->thread, NULL, lane_main, w) != 0) {
+            log_error ("collector: cannot start lane thread %u", i);
             free (w->ring);
             w->ring = NULL;
             self->count = i;            /* the ones started get stopped */
-            workers_finish (self);
-            workers_destroy (&self);
+            lanes_finish (self);
+            lanes_destroy (&self);
             return NULL;
         }
     }
@@ -153,13 +153,13 @@ workers_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl, unsigned count, b
 }
 
 void
-workers_destroy (workers_t **self_p)
+lanes_destroy (lanes_t **self_p)
 {
-    workers_t *self = *self_p;
+    lanes_t *self = *self_p;
     if (!self)
         return;
     if (!self->finished && self->count > 1)
-        workers_finish (self);
+        lanes_finish (self);
     for (unsigned i = 0; self->w && i < self->count; i++) {
         collector_destroy (&self->w[i].collector);
         free (self->w[i].ring);
@@ -172,11 +172,11 @@ workers_destroy (workers_t **self_p)
 }
 
 void
-workers_set_interface (workers_t *self, const char *interface)
+lanes_set_interface (lanes_t *self, const char *interface)
 {
-    /* set between files, with the queues drained: see workers_packet */
+    /* set between files, with the queues drained: see lanes_packet */
     for (unsigned i = 0; i < self->count; i++) {
-        worker_t *w = &self->w[i];
+        lane_t *w = &self->w[i];
         while (self->count > 1 && atomic_load (&w->tail) != atomic_load (&w->head))
             pause_briefly ();
         collector_set_interface (w->collector, interface);
@@ -185,7 +185,7 @@ workers_set_interface (workers_t *self, const char *interface)
 
 /*  Copy a frame into W's ring, waiting while it is full.                   */
 static void
-enqueue (worker_t *w, int dlt, const uint8_t *frame, uint32_t caplen, uint32_t len, uint64_t ts_us)
+enqueue (lane_t *w, int dlt, const uint8_t *frame, uint32_t caplen, uint32_t len, uint64_t ts_us)
 {
     uint32_t size = (uint32_t) ((sizeof (record_t) + caplen + 7) & ~7u);
     if (size > RING_BYTES / 4)
@@ -207,7 +207,7 @@ enqueue (worker_t *w, int dlt, const uint8_t *frame, uint32_t caplen, uint32_t l
 }
 
 void
-workers_packet (workers_t *self, int dlt, const uint8_t *frame, uint32_t caplen, uint32_t len,
+lanes_packet (lanes_t *self, int dlt, const uint8_t *frame, uint32_t caplen, uint32_t len,
                 uint64_t ts_us)
 {
     if (self->count == 1) {
@@ -226,7 +226,7 @@ workers_packet (workers_t *self, int dlt, const uint8_t *frame, uint32_t caplen,
 }
 
 void
-workers_tick (workers_t *self, uint64_t now_us)
+lanes_tick (lanes_t *self, uint64_t now_us)
 {
     if (self->count == 1)
         collector_tick (self->w[0].collector, now_us);
@@ -236,9 +236,9 @@ workers_tick (workers_t *self, uint64_t now_us)
 }
 
 void
-workers_set_capture_stats (workers_t *self, uint64_t received, uint64_t dropped, uint64_t if_dropped)
+lanes_set_capture_stats (lanes_t *self, uint64_t received, uint64_t dropped, uint64_t if_dropped)
 {
-    /* the capture is shared: worker 0 reports it */
+    /* the capture is shared: lane 0 reports it */
     if (self->count > 1)
         pthread_mutex_lock (&self->lock);
     collector_set_capture_stats (self->w[0].collector, received, dropped, if_dropped);
@@ -247,7 +247,7 @@ workers_set_capture_stats (workers_t *self, uint64_t received, uint64_t dropped,
 }
 
 void
-workers_finish (workers_t *self)
+lanes_finish (lanes_t *self)
 {
     if (self->finished)
         return;
@@ -263,13 +263,13 @@ workers_finish (workers_t *self)
 }
 
 pthread_mutex_t *
-workers_output_lock (workers_t *self)
+lanes_output_lock (lanes_t *self)
 {
     return self->count > 1 ? &self->lock : NULL;
 }
 
 collector_counters_t
-workers_counters (workers_t *self)
+lanes_counters (lanes_t *self)
 {
     collector_counters_t sum = { 0 };
     if (self->count == 1)
@@ -285,17 +285,18 @@ workers_counters (workers_t *self)
         sum.fragments += c->fragments;
         sum.flows_created += c->flows_created;
         sum.evictions += c->evictions;
-        for (int e = 0; e < 4; e++)
+        for (int e = 0; e < EVENT_KINDS; e++)
             sum.events[e] += c->events[e];
         sum.event_errors += c->event_errors;
         sum.classify_errors += c->classify_errors;
+        sum.compat_errors += c->compat_errors;
     }
     pthread_mutex_unlock (&self->lock);
     return sum;
 }
 
 uint32_t
-workers_active_flows (workers_t *self)
+lanes_active_flows (lanes_t *self)
 {
     if (self->count == 1)
         return collector_active_flows (self->w[0].collector);
