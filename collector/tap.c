@@ -9,6 +9,7 @@
 #include "lanes.h"
 #include "log.h"
 #include "outfile.h"
+#include "topics.h"
 
 #define OFFLINE_LINGER_MS 10000         /* subscribers' time for the last events */
 #define EVENT_BATCH 64                  /* events handed to ZeroMQ together  */
@@ -272,7 +273,7 @@ tap_summary (void *arg)
     collector_counters_t k = lanes_counters (self->lanes);
     if (self->offline)
         progress (self, "done", true);
-    uint64_t unheard = self->pub ? bus_pub_unheard (self->pub) : 0;
+    uint64_t unheard = self->pub ? bus_pub_unheard (self->pub, TOPIC_TAP_FLOW) : 0;
     fprintf (stderr, "dpi-collector: %llu packets (%llu IP), %llu flows, %llu evicted; events: "
              "%llu detected, %llu update, %llu end, %llu not delivered (%llu with no subscriber, "
              "%llu failed sends or writes)\n",

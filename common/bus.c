@@ -46,6 +46,24 @@ bus_host_name (const config_t *cfg, char *out, size_t outlen)
     out[outlen - 1] = 0;
 }
 
+/*  zcert_load, for a file that has a certificate's shape only: czmq's
+    parser reports a syntax error with zclock_log, on stdout, where a worker
+    may be writing data (--jsonl -).                                          */
+static zcert_t *
+load_cert (const char *path)
+{
+    FILE *file = fopen (path, "r");
+    char line[512];
+    bool curve = false, key = false;
+    while (file && fgets (line, sizeof line, file)) {
+        curve = curve || strcmp (line, "curve\n") == 0;
+        key = key || (curve && strstr (line, "public-key = \""));
+    }
+    if (file)
+        fclose (file);
+    return curve && key ? zcert_load (path) : NULL;
+}
+
 /*  Make SOCK the CURVE server for a bind: our secret certificate, and a ZAP
     handler that accepts the client keys in allow_dir. *AUTH receives the
     zauth actor (one per socket that binds).                                 */
@@ -57,7 +75,7 @@ curve_server (zsock_t *sock, const config_t *cfg, zactor_t **auth)
         log_error ("bus.curve.allow_dir: required to bind a CURVE endpoint");
         return -1;
     }
-    zcert_t *cert = zcert_load (cfg->bus.curve.cert);
+    zcert_t *cert = load_cert (cfg->bus.curve.cert);
     if (!cert) {
         log_error ("bus.curve.cert: cannot load certificate '%s'", cfg->bus.curve.cert);
         return -1;
@@ -83,12 +101,12 @@ curve_server (zsock_t *sock, const config_t *cfg, zactor_t **auth)
 static int
 curve_client (zsock_t *sock, const config_t *cfg)
 {
-    zcert_t *cert = zcert_load (cfg->bus.curve.cert);
+    zcert_t *cert = load_cert (cfg->bus.curve.cert);
     if (!cert) {
         log_error ("bus.curve.cert: cannot load certificate '%s'", cfg->bus.curve.cert);
         return -1;
     }
-    zcert_t *server = zcert_load (cfg->bus.curve.server_cert);
+    zcert_t *server = load_cert (cfg->bus.curve.server_cert);
     if (!server) {
         zcert_destroy (&cert);
         log_error ("bus.curve.server_cert: cannot load certificate '%s'",
@@ -139,6 +157,43 @@ remove_ipc_file (const char *address)
 {
     if (strncmp (address, "ipc://", 6) == 0 && unlink (address + 6) != 0 && errno != ENOENT)
         log_warning ("bus: cannot remove %s: %s", address + 6, strerror (errno));
+}
+
+/*  A certificate file of KEY: it loads, and has a secret key when SECRET.  */
+static int
+check_cert (const config_t *cfg, const char *key, const char *path, bool secret,
+            config_errors_t *errors)
+{
+    size_t from = errors ? errors->count : 0;
+    zcert_t *cert = access (path, R_OK) == 0 ? load_cert (path) : NULL;
+    static const char zero[] = "0000000000000000000000000000000000000000";
+    if (!cert)
+        config_errors_add (errors, "cannot load the certificate '%s': %s", path,
+                           access (path, R_OK) != 0 ? strerror (errno) : "not a certificate");
+    else if (secret && strcmp (zcert_secret_txt (cert), zero) == 0)
+        config_errors_add (errors, "'%s' holds no secret key (give NAME.cert_secret, not "
+                           "NAME.cert)", path);
+    zcert_destroy (&cert);
+    config_errors_blame (errors, from, cfg, key);
+    return errors && errors->count > from ? -1 : 0;
+}
+
+int
+bus_check (const config_t *cfg, config_errors_t *errors)
+{
+    if (!cfg->bus.curve.enabled)
+        return 0;
+    int rc = check_cert (cfg, "bus.curve.cert", cfg->bus.curve.cert, true, errors);
+    if (*cfg->bus.curve.server_cert)
+        rc |= check_cert (cfg, "bus.curve.server_cert", cfg->bus.curve.server_cert, false, errors);
+    const char *dir = cfg->bus.curve.allow_dir;
+    if (*dir && access (dir, R_OK | X_OK) != 0) {
+        size_t from = errors ? errors->count : 0;
+        config_errors_add (errors, "'%s': %s", dir, strerror (errno));
+        config_errors_blame (errors, from, cfg, "bus.curve.allow_dir");
+        rc = -1;
+    }
+    return rc;
 }
 
 /*  --------------------------------------------------------------------------
@@ -494,11 +549,12 @@ bus_pub_topic_stats (bus_pub_t *self, size_t index)
 }
 
 uint64_t
-bus_pub_unheard (bus_pub_t *self)
+bus_pub_unheard (bus_pub_t *self, const char *topic)
 {
     uint64_t total = 0;
     for (size_t i = 0; i < self->topic_count; i++)
-        total += self->topics[i].unheard;
+        if (!topic || strcmp (self->topics[i].topic, topic) == 0)
+            total += self->topics[i].unheard;
     return total;
 }
 

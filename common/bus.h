@@ -78,6 +78,11 @@ typedef struct {
     Writes into OUT (always NUL-terminated).                                 */
 void bus_host_name (const config_t *cfg, char *out, size_t outlen);
 
+/*  What attaching would refuse in CFG, without a socket: with CURVE on, the
+    certificates load (bus.curve.cert with its secret key) and allow_dir is
+    readable. 0, or -1 with the reasons (naming the key) in ERRORS.          */
+int bus_check (const config_t *cfg, config_errors_t *errors);
+
 /*  Publisher NAME (e.g. "collector") on ENDPOINT. NULL on error (logged).  */
 bus_pub_t *bus_pub_new (const config_t *cfg, const char *name, const char *endpoint);
 void bus_pub_destroy (bus_pub_t **self_p);
@@ -129,8 +134,9 @@ uint64_t bus_pub_instance (bus_pub_t *self);
 size_t bus_pub_topic_count (bus_pub_t *self);
 bus_topic_stats_t bus_pub_topic_stats (bus_pub_t *self, size_t index);
 uint64_t bus_pub_send_errors (bus_pub_t *self);
-/*  Messages sent while no subscription matched their topic: sent to nobody. */
-uint64_t bus_pub_unheard (bus_pub_t *self);
+/*  Messages of TOPIC (NULL: of every topic) sent while no subscription
+    matched their topic: sent to nobody.                                      */
+uint64_t bus_pub_unheard (bus_pub_t *self, const char *topic);
 
 /*  Subscriber with no endpoint and no subscription yet.                     */
 bus_sub_t *bus_sub_new (const config_t *cfg);

@@ -391,6 +391,7 @@ worker_main (int argc, char **argv, const worker_def_t *def)
     }
     zsys_handler_set (NULL);            /* signals are ours (the signalfd) */
     zsys_init ();
+    zsys_set_logstream (stderr);        /* stdout may carry data (--jsonl -) */
     if (!(w->cfg = config_load_verbose (w->config_path))) {
         close (w->sigfd);
         return WORKER_EXIT_FAILURE;

@@ -31,6 +31,7 @@ main (int argc, char **argv)
 {
     log_init ("dpi-dualctl", "warning");
     zsys_init ();
+    zsys_set_logstream (stderr);        /* stdout is for the command's output */
     if (argc < 2 || strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "--help") == 0) {
         usage (argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

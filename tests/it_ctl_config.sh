@@ -105,5 +105,69 @@ check "\$DPI_DUAL_CONFIG: exit 0 (got $status)" test "$status" -eq 0
 check "\$DPI_DUAL_CONFIG: loaded" grep -q "snaplen: 128" "$work/out"
 unset DPI_DUAL_CONFIG
 
+# 7. What a worker would refuse at start is refused here too, each error
+#    naming the key and where it was set: a rules file with errors, a
+#    missing ban file, a bad BPF filter, CURVE certificates that do not load
+#    or hold no secret key, a run_dir too long for a unix socket path.
+cat > "$work/rules-bad.yaml" <<'YAML'
+rules:
+  - id: broken
+    category: sqli
+    severity: 5
+    fields: [query]
+    pattern: "(unclosed"
+YAML
+printf 'not a certificate\n' > "$work/garbage.cert"
+"$CTL" keys new pubonly "$work" > /dev/null && rm "$work/pubonly.cert_secret"
+cat > "$work/refused.yaml" <<YAML
+tap:
+  bpf: "tcp port eighty"
+mitm:
+  rules_file: $work/rules-bad.yaml
+  ban_file: $work/no-such-bans
+bus:
+  curve:
+    enabled: true
+    cert: $work/pubonly.cert
+    server_cert: $work/garbage.cert
+YAML
+run config check "$work/refused.yaml"
+check "start-up errors: exit 1 (got $status)" test "$status" -eq 1
+check "start-up errors: stdout empty" is_empty "$work/out"
+check "start-up errors: bad bpf" grep -qF "$work/refused.yaml:2:8: tap.bpf: 'tcp port eighty': " "$work/err"
+check "start-up errors: rules" grep -qF \
+    "$work/refused.yaml:4:15: mitm.rules_file: $work/rules-bad.yaml:2: rule 'broken': pattern does not compile" "$work/err"
+check "start-up errors: ban file" has_line \
+    "$work/refused.yaml:5:13: mitm.ban_file: $work/no-such-bans: cannot open: No such file or directory"
+check "start-up errors: public-only cert" grep -qF \
+    "$work/refused.yaml:9:11: bus.curve.cert: '$work/pubonly.cert' holds no secret key" "$work/err"
+check "start-up errors: server cert" has_line \
+    "$work/refused.yaml:10:18: bus.curve.server_cert: cannot load the certificate '$work/garbage.cert': not a certificate"
+long=$work/$(printf 'd%.0s' $(seq 90))
+printf 'global:\n  run_dir: %s\n' "$long" > "$work/long.yaml"
+run config check "$work/long.yaml"
+check "long run_dir: exit 1 (got $status)" test "$status" -eq 1
+check "long run_dir: the endpoint named" grep -qF \
+    "$work/long.yaml:2:12: global.run_dir: too long: bus.endpoints.collector would be 'ipc://$long/collector.pub', which is too long for a unix socket path" "$work/err"
+
+# 8. A configuration that passes config check starts: the bridge, with a
+#    rules file and a ban file, exits 0 on SIGTERM.
+printf '192.0.2.66\n' > "$work/bans"
+cat > "$work/good.yaml" <<YAML
+global:
+  run_dir: $work/run
+mitm:
+  rules_file: $SOURCE_DIR/deploy/bridge-mitm/rules.yaml
+  ban_file: $work/bans
+YAML
+run config check "$work/good.yaml"
+check "good: exit 0 (got $status)" test "$status" -eq 0
+"$BUILD_DIR/bridge-mitm/dpi-bridge-mitm" -c "$work/good.yaml" -q 2> "$work/bridge.err" &
+bridge=$!
+for _ in $(seq 50); do [[ -S $work/run/bridge-mitm.sock ]] && break; sleep 0.1; done
+check "good: the bridge runs" test -S "$work/run/bridge-mitm.sock"
+kill -TERM "$bridge"; set +e; wait "$bridge"; bstatus=$?; set -e
+check "good: the bridge exits 0 (got $bstatus: $(cat "$work/bridge.err"))" test "$bstatus" -eq 0
+
 echo "it_ctl_config: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
