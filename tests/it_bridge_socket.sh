@@ -123,20 +123,15 @@ test "$(stat -c %a "$sock")" = 660 || fail "socket mode $(stat -c %a "$sock")"
 tail_pid=$!
 
 $py - "$cfg" "$sock" "$tmp" "$decision" "$testpub" "$bridge_pid" <<'PY'
-import base64, hashlib, ipaddress, json, os, re, signal, socket, struct, subprocess, sys, time
+import base64, hashlib, json, os, re, signal, socket, subprocess, sys, time
 
 cfg, sock_path, tmp, decision_tool, testpub, bridge_pid = sys.argv[1:7]
 bridge_pid = int(bridge_pid)
 correlator_ep = "ipc://%s/run-main/correlator.pub" % tmp
 mitm_log = os.path.join(tmp, "mitm.jsonl")
 
-def community_id(saddr, sport, daddr, dport, proto=6, seed=0):
-    """Community ID v1 (corelight/community-id-spec), written from the spec."""
-    s, d = ipaddress.ip_address(saddr).packed, ipaddress.ip_address(daddr).packed
-    if (s, sport) > (d, dport):
-        s, d, sport, dport = d, s, dport, sport
-    data = struct.pack("!H", seed) + s + d + struct.pack("!BBHH", proto, 0, sport, dport)
-    return "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode()
+sys.path.insert(0, os.path.join(os.environ["SOURCE_DIR"], "tests", "lib"))
+from community_id import community_id  # noqa: E402 (the spec, not common/community_id.c)
 
 sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 sock.bind("")                       # autobind: an abstract address to answer to
@@ -209,7 +204,7 @@ else:
 r = request(id="ok-1")
 assert ask(r) == {"v": 1, "id": "ok-1", "action": "allow"}
 m = wait_message(lambda m: m["topic"] == "mitm.request" and m["flow_id"] == "ok-1", "mitm.request ok-1")
-cid = community_id("198.51.100.7", 51234, "192.0.2.1", 443)
+cid = community_id("198.51.100.7", "192.0.2.1", 6, 51234, 443)
 assert m["community_id"] == cid, (m["community_id"], cid)
 assert m["header"]["source"] == "bridge-mitm@bridgehost", m["header"]
 assert m["client_ip"] == "198.51.100.7" and m["client_port"] == 51234 and m["client_from_proxy"]
@@ -226,12 +221,12 @@ print("valid request: allowed, mitm.request with community_id", cid)
 r = request(id="ok-v6", client=("2001:db8::7", 40000), frontend=("2001:db8::1", 443))
 assert ask(r)["action"] == "allow"
 m = wait_message(lambda m: m.get("flow_id") == "ok-v6", "mitm.request ok-v6")
-assert m["community_id"] == community_id("2001:db8::7", 40000, "2001:db8::1", 443), m
+assert m["community_id"] == community_id("2001:db8::7", "2001:db8::1", 6, 40000, 443), m
 r = request(id="ok-mapped", client=("::ffff:198.51.100.8", 1234))
 assert ask(r)["action"] == "allow"
 m = wait_message(lambda m: m.get("flow_id") == "ok-mapped", "mitm.request ok-mapped")
 assert m["client_ip"] == "198.51.100.8"
-assert m["community_id"] == community_id("198.51.100.8", 1234, "192.0.2.1", 443)
+assert m["community_id"] == community_id("198.51.100.8", "192.0.2.1", 6, 1234, 443)
 
 # SQL injection: blocked by the rule, published as mitm.verdict
 r = request(id="sqli-1", query="id=1%20UNION%20SELECT%20password%20FROM%20users")
