@@ -155,13 +155,13 @@ a_req=$($PY "$helpers/bus.py" find "$tmp/bus.jsonl" 5 topic=mitm.request path=/c
 a_resp=$($PY "$helpers/bus.py" find "$tmp/bus.jsonl" 5 topic=mitm.response \
     flow_id="$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["flow_id"])' "$a_req")") \
     || fail "(a) no mitm.response"
-$PY - "$a_req" "$a_resp" "$p_client" "$p_tls" "$helpers" <<'PY'
+$PY - "$a_req" "$a_resp" "$p_client" "$p_tls" "$SOURCE_DIR/tests/lib" <<'PY'
 import json, sys
 req, resp = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 cport, fport = int(sys.argv[3]), int(sys.argv[4])
 sys.path.insert(0, sys.argv[5])
-from community_id import community_id_v1
-want = community_id_v1("127.0.0.2", cport, "127.0.0.1", fport)
+from community_id import community_id
+want = community_id("127.0.0.2", "127.0.0.1", 6, cport, fport)
 def check(cond, what):
     if not cond:
         sys.exit(f"(a) {what}:\n{json.dumps(req)}\n{json.dumps(resp)}")

@@ -1,6 +1,8 @@
 #!/bin/bash
 # The whole test suite: install what is needed, build twice (normal, and
-# ASan+UBSan), and run every ctest test in both builds.
+# ASan+UBSan), and run every ctest test in both builds. After each run it
+# prints how many tests were skipped and which, and fails when a test not
+# labelled `external` skipped (tests/check_skips.py).
 #   tests/run-all.sh            (from the top of the source tree, as root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +19,21 @@ cmake --build build-sanitize -j "$jobs"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 
+# run_tests NAME DIR TIMEOUT: every test of the build in DIR, then the skip
+# rule on that run (ctest's JUnit report and its list of tests with labels)
+run_tests () {
+    local name=$1 dir=$2 timeout=$3 rc=0
+    local junit=$PWD/$dir/ctest-junit.xml list=$PWD/$dir/ctest-tests.json
+    echo "== tests: $name"
+    rm -f "$junit" "$list"
+    (cd "$dir" && ctest --output-on-failure --timeout "$timeout" --output-junit "$junit") || rc=1
+    (cd "$dir" && ctest --show-only=json-v1 > "$list") || rc=1
+    python3 tests/check_skips.py --build "$name" "$junit" "$list" || rc=1
+    return $rc
+}
+
 status=0
-echo "== tests: normal build"
-(cd build && ctest --output-on-failure --timeout 600) || status=1
-echo "== tests: sanitizer build (ASan + UBSan)"
-(cd build-sanitize && ctest --output-on-failure --timeout 900) || status=1
+run_tests "normal build" build 600 || status=1
+run_tests "sanitizer build (ASan + UBSan)" build-sanitize 900 || status=1
 [ $status -eq 0 ] && echo "run-all: both builds passed" || echo "run-all: FAILED"
 exit $status

@@ -1,11 +1,13 @@
 /*  tally.h — the pass/fail count of a unit test program, and the small
-    helpers the unit tests share.
+    helpers the unit tests share. Every tests/test_*.c uses it:
 
         tally_t t = { 0 };
         check (&t, x == 1, "x is %d", x);
         ...
-        printf ("%d passed, %d failed\n", t.passed, t.failed);
-        return t.failed ? 1 : 0;                                           */
+        return tally_report (&t);       // "N passed, M failed"; exit status
+
+    Failures and the report go to stdout, or to T.out when set (a program
+    whose stdout is data, as test_schema --emit).                          */
 #ifndef DPI_TESTS_TALLY_H
 #define DPI_TESTS_TALLY_H
 
@@ -17,6 +19,7 @@
 typedef struct {
     int passed;
     int failed;
+    FILE *out;                          //  NULL: stdout
 } tally_t;
 
 /*  Count OK; when false print "FAIL: " and the message. Returns OK.        */
@@ -31,11 +34,12 @@ check (tally_t *t, bool ok, const char *fmt, ...)
         return true;
     }
     t->failed++;
+    FILE *out = t->out ? t->out : stdout;
     va_list args;
     va_start (args, fmt);
-    printf ("FAIL: ");
-    vprintf (fmt, args);
-    printf ("\n");
+    fprintf (out, "FAIL: ");
+    vfprintf (out, fmt, args);
+    fprintf (out, "\n");
     va_end (args);
     return false;
 }
@@ -44,18 +48,20 @@ check (tally_t *t, bool ok, const char *fmt, ...)
 static inline int
 tally_report (const tally_t *t)
 {
-    printf ("%d passed, %d failed\n", t->passed, t->failed);
+    fprintf (t->out ? t->out : stdout, "%d passed, %d failed\n", t->passed, t->failed);
     return t->failed ? 1 : 0;
 }
 
-/*  rm -rf DIR (a directory the test made with mkdtemp).                     */
-static inline void
+/*  rm -rf DIR (a directory the test made with mkdtemp); false if it failed. */
+static inline bool
 remove_tree (const char *dir)
 {
     char cmd[600];
     snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system (cmd) != 0)
-        printf ("could not remove %s\n", dir);
+    if (system (cmd) == 0)
+        return true;
+    printf ("could not remove %s\n", dir);
+    return false;
 }
 
 /*  Write TEXT to DIR/NAME (PATH receives the path, SIZE bytes); returns PATH. */

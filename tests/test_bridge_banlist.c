@@ -282,7 +282,7 @@ test_many (tally_t *t)
 int
 main (void)
 {
-    tally_t t = { 0, 0 };
+    tally_t t = { 0 };
     char dir[] = "/tmp/test_bridge_banlist.XXXXXX";
     if (!mkdtemp (dir)) {
         perror ("mkdtemp");

@@ -162,7 +162,7 @@ test_threatlog (tally_t *t, const char *dir)
 int
 main (void)
 {
-    tally_t t = { 0, 0 };
+    tally_t t = { 0 };
     char dir[] = "/tmp/test_bridge_latency.XXXXXX";
     if (!mkdtemp (dir)) {
         perror ("mkdtemp");

@@ -594,12 +594,11 @@ test_in_place_fuzz (tally_t *t)
 int
 main (void)
 {
-    tally_t t = { 0, 0 };
+    tally_t t = { 0 };
     test_valid (&t);
     test_rejects (&t);
     test_base64 (&t);
     test_in_place (&t);
     test_in_place_fuzz (&t);
-    printf ("%d passed, %d failed\n", t.passed, t.failed);
-    return t.failed ? 1 : 0;
+    return tally_report (&t);
 }

@@ -326,7 +326,7 @@ test_url_decode (tally_t *t)
 int
 main (void)
 {
-    tally_t t = { 0, 0 };
+    tally_t t = { 0 };
     char dir[] = "/tmp/test_bridge_rules.XXXXXX";
     if (!mkdtemp (dir)) {
         perror ("mkdtemp");

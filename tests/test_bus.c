@@ -10,15 +10,8 @@
 #include "bus.h"
 #include "heartbeat.h"
 #include "log.h"
+#include "tally.h"
 #include "topics.h"
-
-static int s_passed, s_failed;
-#define CHECK(cond, ...)                                                      \
-    do {                                                                      \
-        if (cond) s_passed++;                                                 \
-        else { s_failed++; fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-               fprintf (stderr, __VA_ARGS__); fputc ('\n', stderr); }          \
-    } while (0)
 
 static char s_dir[256];
 
@@ -83,17 +76,18 @@ drain (bus_sub_t *sub, int quiet_ms, uint64_t *first_seq, uint64_t *last_seq)
 }
 
 static void
-test_ipc_delivery (void)
+test_ipc_delivery (tally_t *t)
 {
     config_t *cfg = test_config ();
     bus_pub_t *pub = bus_pub_new (cfg, "collector", cfg->bus.endpoints[WORKER_COLLECTOR]);
     bus_sub_t *sub = bus_sub_new (cfg);
-    CHECK (pub && sub, "create");
-    CHECK (strncmp (bus_pub_endpoint (pub), "ipc://", 6) == 0, "endpoint %s", bus_pub_endpoint (pub));
-    CHECK (bus_sub_attach (sub, cfg->bus.endpoints[WORKER_COLLECTOR]) == 0, "attach");
+    check (t, pub && sub, "create");
+    check (t, strncmp (bus_pub_endpoint (pub), "ipc://", 6) == 0, "endpoint %s",
+           bus_pub_endpoint (pub));
+    check (t, bus_sub_attach (sub, cfg->bus.endpoints[WORKER_COLLECTOR]) == 0, "attach");
     bus_sub_subscribe (sub, "tap.");
-    CHECK (bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
-    CHECK (send_flows (pub, 100, 1000) == 100, "send 100");
+    check (t, bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
+    check (t, send_flows (pub, 100, 1000) == 100, "send 100");
 
     bus_msg_t msg;
     int got = 0;
@@ -108,15 +102,15 @@ test_ipc_delivery (void)
                      && msg.header->schema_version == DPI_SCHEMA_VERSION && msg.header->ts_ns > 0;
         got++;
     }
-    CHECK (got == 100, "received %d of 100", got);
-    CHECK (fields_ok, "fields, header and order as sent");
-    CHECK (bus_sub_gaps (sub) == 0 && bus_sub_decode_errors (sub) == 0, "no gaps, no errors");
+    check (t, got == 100, "received %d of 100", got);
+    check (t, fields_ok, "fields, header and order as sent");
+    check (t, bus_sub_gaps (sub) == 0 && bus_sub_decode_errors (sub) == 0, "no gaps, no errors");
     bus_source_stats_t st = bus_sub_source_stats (sub, 0);
-    CHECK (bus_sub_source_count (sub) == 1 && st.received == 100, "per-source count");
+    check (t, bus_sub_source_count (sub) == 1 && st.received == 100, "per-source count");
 
     /* a counting subscriber decodes the headers only: same accounting */
     bus_sub_set_headers_only (sub, true);
-    CHECK (send_flows (pub, 10, 2000) == 10, "send 10 more");
+    check (t, send_flows (pub, 10, 2000) == 10, "send 10 more");
     int headers = 0;
     bool headers_ok = true;
     while (headers < 10 && bus_sub_recv (sub, 2000, &msg) == 1) {
@@ -124,15 +118,15 @@ test_ipc_delivery (void)
                       && strcmp (msg.header->source, "collector@testhost") == 0;
         headers++;
     }
-    CHECK (headers == 10 && headers_ok, "headers only: %d of 10, in order", headers);
-    CHECK (bus_sub_gaps (sub) == 0 && bus_sub_source_stats (sub, 0).received == 110,
+    check (t, headers == 10 && headers_ok, "headers only: %d of 10, in order", headers);
+    check (t, bus_sub_gaps (sub) == 0 && bus_sub_source_stats (sub, 0).received == 110,
            "headers only: accounted");
 
     /* a wrong type for the topic is refused and counted */
     Dpidual__V1__Decision d = DPIDUAL__V1__DECISION__INIT;
-    CHECK (bus_pub_send (pub, TOPIC_TAP_FLOW, &d.base) == -1, "type/topic mismatch refused");
-    CHECK (bus_pub_send (pub, "no.such.topic", &d.base) == -1, "unknown topic refused");
-    CHECK (bus_pub_send_errors (pub) == 2, "send errors counted");
+    check (t, bus_pub_send (pub, TOPIC_TAP_FLOW, &d.base) == -1, "type/topic mismatch refused");
+    check (t, bus_pub_send (pub, "no.such.topic", &d.base) == -1, "unknown topic refused");
+    check (t, bus_pub_send_errors (pub) == 2, "send errors counted");
 
     bus_sub_destroy (&sub);
     bus_pub_destroy (&pub);
@@ -140,7 +134,7 @@ test_ipc_delivery (void)
 }
 
 static void
-test_hwm_gaps (void)
+test_hwm_gaps (tally_t *t)
 {
     config_t *cfg = test_config ();
     cfg->bus.sndhwm = 10;
@@ -149,17 +143,17 @@ test_hwm_gaps (void)
     bus_sub_t *sub = bus_sub_new (cfg);
     bus_sub_attach (sub, cfg->bus.endpoints[WORKER_COLLECTOR]);
     bus_sub_subscribe (sub, "");
-    CHECK (bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
+    check (t, bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
     /* the subscriber does not read while 20000 messages go out */
     int sent = send_flows (pub, 20000, 0);
     zclock_sleep (300);
     uint64_t first = 0, last = 0;
     int got = drain (sub, 500, &first, &last);
     uint64_t gaps = bus_sub_gaps (sub);
-    CHECK (sent == 20000, "all sends accepted by the PUB socket");
-    CHECK (got < 20000 && gaps > 0, "overflow happened: received %d, gaps %llu", got,
+    check (t, sent == 20000, "all sends accepted by the PUB socket");
+    check (t, got < 20000 && gaps > 0, "overflow happened: received %d, gaps %llu", got,
            (unsigned long long) gaps);
-    CHECK ((uint64_t) got + gaps == last - first + 1,
+    check (t, (uint64_t) got + gaps == last - first + 1,
            "every message between first and last is received or counted: %d + %llu != %llu",
            got, (unsigned long long) gaps, (unsigned long long) (last - first + 1));
     bus_sub_destroy (&sub);
@@ -171,7 +165,7 @@ test_hwm_gaps (void)
     reconnect a SUB to a socket re-bound at the same address): run
     dpi-testpub twice against one subscriber.                                */
 static void
-test_restart (void)
+test_restart (tally_t *t)
 {
     config_t *cfg = test_config ();
     char yaml[300], cmd[1200];
@@ -185,13 +179,13 @@ test_restart (void)
               "--quiet --wait-subscriber 5000", BINARY_DIR, yaml, ep);
     int got = 0;
     for (int round = 0; round < 2; round++) {
-        CHECK (system (cmd) == 0, "dpi-testpub run %d", round);
+        check (t, system (cmd) == 0, "dpi-testpub run %d", round);
         got += drain (sub, 300, NULL, NULL);
     }
     bus_source_stats_t st = bus_sub_source_stats (sub, 0);
-    CHECK (got == 10, "received %d of 10", got);
-    CHECK (st.restarts == 1, "one restart, got %llu", (unsigned long long) st.restarts);
-    CHECK (st.gaps == 0, "a restart is not a gap, got %llu", (unsigned long long) st.gaps);
+    check (t, got == 10, "received %d of 10", got);
+    check (t, st.restarts == 1, "one restart, got %llu", (unsigned long long) st.restarts);
+    check (t, st.gaps == 0, "a restart is not a gap, got %llu", (unsigned long long) st.gaps);
     bus_sub_destroy (&sub);
     config_destroy (&cfg);
 }
@@ -207,11 +201,11 @@ send_raw (void *sock, const char *topic, const void *data, size_t len, bool thir
 }
 
 static void
-test_garbage (void)
+test_garbage (tally_t *t)
 {
     config_t *cfg = test_config ();
     zsock_t *raw = zsock_new (ZMQ_XPUB);
-    CHECK (zsock_bind (raw, "%s", cfg->bus.endpoints[WORKER_BUFFER]) == 0, "raw bind");
+    check (t, zsock_bind (raw, "%s", cfg->bus.endpoints[WORKER_BUFFER]) == 0, "raw bind");
     bus_sub_t *sub = bus_sub_new (cfg);
     bus_sub_attach (sub, cfg->bus.endpoints[WORKER_BUFFER]);
     bus_sub_subscribe (sub, "");
@@ -241,10 +235,10 @@ test_garbage (void)
 
     bus_msg_t msg;
     int rc = bus_sub_recv (sub, 3000, &msg);
-    CHECK (rc == 1 && strcmp (msg.topic, "decision") == 0
-           && strcmp (((Dpidual__V1__Decision *) msg.body)->value, "192.0.2.9") == 0,
+    check (t, rc == 1 && strcmp (msg.topic, "decision") == 0
+              && strcmp (((Dpidual__V1__Decision *) msg.body)->value, "192.0.2.9") == 0,
            "the good message after the garbage arrives");
-    CHECK (bus_sub_decode_errors (sub) == 6, "6 bad messages counted, got %llu",
+    check (t, bus_sub_decode_errors (sub) == 6, "6 bad messages counted, got %llu",
            (unsigned long long) bus_sub_decode_errors (sub));
     bus_sub_destroy (&sub);
     zsock_destroy (&raw);
@@ -266,7 +260,7 @@ make_cert (const char *dir, const char *name, char *path, size_t len)
 }
 
 static void
-test_curve (void)
+test_curve (tally_t *t)
 {
     char keys[300], allow[300], server[512], client[512], stranger[512];
     snprintf (keys, sizeof keys, "%s/keys", s_dir);
@@ -285,25 +279,26 @@ test_curve (void)
     set_str (&xcfg->bus.curve.server_cert, server);
 
     bus_pub_t *pub = bus_pub_new (scfg, "collector", "tcp://127.0.0.1:*");
-    CHECK (pub != NULL, "CURVE publisher binds");
+    check (t, pub != NULL, "CURVE publisher binds");
     if (!pub)
         return;
     const char *ep = bus_pub_endpoint (pub);
-    CHECK (strncmp (ep, "tcp://127.0.0.1:", 16) == 0 && !strchr (ep, '*'), "port resolved: %s", ep);
+    check (t, strncmp (ep, "tcp://127.0.0.1:", 16) == 0 && !strchr (ep, '*'),
+           "port resolved: %s", ep);
 
     bus_sub_t *stranger_sub = bus_sub_new (xcfg);
-    CHECK (bus_sub_attach (stranger_sub, ep) == 0, "stranger connects");
+    check (t, bus_sub_attach (stranger_sub, ep) == 0, "stranger connects");
     bus_sub_subscribe (stranger_sub, "");
     bus_sub_t *sub = bus_sub_new (ccfg);
-    CHECK (bus_sub_attach (sub, ep) == 0, "client connects");
+    check (t, bus_sub_attach (sub, ep) == 0, "client connects");
     bus_sub_subscribe (sub, "");
-    CHECK (bus_pub_wait_subscriber (pub, 5000) == 0, "allowed client subscribed");
+    check (t, bus_pub_wait_subscriber (pub, 5000) == 0, "allowed client subscribed");
     zclock_sleep (500);             /* give the stranger every chance */
     send_flows (pub, 50, 0);
     int got = drain (sub, 1000, NULL, NULL);
     int stranger_got = drain (stranger_sub, 500, NULL, NULL);
-    CHECK (got == 50, "listed client received %d of 50", got);
-    CHECK (stranger_got == 0, "unlisted client received %d", stranger_got);
+    check (t, got == 50, "listed client received %d of 50", got);
+    check (t, stranger_got == 0, "unlisted client received %d", stranger_got);
 
     /* a plain (non-CURVE) client gets nothing either */
     config_t *plain = test_config ();
@@ -312,8 +307,8 @@ test_curve (void)
     bus_sub_subscribe (plain_sub, "");
     zclock_sleep (300);
     send_flows (pub, 10, 0);
-    CHECK (drain (plain_sub, 500, NULL, NULL) == 0, "plain client received nothing");
-    CHECK (drain (sub, 500, NULL, NULL) == 10, "listed client still served");
+    check (t, drain (plain_sub, 500, NULL, NULL) == 0, "plain client received nothing");
+    check (t, drain (sub, 500, NULL, NULL) == 10, "listed client still served");
 
     bus_sub_destroy (&plain_sub);
     bus_sub_destroy (&sub);
@@ -326,7 +321,7 @@ test_curve (void)
 }
 
 static void
-test_heartbeat (void)
+test_heartbeat (tally_t *t)
 {
     config_t *cfg = test_config ();
     bus_pub_t *pub = bus_pub_new (cfg, "correlator", cfg->bus.endpoints[WORKER_CORRELATOR]);
@@ -335,22 +330,22 @@ test_heartbeat (void)
     bus_sub_t *sub = bus_sub_new (cfg);
     bus_sub_attach (sub, cfg->bus.endpoints[WORKER_CORRELATOR]);
     bus_sub_subscribe (sub, TOPIC_HEARTBEAT);
-    CHECK (bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
+    check (t, bus_pub_wait_subscriber (pub, 3000) == 0, "subscription seen");
     heartbeat_t *hb = heartbeat_new (cfg, pub, own);
     heartbeat_counter_t counters[] = { { "threats", 7 } };
-    CHECK (heartbeat_tick (hb, counters, 1, false) == 1, "first heartbeat is due at once");
-    CHECK (heartbeat_tick (hb, counters, 1, false) == 0, "second is not due yet");
-    CHECK (heartbeat_wait_ms (hb) > 1000, "next due in about the interval");
+    check (t, heartbeat_tick (hb, counters, 1, false) == 1, "first heartbeat is due at once");
+    check (t, heartbeat_tick (hb, counters, 1, false) == 0, "second is not due yet");
+    check (t, heartbeat_wait_ms (hb) > 1000, "next due in about the interval");
     bus_msg_t msg;
-    CHECK (bus_sub_recv (sub, 2000, &msg) == 1, "heartbeat received");
+    check (t, bus_sub_recv (sub, 2000, &msg) == 1, "heartbeat received");
     Dpidual__V1__Heartbeat *h = (Dpidual__V1__Heartbeat *) msg.body;
-    CHECK (strcmp (h->name, "correlator") == 0 && strcmp (h->host, "testhost") == 0
-           && h->pid == (uint32_t) getpid () && strcmp (h->version, DPI_VERSION) == 0,
+    check (t, strcmp (h->name, "correlator") == 0 && strcmp (h->host, "testhost") == 0
+              && h->pid == (uint32_t) getpid () && strcmp (h->version, DPI_VERSION) == 0,
            "identity");
-    CHECK (h->n_endpoints == 2 && strcmp (h->endpoints[0]->role, "bind") == 0
-           && strcmp (h->endpoints[1]->role, "connect") == 0
-           && strcmp (h->endpoints[1]->socket, "sub") == 0, "endpoints");
-    CHECK (h->n_counters == 1 && h->counters[0]->value == 7, "worker counters");
+    check (t, h->n_endpoints == 2 && strcmp (h->endpoints[0]->role, "bind") == 0
+              && strcmp (h->endpoints[1]->role, "connect") == 0
+              && strcmp (h->endpoints[1]->socket, "sub") == 0, "endpoints");
+    check (t, h->n_counters == 1 && h->counters[0]->value == 7, "worker counters");
     heartbeat_destroy (&hb);
     bus_sub_destroy (&sub);
     bus_sub_destroy (&own);
@@ -359,34 +354,34 @@ test_heartbeat (void)
 }
 
 static void
-test_bad_endpoints (void)
+test_bad_endpoints (tally_t *t)
 {
     config_t *cfg = test_config ();
-    CHECK (bus_pub_new (cfg, "x", "udp://1.2.3.4:5") == NULL, "bad scheme refused");
+    check (t, bus_pub_new (cfg, "x", "udp://1.2.3.4:5") == NULL, "bad scheme refused");
     cfg->bus.curve.enabled = true;
     set_str (&cfg->bus.curve.cert, "/nonexistent/cert");
     set_str (&cfg->bus.curve.allow_dir, s_dir);
-    CHECK (bus_pub_new (cfg, "x", "tcp://127.0.0.1:*") == NULL, "missing certificate refused");
+    check (t, bus_pub_new (cfg, "x", "tcp://127.0.0.1:*") == NULL, "missing certificate refused");
     config_destroy (&cfg);
 }
 
 int
 main (void)
 {
+    tally_t t = { 0 };
     log_init ("test_bus", "error");
     zsys_init ();
     snprintf (s_dir, sizeof s_dir, "/tmp/dpi-test-bus.%d", (int) getpid ());
-    test_ipc_delivery ();
-    test_hwm_gaps ();
-    test_restart ();
-    test_garbage ();
-    test_curve ();
-    test_heartbeat ();
-    test_bad_endpoints ();
+    test_ipc_delivery (&t);
+    test_hwm_gaps (&t);
+    test_restart (&t);
+    test_garbage (&t);
+    test_curve (&t);
+    test_heartbeat (&t);
+    test_bad_endpoints (&t);
     char cmd[700];
     snprintf (cmd, sizeof cmd, "rm -rf '%s' '%s.yaml'", s_dir, s_dir);
     if (system (cmd) != 0)
         fprintf (stderr, "could not remove %s\n", s_dir);
-    printf ("%d passed, %d failed\n", s_passed, s_failed);
-    return s_failed ? 1 : 0;
+    return tally_report (&t);
 }

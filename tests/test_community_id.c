@@ -462,7 +462,7 @@ test_buffer_sizes (tally_t *self)
 int
 main (void)
 {
-    tally_t tally = { 0, 0 };
+    tally_t tally = { 0 };
     test_sha1 (&tally);
     test_vectors (&tally);
     test_vectors_tuple (&tally);
@@ -471,6 +471,5 @@ main (void)
     test_icmp_one_way (&tally);
     test_bad_input (&tally);
     test_buffer_sizes (&tally);
-    printf ("%d passed, %d failed\n", tally.passed, tally.failed);
-    return tally.failed ? 1 : 0;
+    return tally_report (&tally);
 }

@@ -2,8 +2,10 @@
 
     Data files are in TESTS_DIR/data/config/; the reference file is
     SOURCE_DIR/config/dpi-dual.yaml. Prints every failed check and a
-    "N passed, M failed" summary; exits non-zero when a check failed.        */
+    "N passed, M failed" summary (tally.h); exits non-zero when a check
+    failed.                                                                  */
 #include "config.h"
+#include "tally.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -20,35 +22,18 @@
 #define DATA(name) TESTS_DIR "/data/config/" name
 #define REFERENCE  SOURCE_DIR "/config/dpi-dual.yaml"
 
-typedef struct {
-    int passed;
-    int failed;
-} tally_t;
-
-static bool
-s_check (tally_t *t, bool ok, const char *what, int line)
-{
-    if (ok)
-        t->passed++;
-    else {
-        t->failed++;
-        fprintf (stderr, "FAIL line %d: %s\n", line, what);
-    }
-    return ok;
-}
+/*  check() of tally.h with the condition's text and line, for the tally_t *t
+    of the enclosing function.                                              */
+#define CHECK(cond)         check (t, (cond), "line %d: %s", __LINE__, #cond)
+#define CHECK_STR(got, exp) s_check_str (t, (got), (exp), __LINE__)
 
 static bool
 s_check_str (tally_t *t, const char *got, const char *expected, int line)
 {
-    bool ok = got && expected && strcmp (got, expected) == 0;
-    if (!s_check (t, ok, "strings equal", line))
-        fprintf (stderr, "    got:      %s\n    expected: %s\n",
-                 got ? got : "(null)", expected ? expected : "(null)");
-    return ok;
+    return check (t, got && expected && strcmp (got, expected) == 0,
+                  "line %d: strings equal\n    got:      %s\n    expected: %s", line,
+                  got ? got : "(null)", expected ? expected : "(null)");
 }
-
-#define CHECK(cond)         s_check (t, (cond), #cond, __LINE__)
-#define CHECK_STR(got, exp) s_check_str (t, (got), (exp), __LINE__)
 
 //  --------------------------------------------------------------------------
 //  Helpers
@@ -134,7 +119,7 @@ s_load_ok (tally_t *t, const char *path)
     config_errors_t errors;
     config_t *config = config_load (path, &errors);
     for (size_t i = 0; i < errors.count; i++)
-        fprintf (stderr, "    unexpected: %s\n", errors.messages[i]);
+        printf ("    unexpected: %s\n", errors.messages[i]);
     CHECK (config != NULL);
     CHECK (errors.count == 0);
     config_errors_clear (&errors);
@@ -150,7 +135,7 @@ s_expect_errors (tally_t *t, const char *path, const char *const *expected, size
     CHECK (config == NULL);
     if (!CHECK (errors.count == count))
         for (size_t i = 0; i < errors.count; i++)
-            fprintf (stderr, "    got: %s\n", errors.messages[i]);
+            printf ("    got: %s\n", errors.messages[i]);
     for (size_t i = 0; i < count && i < errors.count; i++)
         CHECK_STR (errors.messages[i], expected[i]);
     config_errors_clear (&errors);
@@ -486,7 +471,7 @@ test_print_layout (tally_t *t)
         for (const char *p = strstr (text, sections[i]); p; p = strstr (p + 1, sections[i]))
             count++;
         if (!CHECK (count == 1))
-            fprintf (stderr, "    section %s", sections[i] + 1);
+            printf ("    section %s", sections[i] + 1);
     }
     free (text);
     config_destroy (&c);
@@ -649,16 +634,14 @@ test_mode_names (tally_t *t)
 int
 main (void)
 {
-    tally_t tally = { 0, 0 };
+    tally_t tally = { 0 };
     tally_t *t = &tally;
     test_defaults (t);
     test_reference (t);
     char dir[] = "/tmp/test_config.dir.XXXXXX";
     if (CHECK (mkdtemp (dir) != NULL)) {
         test_load_default_path (t, dir);
-        char cmd[128];
-        snprintf (cmd, sizeof cmd, "rm -rf '%s'", dir);
-        CHECK (system (cmd) == 0);
+        CHECK (remove_tree (dir));
     }
     test_partial (t);
     test_null_sections (t);
@@ -677,6 +660,5 @@ main (void)
     test_endpoint_errors (t);
     test_unreadable (t);
     test_mode_names (t);
-    printf ("test_config: %d passed, %d failed\n", tally.passed, tally.failed);
-    return tally.failed ? 1 : 0;
+    return tally_report (&tally);
 }

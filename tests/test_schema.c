@@ -12,15 +12,8 @@
 #include <string.h>
 
 #include "pbjson.h"
+#include "tally.h"
 #include "topics.h"
-
-static int s_passed, s_failed;
-#define CHECK(cond, ...)                                                      \
-    do {                                                                      \
-        if (cond) s_passed++;                                                 \
-        else { s_failed++; fprintf (stderr, "FAIL %s:%d: ", __FILE__, __LINE__); \
-               fprintf (stderr, __VA_ARGS__); fputc ('\n', stderr); }          \
-    } while (0)
 
 /*  Memory of filled messages is taken from one arena, freed at the end.    */
 typedef struct { void *ptrs[4096]; size_t n; } arena_t;
@@ -140,7 +133,7 @@ emit_base64 (const uint8_t *data, size_t len)
 }
 
 static void
-check_type (const char *topic, const ProtobufCMessageDescriptor *d, bool emit)
+check_type (tally_t *t, const char *topic, const ProtobufCMessageDescriptor *d, bool emit)
 {
     arena_t a = { .n = 0 };
     ProtobufCMessage *m = fill_message (&a, d, 0);
@@ -148,15 +141,15 @@ check_type (const char *topic, const ProtobufCMessageDescriptor *d, bool emit)
     uint8_t *bytes = malloc (size), *again = malloc (size);
     protobuf_c_message_pack (m, bytes);
     ProtobufCMessage *back = protobuf_c_message_unpack (d, NULL, size, bytes);
-    CHECK (back != NULL, "%s: unpack failed", d->name);
+    check (t, back != NULL, "%s: unpack failed", d->name);
     if (back) {
-        CHECK (protobuf_c_message_get_packed_size (back) == size, "%s: size changed", d->name);
+        check (t, protobuf_c_message_get_packed_size (back) == size, "%s: size changed", d->name);
         protobuf_c_message_pack (back, again);
-        CHECK (memcmp (bytes, again, size) == 0, "%s: round trip changed the bytes", d->name);
+        check (t, memcmp (bytes, again, size) == 0, "%s: round trip changed the bytes", d->name);
         pbjson_buf_t a_json = { 0 }, b_json = { 0 };
-        CHECK (pbjson_append (&a_json, topic, m) == 0 && pbjson_append (&b_json, topic, back) == 0,
-               "%s: pbjson failed", d->name);
-        CHECK (a_json.len > 2 && strcmp (a_json.data, b_json.data) == 0,
+        check (t, pbjson_append (&a_json, topic, m) == 0
+                  && pbjson_append (&b_json, topic, back) == 0, "%s: pbjson failed", d->name);
+        check (t, a_json.len > 2 && strcmp (a_json.data, b_json.data) == 0,
                "%s: JSON of the copy differs", d->name);
         if (emit) {
             emit_base64 (bytes, size);
@@ -179,22 +172,22 @@ check_type (const char *topic, const ProtobufCMessageDescriptor *d, bool emit)
 
 /*  Things the generic comparison cannot see: invalid UTF-8, defaults.      */
 static void
-check_printer_edges (bool emit)
+check_printer_edges (tally_t *t, bool emit)
 {
     Dpidual__V1__FlowEvent ev = DPIDUAL__V1__FLOW_EVENT__INIT;
     ev.host_server_name = "bad\xff\xfe utf8 \xc3";
     pbjson_buf_t j = { 0 };
     pbjson_append (&j, "tap.flow", &ev.base);
-    CHECK (strstr (j.data, "\"host_server_name\":\"bad\\ufffd\\ufffd utf8 \\ufffd\"") != NULL,
+    check (t, strstr (j.data, "\"host_server_name\":\"bad\\ufffd\\ufffd utf8 \\ufffd\"") != NULL,
            "invalid UTF-8 not replaced: %s", j.data);
-    CHECK (strstr (j.data, "\"vlan\":0") != NULL, "a zero field is missing: %s", j.data);
-    CHECK (strstr (j.data, "\"header\"") == NULL, "a null header printed: %s", j.data);
-    CHECK (strncmp (j.data, "{\"topic\":\"tap.flow\",", 20) == 0, "topic first: %s", j.data);
-    CHECK (strstr (j.data, "\"risks\":[]") != NULL, "empty repeated: %s", j.data);
+    check (t, strstr (j.data, "\"vlan\":0") != NULL, "a zero field is missing: %s", j.data);
+    check (t, strstr (j.data, "\"header\"") == NULL, "a null header printed: %s", j.data);
+    check (t, strncmp (j.data, "{\"topic\":\"tap.flow\",", 20) == 0, "topic first: %s", j.data);
+    check (t, strstr (j.data, "\"risks\":[]") != NULL, "empty repeated: %s", j.data);
     Dpidual__V1__TapStats st = DPIDUAL__V1__TAP_STATS__INIT;
     pbjson_buf_reset (&j);
     pbjson_append (&j, NULL, &st.base);
-    CHECK (strstr (j.data, "\"protocols\":[]") && strstr (j.data, "\"top_talkers\":[]"),
+    check (t, strstr (j.data, "\"protocols\":[]") && strstr (j.data, "\"top_talkers\":[]"),
            "empty repeated messages: %s", j.data);
     if (emit)
         printf ("-\tjson-only\t%s\n", j.data);
@@ -205,12 +198,12 @@ int
 main (int argc, char **argv)
 {
     bool emit = argc > 1 && strcmp (argv[1], "--emit") == 0;
+    tally_t t = { .out = emit ? stderr : stdout };      //  with --emit stdout is data
     size_t types = 0;
     for (size_t i = 0; topics_name (i); i++, types++)
-        check_type (topics_name (i), topics_descriptor (topics_name (i)), emit);
-    CHECK (types == 9, "expected 9 topics, got %zu", types);
-    CHECK (topics_descriptor ("tap") == NULL, "prefix is not a topic");
-    check_printer_edges (emit);
-    fprintf (emit ? stderr : stdout, "%d passed, %d failed\n", s_passed, s_failed);
-    return s_failed ? 1 : 0;
+        check_type (&t, topics_name (i), topics_descriptor (topics_name (i)), emit);
+    check (&t, types == 9, "expected 9 topics, got %zu", types);
+    check (&t, topics_descriptor ("tap") == NULL, "prefix is not a topic");
+    check_printer_edges (&t, emit);
+    return tally_report (&t);
 }

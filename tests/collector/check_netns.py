@@ -8,7 +8,7 @@ KIND is http, tls or dns. For each: exactly one flow with that tuple (the
 client as src), events DETECTED then END, packets and bytes per direction
 and first/last seen equal to what this script counts itself in the capture
 (a small Ethernet/IPv4/IPv6/TCP/UDP reader), the Community ID as computed
-by communityid.py (seed 0), and
+by tests/lib/community_id.py (seed 0), and
     http: proto HTTP, host_server_name NAME, http_method GET, http_url
           NAME + URL, http_user_agent, http_status 200;
     tls:  proto TLS (or TLS.<app>), tls_sni NAME, a TLS version and JA3;
@@ -22,8 +22,8 @@ import re
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from communityid import community_id  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from community_id import community_id  # noqa: E402
 
 problems = []
 

@@ -15,9 +15,9 @@ dport, vlan, first seen), so a swapped initiator is a missing flow — the
 event sequence (DETECTED/UPDATE/END, end reasons), the tuple, ip version,
 proto, guessed, per-direction packets and bytes, first/last seen, the
 metadata fields, the interface (the capture path), one flow_id per flow
-and the Community ID, computed here (communityid.py) with the scenario's
-seed. Every event of a flow must carry the same Community ID and tuple;
-a DETECTED event's counters may not exceed the END's.
+and the Community ID, computed here (tests/lib/community_id.py) with the
+scenario's seed. Every event of a flow must carry the same Community ID and
+tuple; a DETECTED event's counters may not exceed the END's.
 """
 import ipaddress
 import json
@@ -26,8 +26,8 @@ import re
 import struct
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from communityid import community_id  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from community_id import community_id  # noqa: E402
 
 problems = []
 

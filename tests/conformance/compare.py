@@ -17,7 +17,8 @@ with X = P / (ndpiReader flows + our flows not in ndpiReader). Packet-count
 differences of matched flows are reported (and counted) but never fail.
 
 Exit status: 0 agreement >= target; 1 below target; 2 something broke (a
-run of the collector failed, an output could not be parsed, no capture).
+run of the collector failed, an output could not be parsed, no capture);
+77 skipped: CORPUS is not a directory (it_conformance.sh says which).
 
 Python 3 standard library only.
 """
@@ -277,8 +278,8 @@ def main():
     args = ap.parse_args()
 
     if not os.path.isdir(args.corpus):
-        print("conformance: %s not found; skipped" % args.corpus)
-        return 0
+        print("conformance: SKIPPED: %s is not a directory" % args.corpus)
+        return 77
     if not os.access(args.collector, os.X_OK):
         print("conformance: %s: not an executable" % args.collector)
         return 2

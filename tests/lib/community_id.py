@@ -1,11 +1,17 @@
 """Community ID v1 (corelight/community-id-spec), written from the spec for
-the tests: an implementation independent of common/community_id.c.
+the tests: an implementation independent of common/community_id.c, so the
+tests check the collector and the bridge against the spec, not against
+themselves. The one copy every test uses (tests/collector/check_pcap.py,
+check_netns.py, it_mitm_chain.sh, tests/mitm/bridge_socket.py).
 
-    community_id(src, dst, proto, sport, dport, seed=0) -> "1:..."
+    sys.path.insert(0, "<source>/tests/lib")
+    from community_id import community_id
+    community_id(src, dst, proto, sport=0, dport=0, seed=0) -> "1:..."
 
 For ICMP (1) and ICMPv6 (58) sport/dport are the message type and code of
 the flow's first packet; request/reply types map to their counterpart
 (Zeek's table, as pycommunityid), other types are one-way (never swapped).
+Importing it runs the spec's vectors (AssertionError when one differs).
 """
 import base64
 import hashlib
@@ -38,7 +44,8 @@ def community_id(src, dst, proto, sport=0, dport=0, seed=0):
     return "1:" + base64.b64encode(hashlib.sha1(data).digest()).decode()
 
 
-# vectors from the spec's baseline/baseline_deflt.json
+# vectors from the spec's baseline/baseline_deflt.json (seed 0), then two of
+# baseline_seed1.json (seed 1); also in tests/test_community_id.c
 _BASELINE = [
     (6, "128.232.110.120", "66.35.250.204", 34855, 80, "1:LQU9qZlK+B5F3KDmev6m5PMibrg="),
     (6, "66.35.250.204", "128.232.110.120", 80, 34855, "1:LQU9qZlK+B5F3KDmev6m5PMibrg="),
@@ -65,14 +72,20 @@ _BASELINE = [
     (46, "10.1.12.1", "10.1.12.2", 0, 0, "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw="),
     (46, "10.1.12.2", "10.1.12.1", 0, 0, "1:KHlLkgoJW7ifUTyTSgyVfkFHzKw="),
 ]
+_BASELINE_SEED1 = [
+    (6, "1.2.3.4", "5.6.7.8", 1122, 3344, "1:HhA1B+6CoLbiKPEs5nhNYN4XWfk="),
+    (6, "2001:470:e5bf:dead:4957:2174:e82c:4887", "2607:f8b0:400c:c03::1a", 63943, 25,
+     "1:eJYTW6AOzFLlSUoESovMjnu7rMw="),
+]
 
 
 def self_test():
-    for proto, src, dst, sport, dport, want in _BASELINE:
-        got = community_id(src, dst, proto, sport, dport)
-        if got != want:
-            raise AssertionError(f"communityid.py self-test: {proto} {src}:{sport} -> "
-                                 f"{dst}:{dport}: {got} != {want}")
+    for seed, vectors in ((0, _BASELINE), (1, _BASELINE_SEED1)):
+        for proto, src, dst, sport, dport, want in vectors:
+            got = community_id(src, dst, proto, sport, dport, seed)
+            if got != want:
+                raise AssertionError(f"community_id.py self-test: {proto} {src}:{sport} -> "
+                                     f"{dst}:{dport} seed {seed}: {got} != {want}")
 
 
 self_test()
