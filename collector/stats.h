@@ -34,6 +34,7 @@ void stats_destroy (stats_t **self_p);
 
 void stats_flow_created (stats_t *self, uint64_t now_us);
 void stats_set_capture (stats_t *self, uint64_t received, uint64_t dropped, uint64_t if_dropped);
+void stats_set_offline (stats_t *self, bool offline);          /* TapStats.offline */
 
 /*  Is a report due at NOW_US? (The first one is due one interval after the
     first packet.)                                                           */

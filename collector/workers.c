@@ -133,6 +133,7 @@ workers_new (const config_t *cfg, bus_pub_t *pub, FILE *jsonl, unsigned count, b
             workers_destroy (&self);
             return NULL;
         }
+        collector_set_offline (w->collector, !live);
     }
     if (count == 1)
         return self;
