@@ -16,7 +16,36 @@
 #include "topics.h"
 
 #define DEFAULT_COUNT 20
+#define MAX_COUNT 10000
 #define DEFAULT_TIMEOUT 5.0
+
+const ctl_command_t ctl_flows_command = {
+    .name = "flows",
+    .usage = "usage: dpi-dualctl flows [-c FILE] [--connect EP]... [-n N] [--timeout SEC] [--json]\n",
+    .help =
+        "Listens to tap.flow until N distinct flows were seen or SEC seconds passed,\n"
+        "keeps the latest event of each flow and prints them newest first (by\n"
+        "last_seen): a table of protocol, tuple, VLAN, packets and bytes each way,\n"
+        "host, last event and AGE (time since the flow's last packet), or with --json\n"
+        "one event a line as tail prints it.\n"
+        "\n"
+        CTL_HELP_CONFIG
+        "  --connect EP       listen to EP (repeatable) instead of the collector's\n"
+        "                     endpoint from the config (bus.endpoints.collector)\n"
+        "  -n, --count N      flows to show, 1 to 10000 (default 20)\n"
+        "  --timeout SEC      seconds to listen at most, 0 to 1000000, decimals allowed\n"
+        "                     (default 5)\n"
+        "  --json             one JSON object per flow instead of the table\n"
+        CTL_HELP_HELP
+        "\n"
+        "Exit status:\n"
+        "  0  flows were shown\n"
+        "  1  no tap.flow event came in time, or the configuration or the bus could\n"
+        "     not be used\n"
+        CTL_HELP_EXIT_USAGE,
+    .max_count = MAX_COUNT,
+    .json = true,
+};
 
 typedef Dpidual__V1__FlowEvent flow_event_t;
 
@@ -190,8 +219,8 @@ int
 cmd_flows (int argc, char **argv)
 {
     ctl_listen_opts_t o;
-    int rc = ctl_listen_options (argc, argv, "flows", true, false, &o);
-    if (rc) {
+    int rc = ctl_listen_options (argc, argv, &ctl_flows_command, &o);
+    if (rc != 0 || o.help) {
         ctl_listen_options_free (&o);
         return rc;
     }

@@ -24,6 +24,32 @@
 #include "pbjson.h"
 #include "topics.h"
 
+const ctl_command_t ctl_status_command = {
+    .name = "status",
+    .usage = "usage: dpi-dualctl status [-c FILE] [--connect EP]... [--timeout SEC] [--json]\n",
+    .help =
+        "Which workers run: listens to sys.heartbeat and tap.stats until every worker\n"
+        "has sent a heartbeat or SEC seconds passed, then prints per worker its last\n"
+        "heartbeat (pid, version, uptime, endpoints, what it published and received,\n"
+        "its counters) and the collector's last tap.stats (capture drops, rates,\n"
+        "flows, memory), or that it is not running.\n"
+        "\n"
+        CTL_HELP_CONFIG
+        CTL_HELP_CONNECT_ALL
+        "  --timeout SEC      seconds to wait at most, 0 to 1000000, decimals allowed\n"
+        "                     (default: bus.heartbeat_interval + 1, so a running\n"
+        "                     worker always answers)\n"
+        "  --json             one JSON object per worker instead of the text\n"
+        CTL_HELP_HELP
+        "\n"
+        "Exit status:\n"
+        "  0  the collector answered (when no endpoint can be the collector's: every\n"
+        "     endpoint answered)\n"
+        "  1  it did not, or the configuration or the bus could not be used\n"
+        CTL_HELP_EXIT_USAGE,
+    .json = true,
+};
+
 #define WRAP_COLUMN 100
 #define LABEL_WIDTH 13
 
@@ -408,8 +434,8 @@ int
 cmd_status (int argc, char **argv)
 {
     ctl_listen_opts_t o;
-    int rc = ctl_listen_options (argc, argv, "status", false, false, &o);
-    if (rc) {
+    int rc = ctl_listen_options (argc, argv, &ctl_status_command, &o);
+    if (rc != 0 || o.help) {
         ctl_listen_options_free (&o);
         return rc;
     }
