@@ -21,7 +21,7 @@ static const entry_t s_commands[] = {
     { &ctl_config_command, cmd_config, "check a configuration file, print the effective one" },
     { &ctl_keys_command, cmd_keys, "write a CURVE certificate pair" },
     { &ctl_tail_command, cmd_tail, "print bus messages as JSON lines" },
-    { &ctl_flows_command, cmd_flows, "flows seen on tap.flow, as a table" },
+    { &ctl_flows_command, cmd_flows, "the most recent flows from tap.flow, as a table" },
     { &ctl_status_command, cmd_status, "which workers run, from their heartbeats and tap.stats" },
 };
 #define COMMANDS (sizeof s_commands / sizeof s_commands[0])
