@@ -7,13 +7,15 @@
     waits until Ctrl-C (or COUNT). --count-only prints nothing and decodes
     only each message's header, for the sequence accounting (a light
     subscriber, for benchmarks). On exit it reports on stderr, per source,
-    what it received and the gaps it saw. Exit status: 0, or 1 when
+    what it received and the gaps it saw. Without --timeout, when stderr is
+    a terminal, a line there says that it waits until Ctrl-C. Exit status: 0, or 1 when
     --timeout ended the run before COUNT messages arrived (or the config or
     the bus could not be used), 2 on a usage error.                         */
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "ctl.h"
@@ -116,6 +118,11 @@ cmd_tail (int argc, char **argv)
             bus_sub_subscribe (sub, argv[i]);
         bus_sub_set_headers_only (sub, o.count_only);
         uint64_t deadline = o.timeout < 0 ? 0 : bus_mono_ns () + (uint64_t) (o.timeout * 1e9);
+        if (!deadline && isatty (STDERR_FILENO) && o.count < 0)
+            fprintf (stderr, "tail: no --timeout: listening until Ctrl-C\n");
+        else if (!deadline && isatty (STDERR_FILENO))
+            fprintf (stderr, "tail: no --timeout: listening until %ld messages came or Ctrl-C\n",
+                     o.count);
         rc = print_messages (sub, o.count, deadline, o.count_only);
         report (sub);
     }
