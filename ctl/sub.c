@@ -100,8 +100,10 @@ ctl_listen_options (int argc, char **argv, const ctl_command_t *cmd, ctl_listen_
     optind = 1;
     while (rc == 0 && !o->help
            && (opt = getopt_long (argc, argv, "c:e:n:t:h", options, NULL)) != -1) {
-        if (opt == 'h')
-            o->help = ctl_help (cmd) == 0;
+        if (opt == 'h') {
+            ctl_help (cmd);
+            o->help = true;
+        }
         else
             rc = take_option (cmd, opt, optarg, o);
     }

@@ -20,31 +20,10 @@ global:
   run_dir: $work/run
 YAML
 
-passed=0
-failed=0
-check () {     # check DESCRIPTION COMMAND... : count the outcome of COMMAND
-    local what=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $what" >&2
-        { echo "  stdout:"; head -c 1500 "$work/out" | sed 's/^/    /'
-          echo "  stderr:"; head -c 1500 "$work/err" | sed 's/^/    /'; } >&2
-    fi
-}
-
-run () {       # run ARGS... : status in $status, output in $work/out, $work/err
-    set +e
-    timeout 10 "$CTL" "$@" >"$work/out" 2>"$work/err" </dev/null
-    status=$?
-    set -e
-}
+source "$(dirname "${BASH_SOURCE[0]}")/ctl_checks.sh"
 
 has () { grep -qF -- "$1" "$work/out"; }
 err_has () { grep -qF -- "$1" "$work/err"; }
-is_empty () { [[ ! -s "$1" ]]; }
 
 # The options of each command, as its help lists them, and a default each
 # help must state.
