@@ -15,6 +15,7 @@ CTL="$BUILD_DIR/ctl/dpi-dualctl"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+cd "$work"          # whatever a command writes by mistake lands in here
 cat > "$work/cfg.yaml" <<YAML
 global:
   run_dir: $work/run
