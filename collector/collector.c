@@ -22,6 +22,7 @@ struct collector_t {
     stats_t *stats;
     collector_counters_t counters;
     char interface[256];
+    bool offline;                       /* reading files: see collector_set_offline */
     uint64_t now_us;                    /* latest time seen                  */
     uint64_t update_us;                 /* tap.update_interval               */
     pthread_mutex_t *output_lock;       /* shared pub and jsonl, or NULL     */
@@ -148,6 +149,7 @@ emit (collector_t *self, flow_t *flow, flow_event_kind_t event, flow_end_t reaso
     ev.first_seen = flow->first_us / 1000;
     ev.last_seen = flow->last_us / 1000;
     ev.flow_id = flow->id;
+    ev.offline = self->offline;
 
     /* the header is the bus's: in the file, the event alone */
     pbjson_buf_reset (&self->line);
@@ -309,6 +311,13 @@ collector_set_capture_stats (collector_t *self, uint64_t received, uint64_t drop
                              uint64_t if_dropped)
 {
     stats_set_capture (self->stats, received, dropped, if_dropped);
+}
+
+void
+collector_set_offline (collector_t *self, bool offline)
+{
+    self->offline = offline;
+    stats_set_offline (self->stats, offline);
 }
 
 const collector_counters_t *

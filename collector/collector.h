@@ -9,6 +9,7 @@
 #define DPI_COLLECTOR_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -44,6 +45,10 @@ collector_t *collector_new (const config_t *cfg, bus_pub_t *pub, outfile_t *json
 void collector_destroy (collector_t **self_p);
 
 void collector_set_interface (collector_t *self, const char *interface);
+
+/*  The input is capture files, not a live interface: tap.flow and tap.stats
+    say so (their field offline), so readers know the times are the file's. */
+void collector_set_offline (collector_t *self, bool offline);
 
 /*  One frame of link type DLT, CAPLEN bytes captured of LEN, at TS_US.     */
 void collector_packet (collector_t *self, int dlt, const uint8_t *frame, uint32_t caplen,

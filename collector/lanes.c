@@ -133,6 +133,7 @@ lanes_new (const config_t *cfg, bus_pub_t *pub, outfile_t *jsonl, unsigned count
             lanes_destroy (&self);
             return NULL;
         }
+        collector_set_offline (w->collector, !live);
     }
     if (count == 1)
         return self;

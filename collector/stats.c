@@ -30,6 +30,7 @@ struct stats_t {
     uint64_t created_sec[60];           /* ... of this second (since epoch)  */
     uint64_t capture_received, capture_dropped, capture_if_dropped;
     unsigned lane, lanes;
+    bool offline;                       /* reading capture files             */
     pthread_mutex_t *output_lock;
     stats_board_t *board;
     uint64_t compat_errors;             /* dpi-flows.json not written        */
@@ -93,6 +94,12 @@ stats_set_capture (stats_t *self, uint64_t received, uint64_t dropped, uint64_t 
     self->capture_received = received;
     self->capture_dropped = dropped;
     self->capture_if_dropped = if_dropped;
+}
+
+void
+stats_set_offline (stats_t *self, bool offline)
+{
+    self->offline = offline;
 }
 
 bool
@@ -384,6 +391,7 @@ stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t 
 
     st.lane = self->lane;
     st.lanes = self->lanes;
+    st.offline = self->offline;
     if (self->output_lock)
         pthread_mutex_lock (self->output_lock);
     if (pub)

@@ -38,6 +38,7 @@ void stats_flow_created (stats_t *self, uint64_t now_us);
 /*  Reports of dpi-flows.json that could not be written (logged).           */
 uint64_t stats_compat_errors (stats_t *self);
 void stats_set_capture (stats_t *self, uint64_t received, uint64_t dropped, uint64_t if_dropped);
+void stats_set_offline (stats_t *self, bool offline);          /* TapStats.offline */
 
 /*  Is a report due at NOW_US? (The first one is due one interval after the
     first packet.)                                                           */

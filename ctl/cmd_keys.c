@@ -2,7 +2,9 @@
 
     Writes DIR/NAME.cert (public key) and DIR/NAME.cert_secret (both keys,
     mode 0600) in zcert's format: the public file goes into the allow_dir of
-    a CURVE server, the secret one is bus.curve.cert of its owner.           */
+    a CURVE server, the secret one is bus.curve.cert of its owner. DIR must
+    exist: a missing one is an error (exit 1), never created.               */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -12,28 +14,57 @@
 
 #include "ctl.h"
 
+const ctl_command_t ctl_keys_command = {
+    .name = "keys",
+    .usage = "usage: dpi-dualctl keys new NAME [DIR]\n",
+    .help =
+        "Writes a new CURVE key pair in zcert's format: DIR/NAME.cert (the public key,\n"
+        "for the bus.curve.allow_dir of a server that must accept NAME) and\n"
+        "DIR/NAME.cert_secret (both keys, mode 0600, for bus.curve.cert of NAME\n"
+        "itself); prints their paths and the public key. Existing files are never\n"
+        "overwritten.\n"
+        "\n"
+        "  NAME               the certificate's name (no '/'), kept in its metadata\n"
+        "  DIR                an existing directory to write in, never created\n"
+        "                     (default: the current directory)\n"
+        CTL_HELP_HELP
+        "\n"
+        "Exit status:\n"
+        "  0  both files written\n"
+        "  1  DIR does not exist or is not a directory, NAME.cert or NAME.cert_secret\n"
+        "     already exists in DIR, or a file could not be written\n"
+        CTL_HELP_EXIT_USAGE,
+};
+
 int
 cmd_keys (int argc, char **argv)
 {
-    if (argc < 3 || argc > 4 || strcmp (argv[1], "new") != 0) {
-        fprintf (stderr, "usage: dpi-dualctl keys new NAME [DIR]\n");
-        return 2;
-    }
+    const ctl_command_t *cmd = &ctl_keys_command;
+    for (int i = 1; i < argc; i++)
+        if (ctl_is_help (argv[i]))
+            return ctl_help (cmd);
+    if (argc < 2)
+        return ctl_usage_error (cmd, "missing the subcommand (new)");
+    if (strcmp (argv[1], "new") != 0)
+        return ctl_usage_error (cmd, "unknown subcommand '%s'", argv[1]);
+    if (argc < 3 || argc > 4)
+        return ctl_usage_error (cmd, "new takes NAME and, optionally, DIR");
     const char *name = argv[2];
     const char *dir = argc == 4 ? argv[3] : ".";
-    if (!*name || strchr (name, '/')) {
-        fprintf (stderr, "dpi-dualctl keys new: bad name '%s'\n", name);
-        return 2;
+    if (!*name || strchr (name, '/'))
+        return ctl_usage_error (cmd, "bad name '%s': not empty, no '/'", name);
+    struct stat st;
+    int missing = stat (dir, &st) != 0 ? errno : 0;
+    if (missing || !S_ISDIR (st.st_mode)) {
+        fprintf (stderr, "dpi-dualctl keys new: %s: %s (DIR must exist; it is not created)\n", dir,
+                 missing ? strerror (missing) : "not a directory");
+        return 1;
     }
     char path[4096], secret[4200];
     snprintf (path, sizeof path, "%s/%s.cert", dir, name);
     snprintf (secret, sizeof secret, "%s_secret", path);
     if (access (path, F_OK) == 0 || access (secret, F_OK) == 0) {
         fprintf (stderr, "dpi-dualctl keys new: %s already exists; not overwriting\n", path);
-        return 1;
-    }
-    if (zsys_dir_create ("%s", dir) != 0) {
-        fprintf (stderr, "dpi-dualctl keys new: cannot create %s\n", dir);
         return 1;
     }
     zcert_t *cert = zcert_new ();

@@ -7,7 +7,11 @@
     worker that answered, its last heartbeat (pid, version, uptime,
     endpoints, what it published, what it received, its own counters) and
     its last tap.stats if one came; per worker that did not, a "not running"
-    line. --json: one JSON object per worker instead.
+    line. For a collector reading capture files (TapStats.offline) the
+    capture line says "offline run, reading FILE" and the traffic line has
+    totals instead of rates (packet time: the file's pace, not the
+    network's). --json: one JSON object per worker instead (its tap_stats
+    has the field offline).
 
     A heartbeat is matched to its target by worker name, or by the endpoint
     it publishes on (for --connect endpoints not in the config); a worker
@@ -23,6 +27,34 @@
 #include "ctl.h"
 #include "pbjson.h"
 #include "topics.h"
+
+const ctl_command_t ctl_status_command = {
+    .name = "status",
+    .usage = "usage: dpi-dualctl status [-c FILE] [--connect EP]... [--timeout SEC] [--json]\n",
+    .help =
+        "Which workers run: listens to sys.heartbeat and tap.stats until every worker\n"
+        "has sent a heartbeat or SEC seconds passed, then prints per worker its last\n"
+        "heartbeat (pid, version, uptime, endpoints, what it published and received,\n"
+        "its counters) and the collector's last tap.stats (capture drops, rates,\n"
+        "flows, memory), or that it is not running. For a collector reading a capture\n"
+        "file it says \"offline run, reading FILE\" and gives totals, not rates.\n"
+        "\n"
+        CTL_HELP_CONFIG
+        CTL_HELP_CONNECT_ALL
+        "  --timeout SEC      seconds to wait at most, 0 to 1000000, decimals allowed\n"
+        "                     (default: bus.heartbeat_interval + 1, so a running\n"
+        "                     worker always answers)\n"
+        "  --json             one JSON object per worker instead of the text\n"
+        "                     (tap_stats.offline: true for a capture-file run)\n"
+        CTL_HELP_HELP
+        "\n"
+        "Exit status:\n"
+        "  0  the collector answered (when no endpoint can be the collector's: every\n"
+        "     endpoint answered)\n"
+        "  1  it did not, or the configuration or the bus could not be used\n"
+        CTL_HELP_EXIT_USAGE,
+    .json = true,
+};
 
 #define WRAP_COLUMN 100
 #define LABEL_WIDTH 13
@@ -270,9 +302,34 @@ print_heartbeat (const heartbeat_msg_t *hb, uint64_t at)
     wrap_end (&wrap);
 }
 
+/*  A collector reading capture files: no live rates (they would be the
+    file's pace in packet time) and no capture drops (pcap_stats is live).  */
+static void
+print_offline_stats (const tap_stats_msg_t *st, uint64_t at)
+{
+    char bytes[64], memory[64];
+    format_bytes (bytes, sizeof bytes, (double) st->bytes);
+    format_bytes (memory, sizeof memory, (double) st->memory_bytes);
+    wrap_t wrap;
+    wrap_begin (&wrap, "capture:");
+    wrap_item (&wrap, "offline run, reading %s (tap.stats %.1f s ago)",
+               *st->interface ? st->interface : "?", seconds_ago (at));
+    wrap_end (&wrap);
+    wrap_begin (&wrap, "traffic:");
+    wrap_item (&wrap, "%llu packets read (%s)", (unsigned long long) st->packets, bytes);
+    wrap_item (&wrap, "%llu active flows", (unsigned long long) st->active_flows);
+    wrap_item (&wrap, "%llu flows in all", (unsigned long long) st->flows_total);
+    wrap_item (&wrap, "memory %s", memory);
+    wrap_end (&wrap);
+}
+
 static void
 print_stats (const tap_stats_msg_t *st, uint64_t at)
 {
+    if (st->offline) {
+        print_offline_stats (st, at);
+        return;
+    }
     char rate[64], memory[64];
     format_bytes (rate, sizeof rate, st->bytes_per_sec);
     format_bytes (memory, sizeof memory, (double) st->memory_bytes);
@@ -408,8 +465,8 @@ int
 cmd_status (int argc, char **argv)
 {
     ctl_listen_opts_t o;
-    int rc = ctl_listen_options (argc, argv, "status", false, false, &o);
-    if (rc) {
+    int rc = ctl_listen_options (argc, argv, &ctl_status_command, &o);
+    if (rc != 0 || o.help) {
         ctl_listen_options_free (&o);
         return rc;
     }

@@ -3,18 +3,53 @@
 
     Subscribes to the given endpoints (default: every worker's publisher
     from the config) and prints each message as one JSON line (pbjson.h)
-    until interrupted, COUNT messages, or SEC seconds. --count-only prints
-    nothing and decodes only each message's header, for the sequence
-    accounting (a light subscriber, for benchmarks). On exit it reports on stderr, per source, what it received
-    and the gaps it saw. Exit status: 0, or 1 when --timeout ended the run
-    before COUNT messages arrived.                                          */
+    until interrupted, COUNT messages, or SEC seconds: without --timeout it
+    waits until Ctrl-C (or COUNT). --count-only prints nothing and decodes
+    only each message's header, for the sequence accounting (a light
+    subscriber, for benchmarks). On exit it reports on stderr, per source,
+    what it received and the gaps it saw. Without --timeout, when stderr is
+    a terminal, a line there says that it waits until Ctrl-C. Exit status: 0, or 1 when
+    --timeout ended the run before COUNT messages arrived (or the config or
+    the bus could not be used), 2 on a usage error.                         */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bus.h"
 #include "ctl.h"
 #include "pbjson.h"
+
+const ctl_command_t ctl_tail_command = {
+    .name = "tail",
+    .usage = "usage: dpi-dualctl tail [-c FILE] [--connect EP]... [-n COUNT] [--timeout SEC]\n"
+             "                        [--count-only] [TOPIC-PREFIX...]\n",
+    .help =
+        "Prints each message on the bus as one JSON line on stdout\n"
+        "({\"topic\":...,\"header\":{...},<its fields>}) until COUNT messages came, SEC\n"
+        "seconds passed or Ctrl-C; then, on stderr, what each source sent and the\n"
+        "sequence gaps seen. Without --timeout it waits until Ctrl-C (or COUNT).\n"
+        "\n"
+        CTL_HELP_CONFIG
+        CTL_HELP_CONNECT_ALL
+        "  -n, --count COUNT  stop after COUNT messages, 1 or more (default: no limit)\n"
+        "  --timeout SEC      stop after SEC seconds, 0 to 1000000, decimals allowed\n"
+        "                     (default: none, wait until Ctrl-C)\n"
+        "  --count-only       print no message, only count them (decodes headers only)\n"
+        "  TOPIC-PREFIX...    only topics starting with one of these, e.g. tap. or\n"
+        "                     mitm.verdict (default: every topic)\n"
+        CTL_HELP_HELP
+        "\n"
+        "Exit status:\n"
+        "  0  COUNT messages came; or, without -n, the timeout or Ctrl-C ended it\n"
+        "  1  the timeout came before COUNT messages, or the configuration or the bus\n"
+        "     could not be used\n"
+        CTL_HELP_EXIT_USAGE,
+    .max_count = LONG_MAX,
+    .count_only = true,
+    .args = true,
+};
 
 static void
 report (bus_sub_t *sub)
@@ -66,22 +101,28 @@ int
 cmd_tail (int argc, char **argv)
 {
     ctl_listen_opts_t o;
-    int rc = ctl_listen_options (argc, argv, "tail", true, true, &o);
-    config_t *cfg = rc == 0 ? config_load_verbose (o.config_path) : NULL;
-    if (rc == 0 && !cfg)
-        rc = 1;
+    int rc = ctl_listen_options (argc, argv, &ctl_tail_command, &o);
+    if (rc != 0 || o.help) {
+        ctl_listen_options_free (&o);
+        return rc;
+    }
+    config_t *cfg = config_load_verbose (o.config_path);
     size_t ntargets = 0;
     ctl_target_t *targets = cfg ? ctl_targets (cfg, o.connects, o.nconnect, false, &ntargets) : NULL;
     bus_sub_t *sub = targets ? ctl_sub_open (cfg, targets, ntargets) : NULL;
-    if (rc == 0 && !sub)
-        rc = 1;
-    if (rc == 0) {
+    rc = sub ? 0 : 1;
+    if (sub) {
         if (o.first_arg == argc)
             bus_sub_subscribe (sub, "");
         for (int i = o.first_arg; i < argc; i++)
             bus_sub_subscribe (sub, argv[i]);
         bus_sub_set_headers_only (sub, o.count_only);
         uint64_t deadline = o.timeout < 0 ? 0 : bus_mono_ns () + (uint64_t) (o.timeout * 1e9);
+        if (!deadline && isatty (STDERR_FILENO) && o.count < 0)
+            fprintf (stderr, "tail: no --timeout: listening until Ctrl-C\n");
+        else if (!deadline && isatty (STDERR_FILENO))
+            fprintf (stderr, "tail: no --timeout: listening until %ld messages came or Ctrl-C\n",
+                     o.count);
         rc = print_messages (sub, o.count, deadline, o.count_only);
         report (sub);
     }

@@ -16,12 +16,51 @@ int cmd_tail (int argc, char **argv);
 int cmd_flows (int argc, char **argv);
 int cmd_status (int argc, char **argv);
 
+/*  help.c — what a command says about itself, and how it is called.
+    USAGE: its synopsis, "usage: dpi-dualctl NAME ...\n" (printed alone on a
+    usage error); HELP: what --help adds after it (what it does, every
+    option with its default, the exit codes). The listening commands also
+    say which options they take (ctl_listen_options).                       */
+typedef struct {
+    const char *name;
+    const char *usage;
+    const char *help;
+    long max_count;                 /* -n COUNT up to this; 0: no -n        */
+    bool json, count_only, args;    /* takes --json, --count-only, arguments */
+} ctl_command_t;
+
+extern const ctl_command_t ctl_config_command, ctl_keys_command, ctl_tail_command,
+    ctl_flows_command, ctl_status_command;
+
+/*  Option lines shared by the help texts.                                   */
+#define CTL_HELP_CONFIG                                                              \
+    "  -c, --config FILE  the configuration (default: $DPI_DUAL_CONFIG, else\n"     \
+    "                     " CONFIG_DEFAULT_PATH " when it exists, else the\n"      \
+    "                     built-in defaults)\n"
+#define CTL_HELP_CONNECT_ALL                                                         \
+    "  --connect EP       listen to EP (repeatable) instead of every worker's\n"       \
+    "                     endpoint from the config (bus.endpoints.*)\n"
+#define CTL_HELP_HELP "  -h, --help         this help, on stdout (exit 0)\n"
+#define CTL_HELP_EXIT_USAGE "  2  usage error (an unknown option, a bad value): the usage on stderr\n"
+
+/*  Is ARG -h or --help?                                                     */
+bool ctl_is_help (const char *arg);
+
+/*  USAGE then HELP of CMD on stdout. Returns 0 (the exit code).             */
+int ctl_help (const ctl_command_t *cmd);
+
+/*  On stderr: "dpi-dualctl NAME: " and FORMAT's message (unless FORMAT is
+    NULL), then CMD's usage. Returns 2 (the exit code).                       */
+int ctl_usage_error (const ctl_command_t *cmd, const char *format, ...)
+    __attribute__ ((format (printf, 2, 3)));
+
 /*  sub.c — shared by the commands that listen on the bus (tail, flows,
     status).                                                                  */
 
-/*  -c FILE, --connect EP (repeatable), -n COUNT (WITH_COUNT only),
-    --timeout SEC, --json, --count-only. count and timeout are -1 when not
-    given. With WITH_ARGS, the remaining arguments start at argv[first_arg]. */
+/*  -c FILE, --connect EP (repeatable), -n COUNT, --timeout SEC, --json,
+    --count-only, -h: as CMD takes them. count and timeout are -1 when not
+    given. With CMD->args, the remaining arguments start at argv[first_arg].
+    Numbers are whole strings of digits ("." too in SEC) within range.      */
 typedef struct {
     const char *config_path;
     char **connects;                /* owned array of argv strings          */
@@ -30,13 +69,16 @@ typedef struct {
     double timeout;
     bool json;
     bool count_only;
+    bool help;                      /* --help was printed: exit 0           */
     int first_arg;
 } ctl_listen_opts_t;
 
-/*  Parse ARGV into O (messages name CMD). 0, or 2 on a usage error; call
-    ctl_listen_options_free in both cases.                                  */
-int ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count, bool with_args,
-                        ctl_listen_opts_t *o);
+#define CTL_MAX_TIMEOUT 1000000.0
+
+/*  Parse ARGV into O. 0 (with O->help when the help was printed), or 2 on
+    a usage error (said on stderr); call ctl_listen_options_free in both
+    cases.                                                                  */
+int ctl_listen_options (int argc, char **argv, const ctl_command_t *cmd, ctl_listen_opts_t *o);
 void ctl_listen_options_free (ctl_listen_opts_t *o);
 
 /*  A publisher endpoint to listen to. Strings are borrowed (config, argv). */

@@ -1,4 +1,8 @@
-/*  dpi-dualctl — the operator's command line for dpi-dual.                  */
+/*  dpi-dualctl — the operator's command line for dpi-dual.
+
+    dpi-dualctl --help: what each command does, its options and exit codes
+    (each command's own --help, in turn); a usage error prints the short
+    usage on stderr and exits 2.                                            */
 #include <stdio.h>
 #include <string.h>
 
@@ -7,23 +11,39 @@
 #include "ctl.h"
 #include "log.h"
 
+typedef struct {
+    const ctl_command_t *command;
+    int (*run) (int argc, char **argv);
+    const char *summary;
+} entry_t;
+
+static const entry_t s_commands[] = {
+    { &ctl_config_command, cmd_config, "check a configuration file, print the effective one" },
+    { &ctl_keys_command, cmd_keys, "write a CURVE certificate pair" },
+    { &ctl_tail_command, cmd_tail, "print bus messages as JSON lines" },
+    { &ctl_flows_command, cmd_flows, "the most recent flows from tap.flow, as a table" },
+    { &ctl_status_command, cmd_status, "which workers run, from their heartbeats and tap.stats" },
+};
+#define COMMANDS (sizeof s_commands / sizeof s_commands[0])
+
+/*  The commands, one line each; with DETAILS, then each one's help.        */
 static void
-usage (FILE *out)
+usage (FILE *out, bool details)
 {
-    fprintf (out,
-        "usage: dpi-dualctl COMMAND [ARGS]\n"
-        "\n"
-        "  config check [-c FILE | FILE]   print the effective configuration, or its errors\n"
-        "  keys new NAME [DIR]             write a CURVE certificate pair (DIR/NAME.cert{,_secret})\n"
-        "  tail [-c FILE] [--connect EP]... [-n COUNT] [--timeout SEC] [--count-only]\n"
-        "       [TOPIC-PREFIX...]\n"
-        "                                  print bus messages as JSON lines\n"
-        "  flows [-c FILE] [--connect EP]... [-n N] [--timeout SEC] [--json]\n"
-        "                                  recent flows from tap.flow, newest first\n"
-        "  status [-c FILE] [--connect EP]... [--timeout SEC] [--json]\n"
-        "                                  which workers run, from their heartbeats\n"
-        "\n"
-        "Every command but keys takes -c FILE (default " CONFIG_DEFAULT_PATH " when it exists).\n");
+    fprintf (out, "usage: dpi-dualctl COMMAND [ARGS]    (dpi-dualctl COMMAND --help: its own help)\n"
+                  "\n");
+    for (size_t i = 0; i < COMMANDS; i++)
+        fprintf (out, "  %-8s %s\n", s_commands[i].command->name, s_commands[i].summary);
+    fprintf (out, "\nEvery command but keys takes -c FILE (default: $DPI_DUAL_CONFIG, else "
+                  CONFIG_DEFAULT_PATH " when it exists).\n"
+                  "Exit status: 0 done, 1 failed (see each command), 2 usage error.\n");
+    for (size_t i = 0; i < COMMANDS; i++) {
+        if (details)
+            fprintf (out, "\n");
+        fprintf (out, "%s", s_commands[i].command->usage);
+        if (details)
+            fprintf (out, "\n%s", s_commands[i].command->help);
+    }
 }
 
 int
@@ -32,22 +52,18 @@ main (int argc, char **argv)
     log_init ("dpi-dualctl", "warning");
     zsys_init ();
     zsys_set_logstream (stderr);        /* stdout is for the command's output */
-    if (argc < 2 || strcmp (argv[1], "-h") == 0 || strcmp (argv[1], "--help") == 0) {
-        usage (argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc >= 2 && ctl_is_help (argv[1])) {
+        usage (stdout, true);
+        return 0;
     }
-    const char *cmd = argv[1];
-    if (strcmp (cmd, "config") == 0)
-        return cmd_config (argc - 1, argv + 1);
-    if (strcmp (cmd, "keys") == 0)
-        return cmd_keys (argc - 1, argv + 1);
-    if (strcmp (cmd, "tail") == 0)
-        return cmd_tail (argc - 1, argv + 1);
-    if (strcmp (cmd, "flows") == 0)
-        return cmd_flows (argc - 1, argv + 1);
-    if (strcmp (cmd, "status") == 0)
-        return cmd_status (argc - 1, argv + 1);
-    fprintf (stderr, "dpi-dualctl: unknown command '%s'\n", cmd);
-    usage (stderr);
+    if (argc < 2) {
+        usage (stderr, false);
+        return 2;
+    }
+    for (size_t i = 0; i < COMMANDS; i++)
+        if (strcmp (argv[1], s_commands[i].command->name) == 0)
+            return s_commands[i].run (argc - 1, argv + 1);
+    fprintf (stderr, "dpi-dualctl: unknown command '%s'\n", argv[1]);
+    usage (stderr, false);
     return 2;
 }

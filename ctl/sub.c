@@ -1,4 +1,4 @@
-/*  sub.c — what the listening commands of dpi-dualctl (flows, status) share:
+/*  sub.c — what the listening commands of dpi-dualctl (tail, flows, status) share:
     their common options, the worker endpoints they connect to, and owned
     copies of received messages.
 
@@ -8,6 +8,7 @@
     whose configured endpoint they equal ("" when none). A worker whose own
     endpoint starts with ">" connects out to a subscriber: there is nothing
     to connect to, so the target is marked and not attached.                */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,9 +17,66 @@
 #include "ctl.h"
 #include "endpoint.h"
 
+/*  TEXT as a whole number in [MIN, MAX]: digits only (no sign, no space). */
+static bool
+parse_count (const char *text, long min, long max, long *out)
+{
+    if (!*text || strspn (text, "0123456789") != strlen (text))
+        return false;
+    errno = 0;
+    char *end;
+    long value = strtol (text, &end, 10);
+    if (errno || *end || value < min || value > max)
+        return false;
+    *out = value;
+    return true;
+}
+
+/*  TEXT as seconds in [0, CTL_MAX_TIMEOUT]: digits with at most one ".".  */
+static bool
+parse_seconds (const char *text, double *out)
+{
+    size_t len = strlen (text);
+    if (strspn (text, "0123456789.") != len || strspn (text, ".") == len)
+        return false;
+    char *end;
+    double value = strtod (text, &end);
+    if (*end || !(value >= 0 && value <= CTL_MAX_TIMEOUT))
+        return false;
+    *out = value;
+    return true;
+}
+
+/*  One option OPT (a getopt_long result) with its ARG into O: 0, or 2.    */
+static int
+take_option (const ctl_command_t *cmd, int opt, char *arg, ctl_listen_opts_t *o)
+{
+    if ((opt == 'n' && !cmd->max_count) || (opt == 'j' && !cmd->json)
+        || (opt == 'q' && !cmd->count_only))
+        return ctl_usage_error (cmd, "%s is not an option of %s",
+                                opt == 'n' ? "-n (--count)" : opt == 'j' ? "--json" : "--count-only",
+                                cmd->name);
+    switch (opt) {
+    case 'c': o->config_path = arg; return 0;
+    case 'e': o->connects[o->nconnect++] = arg; return 0;
+    case 'j': o->json = true; return 0;
+    case 'q': o->count_only = true; return 0;
+    case 'n':
+        if (parse_count (arg, 1, cmd->max_count, &o->count))
+            return 0;
+        return ctl_usage_error (cmd, "bad value '%s' for -n: a whole number from 1 to %ld", arg,
+                                cmd->max_count);
+    case 't':
+        if (parse_seconds (arg, &o->timeout))
+            return 0;
+        return ctl_usage_error (cmd, "bad value '%s' for --timeout: seconds from 0 to %.0f", arg,
+                                CTL_MAX_TIMEOUT);
+    default:  return ctl_usage_error (cmd, NULL);       /* getopt said why */
+    }
+}
+
 int
-ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count, bool with_args,
-                    ctl_listen_opts_t *o)
+ctl_listen_options (int argc, char **argv, const ctl_command_t *cmd, ctl_listen_opts_t *o)
 {
     static const struct option options[] = {
         { "config", required_argument, NULL, 'c' },
@@ -27,6 +85,7 @@ ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count, boo
         { "timeout", required_argument, NULL, 't' },
         { "json", no_argument, NULL, 'j' },
         { "count-only", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     memset (o, 0, sizeof *o);
@@ -35,38 +94,25 @@ ctl_listen_options (int argc, char **argv, const char *cmd, bool with_count, boo
     o->connects = calloc ((size_t) argc + 1, sizeof *o->connects);
     if (!o->connects)
         return 2;
-    int opt;
+    char prog[64], *argv0 = argv[0];
+    snprintf (prog, sizeof prog, "dpi-dualctl %s", cmd->name);
+    argv[0] = prog;                     /* getopt's messages name the command */
+    int opt, rc = 0;
     optind = 1;
-    while ((opt = getopt_long (argc, argv, with_count ? "c:e:n:t:" : "c:e:t:", options,
-                               NULL)) != -1) {
-        char *end = NULL;
-        switch (opt) {
-        case 'c': o->config_path = optarg; break;
-        case 'e': o->connects[o->nconnect++] = optarg; break;
-        case 'n':
-            if (!with_count) {
-                fprintf (stderr, "dpi-dualctl %s: unknown option --count\n", cmd);
-                return 2;
-            }
-            o->count = strtol (optarg, &end, 10);
-            break;
-        case 't': o->timeout = strtod (optarg, &end); break;
-        case 'j': o->json = true; break;
-        case 'q': o->count_only = true; break;
-        default:  return 2;
+    while (rc == 0 && !o->help
+           && (opt = getopt_long (argc, argv, "c:e:n:t:h", options, NULL)) != -1) {
+        if (opt == 'h') {
+            ctl_help (cmd);
+            o->help = true;
         }
-        if (end && (*end || end == optarg || (opt == 'n' && o->count < 1)
-                    || (opt == 't' && !(o->timeout >= 0 && o->timeout < 1e6)))) {
-            fprintf (stderr, "dpi-dualctl %s: bad value '%s'\n", cmd, optarg);
-            return 2;
-        }
+        else
+            rc = take_option (cmd, opt, optarg, o);
     }
+    argv[0] = argv0;
     o->first_arg = optind;
-    if (optind < argc && !with_args) {
-        fprintf (stderr, "dpi-dualctl %s: unexpected argument '%s'\n", cmd, argv[optind]);
-        return 2;
-    }
-    return 0;
+    if (rc == 0 && !o->help && optind < argc && !cmd->args)
+        rc = ctl_usage_error (cmd, "unexpected argument '%s'", argv[optind]);
+    return rc;
 }
 
 void

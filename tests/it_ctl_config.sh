@@ -21,31 +21,10 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-passed=0
-failed=0
-check () {     # check DESCRIPTION COMMAND... : count the outcome of COMMAND
-    local what=$1
-    shift
-    if "$@"; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAIL: $what" >&2
-        { echo "  stdout:"; head -c 2000 "$work/out" | sed 's/^/    /'
-          echo "  stderr:"; head -c 2000 "$work/err" | sed 's/^/    /'; } >&2
-    fi
-}
-
-run () {       # run ARGS... : status in $status, output in $work/out, $work/err
-    set +e
-    "$CTL" "$@" >"$work/out" 2>"$work/err"
-    status=$?
-    set -e
-}
+source "$(dirname "${BASH_SOURCE[0]}")/ctl_checks.sh"
 
 has_line () { grep -qFx -- "$1" "$work/err"; }
 line_count () { [[ $(wc -l <"$work/err") -eq $1 ]]; }
-is_empty () { [[ ! -s "$1" ]]; }
 
 # 1. The reference file is valid; its effective YAML shows resolved endpoints.
 run config check "$REFERENCE"
