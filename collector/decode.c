@@ -268,7 +268,9 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
             uint32_t ihl = (ip[0] & 15u) * 4u;
             if (len < 20)
                 return DECODE_TOO_SHORT;
-            if (ihl < 20 || ihl > len || get16 (ip + 2) < ihl)
+            /* options cut by the capture (ihl > len) are a truncated
+               datagram (total length >= ihl > len), found below */
+            if (ihl < 20 || get16 (ip + 2) < ihl)
                 return DECODE_BAD_IP;
             uint16_t frag = get16 (ip + 6);
             if (frag & 0x1fff)

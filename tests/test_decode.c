@@ -19,7 +19,7 @@
       IPv6 queries of its "dns" scenario: MPLS, PPPoE (also under a VLAN),
       802.3 LLC/SNAP, QinQ with TPID 0x9100, DLT_LOOP, big-endian DLT_NULL,
       Cisco HDLC, PPP without address/control, DLT_PPP_SERIAL, DLT_IPV4/6,
-      2 and DECODE_MAX_TUNNELS nested tunnels.
+      an IPv4 header with options, 2 and DECODE_MAX_TUNNELS nested tunnels.
     - pcapgen frames edited at the edge of what decodes: a TCP segment of
       19 / 20 bytes, a UDP datagram of 7 / 8, an IPv6 payload that ends
       inside a hop-by-hop, fragment or AH header.
@@ -40,7 +40,8 @@
     tunnel level more or fewer allowed; an extension header's length
     misread; the outer addresses kept through a tunnel; the SLL2 header
     length; the TCP header check off by one; the MPLS bottom-of-stack bit
-    ignored.
+    ignored. And a real bug: an IPv4 header whose options the capture cut
+    was counted bad-ip, not truncated (fixed with this test).
 
     Exits non-zero on any failure; the last line is "N passed, M failed".    */
 #include <arpa/inet.h>
@@ -407,6 +408,22 @@ add_built (samples_t *all, const char *what, int dlt, const uint8_t *head, size_
 
 static const uint8_t s_eth_ip4[14] = { MACS, 0x08, 0x00 };
 
+/*  The IPv4 query with 4 bytes of options (Router Alert): IHL 6.           */
+static void
+build_options (samples_t *all, const uint8_t *q4)
+{
+    static const want_t want = Q4 (14, 0);
+    uint8_t ip[HEADROOM];
+    size_t len = datagram_len (q4);
+    memcpy (ip, q4, 20);
+    memcpy (ip + 24, q4 + 20, len - 20);
+    ip[0] = 0x46;
+    put16 (ip + 2, (uint32_t) (len + 4));
+    const uint8_t ra[4] = { 0x94, 4, 0, 0 };
+    memcpy (ip + 20, ra, 4);
+    add_built (all, "IPv4 with options", DLT_EN10MB, s_eth_ip4, 14, ip, len + 4, &want);
+}
+
 /*  The IPv4 query in IPv6 in IPv4 (2 tunnels), and in DECODE_MAX_TUNNELS
     levels of IP-in-IP (one more is the "malformed" scenario's).            */
 static void
@@ -500,6 +517,7 @@ test_built (tally_t *t, const scenario_t *sc, samples_t *all)
         const uint8_t *ip = fr->inner == 4 ? q4 : q6;
         add_built (all, fr->what, fr->dlt, fr->head, fr->head_len, ip, datagram_len (ip), &fr->want);
     }
+    build_options (all, q4);
     build_tunnels (all, q4);
     build_edits (t, sc, all);
     for (size_t i = first; i < all->n; i++) {
