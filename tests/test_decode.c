@@ -22,7 +22,8 @@
       an IPv4 header with options, 2 and DECODE_MAX_TUNNELS nested tunnels.
     - pcapgen frames edited at the edge of what decodes: a TCP segment of
       19 / 20 bytes, a UDP datagram of 7 / 8, an IPv6 payload that ends
-      inside a hop-by-hop, fragment or AH header.
+      inside a hop-by-hop, fragment or AH header, a tunnelled datagram
+      longer than the IPv4 or IPv6 datagram that carries it.
     - Every truncation 0..caplen-1 of every frame: a frame that decodes
       gives TOO_SHORT while its outermost IP header is cut, TRUNCATED while
       the datagram is, and the full answer when only Ethernet padding is
@@ -40,8 +41,10 @@
     tunnel level more or fewer allowed; an extension header's length
     misread; the outer addresses kept through a tunnel; the SLL2 header
     length; the TCP header check off by one; the MPLS bottom-of-stack bit
-    ignored. And a real bug: an IPv4 header whose options the capture cut
-    was counted bad-ip, not truncated (fixed with this test).
+    ignored. And two real bugs, fixed with their checks here: an IPv4
+    header whose options the capture cut was counted bad-ip, not
+    truncated; a tunnelled datagram was read past the end of its outer
+    datagram (into Ethernet padding) and decoded.
 
     Exits non-zero on any failure; the last line is "N passed, M failed".    */
 #include <arpa/inet.h>
@@ -472,6 +475,13 @@ static const edit_t s_edits[] = {
       BAD (DECODE_TOO_SHORT) },
     { "IPv6 payload of 7 bytes of AH", "dns", 2, 14 + 47, { 18, 20 }, { 7, 0x3340 },
       BAD (DECODE_TOO_SHORT) },
+    /* the IP-in-IP and 4in6 queries of "tunnels", the outer datagram made one
+       byte shorter than the inner one it carries (the frame unchanged: the
+       byte left over is like Ethernet padding) */
+    { "inner IPv4 past the end of its IPv4 tunnel", "tunnels", 0, 0, { 16 }, { 81 },
+      BAD (DECODE_BAD_IP) },
+    { "inner IPv4 past the end of its IPv6 tunnel", "tunnels", 4, 0, { 18 }, { 66 },
+      BAD (DECODE_BAD_IP) },
 };
 
 static const scenario_t *
