@@ -254,11 +254,17 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
     if (type != ETH_IPV4 && type != ETH_IPV6)
         return DECODE_NOT_IP;
 
+    /* where the bytes of the datagram at OFF end: the capture, then in a
+       tunnel the end of the outer datagram (not its Ethernet padding) */
+    uint32_t end = caplen;
     for (int depth = 0; depth <= DECODE_MAX_TUNNELS; depth++) {
-        if (caplen <= off)
+        if (end <= off)
             return DECODE_TOO_SHORT;
         const uint8_t *ip = f + off;
-        uint32_t len = caplen - off;
+        uint32_t len = end - off;
+        /* a datagram longer than what holds it: cut by the capture, or
+           longer than the tunnel's datagram around it */
+        decode_result_t overrun = depth ? DECODE_BAD_IP : DECODE_TRUNCATED;
         uint8_t version = ip[0] >> 4;
         uint32_t l4off;
         uint8_t next;
@@ -269,7 +275,9 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
             uint32_t ihl = (ip[0] & 15u) * 4u;
             if (len < 20)
                 return DECODE_TOO_SHORT;
-            if (ihl < 20 || ihl > len || get16 (ip + 2) < ihl)
+            /* options cut by the capture (ihl > len) are a truncated
+               datagram (total length >= ihl > len), found below */
+            if (ihl < 20 || get16 (ip + 2) < ihl)
                 return DECODE_BAD_IP;
             uint16_t frag = get16 (ip + 6);
             if (frag & 0x1fff)
@@ -280,7 +288,7 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
             next = ip[9];
             l4off = ihl;
             if (get16 (ip + 2) > len)
-                return DECODE_TRUNCATED;
+                return overrun;
             /* a datagram shorter than captured (Ethernet padding): trim */
             len = get16 (ip + 2);
         }
@@ -292,7 +300,7 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
             next = ip[6];
             l4off = 40;
             if (40u + get16 (ip + 4) > len)
-                return DECODE_TRUNCATED;
+                return overrun;
             if (get16 (ip + 4) != 0)            /* 0: jumbogram, keep what we have */
                 len = 40u + get16 (ip + 4);
             decode_result_t rc = ipv6_extensions (ip, len, &l4off, &next, pkt);
@@ -305,6 +313,7 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
         if (next == IPPROTO_IPIP || next == IPPROTO_IPV6) {     /* IP-in-IP, 6in4 / 4in6 */
             if (pkt->first_fragment)
                 return DECODE_FRAGMENT;             /* inner header split: cannot follow */
+            end = off + len;
             off += l4off;
             pkt->tunnels++;
             continue;

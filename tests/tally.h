@@ -13,6 +13,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -50,6 +51,18 @@ tally_report (const tally_t *t)
 {
     fprintf (t->out ? t->out : stdout, "%d passed, %d failed\n", t->passed, t->failed);
     return t->failed ? 1 : 0;
+}
+
+/*  The next number of a fixed pseudo-random sequence (xorshift32) from
+    *STATE, a non-zero seed: the same numbers on every run.                   */
+static inline uint32_t
+tally_random (uint32_t *state)
+{
+    uint32_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return *state = x;
 }
 
 /*  rm -rf DIR (a directory the test made with mkdtemp); false if it failed. */
