@@ -143,7 +143,7 @@ run config check "$work/good.yaml"
 check "good: exit 0 (got $status)" test "$status" -eq 0
 "$BUILD_DIR/bridge-mitm/dpi-bridge-mitm" -c "$work/good.yaml" -q 2> "$work/bridge.err" &
 bridge=$!
-for _ in $(seq 50); do [[ -S $work/run/bridge-mitm.sock ]] && break; sleep 0.1; done
+for _ in $(seq 300); do [[ -S $work/run/bridge-mitm.sock ]] && break; sleep 0.1; done
 check "good: the bridge runs" test -S "$work/run/bridge-mitm.sock"
 kill -TERM "$bridge"; set +e; wait "$bridge"; bstatus=$?; set -e
 check "good: the bridge exits 0 (got $bstatus: $(cat "$work/bridge.err"))" test "$bstatus" -eq 0

@@ -37,8 +37,8 @@ YAML
 "$gen" tcp-http "$tmp/http.pcap" > /dev/null
 "$gen" dns "$tmp/dns.pcap" > /dev/null
 
-# wait_for FILE: until it exists (5 s)
-wait_for () { for _ in $(seq 50); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
+# wait_for FILE: until it exists (30 s at most: sanitizer builds start slowly)
+wait_for () { for _ in $(seq 300); do [ -e "$1" ] && return 0; sleep 0.1; done; return 1; }
 # heartbeat_pid: the pid in the next heartbeat of NAME on the bus
 heartbeat_pid () {
     "$ctl" tail -c "$tmp/cfg.yaml" -n 1 --timeout 5 sys.heartbeat 2> /dev/null \
@@ -114,7 +114,7 @@ echo "ok   SIGHUP reopened --jsonl ($(wc -l < "$tmp/live.jsonl") events after it
 for i in 1 2 3 4 5; do
     "$ctl" tail -c "$tmp/cfg.yaml" --count-only --timeout 15 tap.flow > /dev/null 2> "$tmp/tail.err" &
     tail_pid=$!
-    sleep 0.3
+    sleep 1                 # tail is running (and trying to connect) before the run
     "$collector" -c "$tmp/cfg.yaml" -r "$tmp/http.pcap" -r "$tmp/dns.pcap" 2> "$tmp/off.err" \
         || fail "offline run $i: exit $?"
     kill -INT $tail_pid; wait $tail_pid || true
