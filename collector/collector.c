@@ -81,6 +81,24 @@ risk_names (const flow_t *flow, char **names, size_t max)
     return n;
 }
 
+/*  What classification kept (host, TLS, HTTP, DNS) into EV.                */
+static void
+fill_meta (Dpidual__V1__FlowEvent *ev, const flow_meta_t *m)
+{
+    ev->host_server_name = m->host_server_name ? m->host_server_name : "";
+    if (m->ja3_client || m->tls_version)        /* TLS family: the host is the SNI */
+        ev->tls_sni = ev->host_server_name;
+    ev->tls_version = m->tls_version ? m->tls_version : "";
+    ev->ja3_client = m->ja3_client ? m->ja3_client : "";
+    ev->ja3_server = m->ja3_server ? m->ja3_server : "";
+    ev->alpn = m->alpn ? m->alpn : "";
+    ev->http_method = m->http_method ? m->http_method : "";
+    ev->http_url = m->http_url ? m->http_url : "";
+    ev->http_user_agent = m->http_user_agent ? m->http_user_agent : "";
+    ev->http_status = m->http_status;
+    ev->dns_query = m->dns_query ? m->dns_query : "";
+}
+
 static void
 emit (collector_t *self, flow_t *flow, flow_event_kind_t event, flow_end_t reason)
 {
@@ -127,21 +145,8 @@ emit (collector_t *self, flow_t *flow, flow_event_kind_t event, flow_end_t reaso
     ev.n_risks = risk_names (flow, risks, 64);
     ev.risks = risks;
     ev.guessed = flow->guessed;
-    const flow_meta_t *m = flow->meta;
-    if (m) {
-        ev.host_server_name = m->host_server_name ? m->host_server_name : "";
-        if (m->ja3_client || m->tls_version)        /* TLS family: the host is the SNI */
-            ev.tls_sni = ev.host_server_name;
-        ev.tls_version = m->tls_version ? m->tls_version : "";
-        ev.ja3_client = m->ja3_client ? m->ja3_client : "";
-        ev.ja3_server = m->ja3_server ? m->ja3_server : "";
-        ev.alpn = m->alpn ? m->alpn : "";
-        ev.http_method = m->http_method ? m->http_method : "";
-        ev.http_url = m->http_url ? m->http_url : "";
-        ev.http_user_agent = m->http_user_agent ? m->http_user_agent : "";
-        ev.http_status = m->http_status;
-        ev.dns_query = m->dns_query ? m->dns_query : "";
-    }
+    if (flow->meta)
+        fill_meta (&ev, flow->meta);
     ev.src2dst_packets = flow->packets[0];
     ev.dst2src_packets = flow->packets[1];
     ev.src2dst_bytes = flow->bytes[0];

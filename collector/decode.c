@@ -239,6 +239,55 @@ ipv6_extensions (const uint8_t *ip, uint32_t len, uint32_t *off, uint8_t *next, 
     return DECODE_BAD_IP;
 }
 
+/*  One IP header at IP (LEN bytes hold its datagram): addresses, the next
+    protocol and where it starts (*NEXT, *L4OFF), the datagram's length
+    (*LEN trimmed of padding). OVERRUN is the answer when the datagram
+    claims more than LEN.                                                     */
+static decode_result_t
+ip_header (const uint8_t *ip, uint32_t *len, decode_result_t overrun, uint8_t *next,
+           uint32_t *l4off, packet_t *pkt)
+{
+    uint8_t version = ip[0] >> 4;
+    memset (pkt->src, 0, 16);
+    memset (pkt->dst, 0, 16);
+    pkt->first_fragment = false;
+    if (version == 4) {
+        uint32_t ihl = (ip[0] & 15u) * 4u;
+        if (*len < 20)
+            return DECODE_TOO_SHORT;
+        /* options cut by the capture (ihl > len) are a truncated
+           datagram (total length >= ihl > len), found below */
+        if (ihl < 20 || get16 (ip + 2) < ihl)
+            return DECODE_BAD_IP;
+        uint16_t frag = get16 (ip + 6);
+        if (frag & 0x1fff)
+            return DECODE_FRAGMENT;
+        pkt->first_fragment = frag & 0x2000;
+        memcpy (pkt->src, ip + 12, 4);
+        memcpy (pkt->dst, ip + 16, 4);
+        *next = ip[9];
+        *l4off = ihl;
+        if (get16 (ip + 2) > *len)
+            return overrun;
+        /* a datagram shorter than captured (Ethernet padding): trim */
+        *len = get16 (ip + 2);
+        return DECODE_OK;
+    }
+    if (version != 6)
+        return DECODE_BAD_IP;
+    if (*len < 40)
+        return DECODE_TOO_SHORT;
+    memcpy (pkt->src, ip + 8, 16);
+    memcpy (pkt->dst, ip + 24, 16);
+    *next = ip[6];
+    *l4off = 40;
+    if (40u + get16 (ip + 4) > *len)
+        return overrun;
+    if (get16 (ip + 4) != 0)            /* 0: jumbogram, keep what we have */
+        *len = 40u + get16 (ip + 4);
+    return ipv6_extensions (ip, *len, l4off, next, pkt);
+}
+
 decode_result_t
 decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
 {
@@ -261,55 +310,14 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
         if (end <= off)
             return DECODE_TOO_SHORT;
         const uint8_t *ip = f + off;
-        uint32_t len = end - off;
+        uint32_t len = end - off, l4off;
+        uint8_t next;
         /* a datagram longer than what holds it: cut by the capture, or
            longer than the tunnel's datagram around it */
-        decode_result_t overrun = depth ? DECODE_BAD_IP : DECODE_TRUNCATED;
-        uint8_t version = ip[0] >> 4;
-        uint32_t l4off;
-        uint8_t next;
-        memset (pkt->src, 0, 16);
-        memset (pkt->dst, 0, 16);
-        pkt->first_fragment = false;
-        if (version == 4) {
-            uint32_t ihl = (ip[0] & 15u) * 4u;
-            if (len < 20)
-                return DECODE_TOO_SHORT;
-            /* options cut by the capture (ihl > len) are a truncated
-               datagram (total length >= ihl > len), found below */
-            if (ihl < 20 || get16 (ip + 2) < ihl)
-                return DECODE_BAD_IP;
-            uint16_t frag = get16 (ip + 6);
-            if (frag & 0x1fff)
-                return DECODE_FRAGMENT;
-            pkt->first_fragment = frag & 0x2000;
-            memcpy (pkt->src, ip + 12, 4);
-            memcpy (pkt->dst, ip + 16, 4);
-            next = ip[9];
-            l4off = ihl;
-            if (get16 (ip + 2) > len)
-                return overrun;
-            /* a datagram shorter than captured (Ethernet padding): trim */
-            len = get16 (ip + 2);
-        }
-        else if (version == 6) {
-            if (len < 40)
-                return DECODE_TOO_SHORT;
-            memcpy (pkt->src, ip + 8, 16);
-            memcpy (pkt->dst, ip + 24, 16);
-            next = ip[6];
-            l4off = 40;
-            if (40u + get16 (ip + 4) > len)
-                return overrun;
-            if (get16 (ip + 4) != 0)            /* 0: jumbogram, keep what we have */
-                len = 40u + get16 (ip + 4);
-            decode_result_t rc = ipv6_extensions (ip, len, &l4off, &next, pkt);
-            if (rc != DECODE_OK)
-                return rc;
-        }
-        else
-            return DECODE_BAD_IP;
-
+        decode_result_t rc = ip_header (ip, &len, depth ? DECODE_BAD_IP : DECODE_TRUNCATED,
+                                        &next, &l4off, pkt);
+        if (rc != DECODE_OK)
+            return rc;
         if (next == IPPROTO_IPIP || next == IPPROTO_IPV6) {     /* IP-in-IP, 6in4 / 4in6 */
             if (pkt->first_fragment)
                 return DECODE_FRAGMENT;             /* inner header split: cannot follow */
@@ -322,7 +330,7 @@ decode_packet (int dlt, const uint8_t *f, uint32_t caplen, packet_t *pkt)
            a flow with ports 0 of it; we count it) */
         if ((next == IPPROTO_TCP && len < l4off + 20) || (next == IPPROTO_UDP && len < l4off + 8))
             return DECODE_TOO_SHORT;
-        pkt->ip_version = version;
+        pkt->ip_version = ip[0] >> 4;
         pkt->proto = next;
         pkt->l3 = ip;
         pkt->l3_len = (uint16_t) (len > 65535 ? 65535 : len);
