@@ -71,7 +71,7 @@ void bridge_decision (bridge_t *self, const Dpidual__V1__Decision *decision);
     had errors (the previous list stays).                                   */
 int bridge_reload (bridge_t *self);
 
-/*  Periodic work (purge expired bans); call once per heartbeat.            */
+/*  Periodic work (purge expired bans); the worker calls it once a second. */
 void bridge_tick (bridge_t *self);
 
 /*  The heartbeat counters (names are static, values a snapshot) into OUT;

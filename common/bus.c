@@ -178,12 +178,40 @@ check_cert (const config_t *cfg, const char *key, const char *path, bool secret,
     return errors && errors->count > from ? -1 : 0;
 }
 
+/*  With CURVE, a tcp:// endpoint TEXT of KEY that binds needs allow_dir,
+    one that connects needs server_cert (as attach would find).             */
+static int
+check_curve_endpoint (const config_t *cfg, const char *key, const char *text, bool bind_default,
+                      config_errors_t *errors)
+{
+    endpoint_t ep;
+    const char *reason;
+    if (endpoint_parse (text, bind_default, &ep, &reason) != 0 || ep.transport != ENDPOINT_TCP)
+        return 0;
+    const char *needed = ep.bind ? cfg->bus.curve.allow_dir : cfg->bus.curve.server_cert;
+    if (*needed)
+        return 0;
+    size_t from = errors ? errors->count : 0;
+    config_errors_add (errors, "'%s' %s over CURVE, which needs %s", text,
+                       ep.bind ? "binds" : "connects",
+                       ep.bind ? "bus.curve.allow_dir (the clients allowed)"
+                               : "bus.curve.server_cert (the server's public key)");
+    config_errors_blame (errors, from, cfg, key);
+    return -1;
+}
+
 int
 bus_check (const config_t *cfg, config_errors_t *errors)
 {
     if (!cfg->bus.curve.enabled)
         return 0;
     int rc = check_cert (cfg, "bus.curve.cert", cfg->bus.curve.cert, true, errors);
+    for (int i = 0; i < WORKER_COUNT; i++)
+        rc |= check_curve_endpoint (cfg, worker_info ((worker_id_t) i)->endpoint_key,
+                                    cfg->bus.endpoints[i], true, errors);
+    for (size_t i = 0; i < cfg->mitm.decision_endpoints.count; i++)
+        rc |= check_curve_endpoint (cfg, "mitm.decision_endpoints",
+                                    cfg->mitm.decision_endpoints.items[i], false, errors);
     if (*cfg->bus.curve.server_cert)
         rc |= check_cert (cfg, "bus.curve.server_cert", cfg->bus.curve.server_cert, false, errors);
     const char *dir = cfg->bus.curve.allow_dir;

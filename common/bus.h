@@ -79,8 +79,10 @@ typedef struct {
 void bus_host_name (const config_t *cfg, char *out, size_t outlen);
 
 /*  What attaching would refuse in CFG, without a socket: with CURVE on, the
-    certificates load (bus.curve.cert with its secret key) and allow_dir is
-    readable. 0, or -1 with the reasons (naming the key) in ERRORS.          */
+    certificates load (bus.curve.cert with its secret key), allow_dir is
+    readable, a tcp:// endpoint that binds has an allow_dir and one that
+    connects (">", or a decision endpoint) a server_cert. 0, or -1 with the
+    reasons (naming the key) in ERRORS.                                      */
 int bus_check (const config_t *cfg, config_errors_t *errors);
 
 /*  Publisher NAME (e.g. "collector") on ENDPOINT. NULL on error (logged).  */

@@ -12,7 +12,8 @@
                               values allowed (log_level); CHECK, when set,
                               validates an explicit value (endpoints)
         KEY_ENUM      int;    index of the value in NAMES (global.mode)
-        KEY_STRLIST   config_strlist_t; a YAML sequence of scalars
+        KEY_STRLIST   config_strlist_t; a YAML sequence of scalars; CHECK,
+                      when set, validates each item (none may be empty)
 
     Sections are not rows: a mapping key is a section when some row's path
     starts with "<key>.", so bus, bus.endpoints and bus.curve need nothing
@@ -108,6 +109,9 @@ static const char *const s_empty_list[] = { NULL };
       .auto_prefix = PRE, .auto_name = NAME }
 #define ROW_STR_ETC(P, F, D) \
     { .path = P, .type = KEY_STRING, .offset = OFF (F, char *), .def_str = D, .in_config_dir = true }
+#define ROW_LIST_CHECK(P, F, D, C) \
+    { .path = P, .type = KEY_STRLIST, .offset = OFF (F, config_strlist_t), .def_list = D, \
+      .check = C }
 #define ROW_LIST(P, F, D) \
     { .path = P, .type = KEY_STRLIST, .offset = OFF (F, config_strlist_t), .def_list = D }
 
@@ -158,7 +162,8 @@ static const key_def_t s_keys[] = {
     ROW_STR       ("mitm.ban_file", mitm.ban_file, ""),
     ROW_BOOL      ("mitm.publish_all_verdicts", mitm.publish_all_verdicts, false),
     ROW_INT       ("mitm.max_record_bytes", mitm.max_record_bytes, 65536, 1024, 1048576),
-    ROW_LIST      ("mitm.decision_endpoints", mitm.decision_endpoints, s_empty_list),
+    ROW_LIST_CHECK ("mitm.decision_endpoints", mitm.decision_endpoints, s_empty_list,
+                    s_check_endpoint),
 
     ROW_INT       ("buffer.size", buffer.size, 10000, 16, 10000000),
     ROW_INT       ("buffer.analysis_threads", buffer.analysis_threads, 1, 1, 64),
@@ -534,7 +539,14 @@ s_load_items (loader_t *self, const key_def_t *key, const yaml_node_t *node,
                      s_describe (child, buf, sizeof buf));
             return false;
         }
-        if (!(list->items[list->count] = strdup (s_is_null (child) ? "" : text))) {
+        const char *value = s_is_null (child) ? "" : text;
+        const char *reason = key->check ? key->check (value) : NULL;
+        if (reason || (key->check && !*value)) {
+            s_error (self, child->start_mark, key->path, "%s %s",
+                     s_describe (child, buf, sizeof buf), reason ? reason : "is empty");
+            return false;
+        }
+        if (!(list->items[list->count] = strdup (value))) {
             s_error (self, child->start_mark, key->path, "out of memory");
             return false;
         }

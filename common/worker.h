@@ -19,7 +19,8 @@
          global.log_level, warning with -q, debug with -v;
       4. the lock on RUN_DIR/NAME.lock (runlock.h): a second instance of
          the worker stops here, exit WORKER_EXIT_FAILURE, touching nothing
-         of the first;
+         of the first (a run without a bus, def->uses_bus false, binds
+         nothing and takes no lock);
       5. the publisher on the worker's bus endpoint (workers.h), unless
          def->uses_bus says this run has no bus;
       6. ops.new: the worker opens what it needs and asks for its
@@ -28,7 +29,8 @@
          that needs root is open;
       8. the loop, until SIGINT or SIGTERM, or until ops.work says the work
          is done;
-      9. ops.finish, a last heartbeat, ops.summary (unless -q), ops.destroy, the bus
+      9. ops.finish, a last heartbeat, ops.summary (when info messages are
+         logged: not with -q or a log_level above info), ops.destroy, the bus
          closed (an ipc:// socket file we bound is removed), the lock
          released; the exit status is ops.status's.
 
@@ -71,7 +73,7 @@ typedef enum {
 typedef struct worker_t worker_t;
 
 /*  What a worker does. SELF is what ops.new returned. Every member but
-    new, destroy and status may be NULL.                                     */
+    new, destroy and status may be NULL (drain is needed when fds is set). */
 typedef struct {
     /* open what the worker needs; NULL with every reason in ERRORS */
     void *(*new) (worker_t *w, config_errors_t *errors);
@@ -91,7 +93,7 @@ typedef struct {
     void (*reload) (void *self);                    /* SIGHUP                */
     /* the heartbeat counters (names static, values a snapshot) */
     size_t (*counters) (void *self, heartbeat_counter_t *out, size_t max);
-    void (*summary) (void *self);                   /* at exit, unless -q    */
+    void (*summary) (void *self);                   /* at exit, at info level */
     int (*status) (void *self);                     /* worker_exit_t at exit */
     pthread_mutex_t *(*pub_lock) (void *self);      /* NULL: one thread      */
 } worker_ops_t;

@@ -122,6 +122,25 @@ check "start-up errors: public-only cert" grep -qF \
     "$work/refused.yaml:9:11: bus.curve.cert: '$work/pubonly.cert' holds no secret key" "$work/err"
 check "start-up errors: server cert" has_line \
     "$work/refused.yaml:10:18: bus.curve.server_cert: cannot load the certificate '$work/garbage.cert': not a certificate"
+# CURVE: a tcp endpoint that binds needs allow_dir, one that connects
+# (">", a decision endpoint) needs server_cert: the workers refuse to start
+"$CTL" keys new node "$work" > /dev/null
+cat > "$work/curve-ends.yaml" <<YAML
+bus:
+  endpoints:
+    collector: "tcp://127.0.0.1:7001"
+    bridge_mitm: ">tcp://192.0.2.1:7002"
+  curve:
+    enabled: true
+    cert: $work/node.cert_secret
+YAML
+run config check "$work/curve-ends.yaml"
+check "curve endpoints: exit 1 (got $status)" test "$status" -eq 1
+check "curve endpoints: bind needs allow_dir" has_line \
+    "$work/curve-ends.yaml:3:16: bus.endpoints.collector: 'tcp://127.0.0.1:7001' binds over CURVE, which needs bus.curve.allow_dir (the clients allowed)"
+check "curve endpoints: connect needs server_cert" has_line \
+    "$work/curve-ends.yaml:4:18: bus.endpoints.bridge_mitm: '>tcp://192.0.2.1:7002' connects over CURVE, which needs bus.curve.server_cert (the server's public key)"
+
 long=$work/$(printf 'd%.0s' $(seq 90))
 printf 'global:\n  run_dir: %s\n' "$long" > "$work/long.yaml"
 run config check "$work/long.yaml"

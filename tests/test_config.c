@@ -594,7 +594,11 @@ test_endpoint_errors (tally_t *t)
             AT ("endpoints-bad.yaml", "4:18: bus.endpoints.bridge_mitm: 'tcp://'" NOT_ENDPOINT),
             AT ("endpoints-bad.yaml", "5:13: bus.endpoints.buffer: '@@ipc:///x'" NOT_ENDPOINT),
             AT ("endpoints-bad.yaml", "6:17: bus.endpoints.correlator: 'inproc://c'"
-                                      NOT_ENDPOINT));
+                                      NOT_ENDPOINT),
+            AT ("endpoints-bad.yaml", "8:47: mitm.decision_endpoints: 'foo://bar'" NOT_ENDPOINT),
+            AT ("endpoints-bad.yaml", "9:11: mitm.socket: '/run/a-very-long-directory-name-th"
+                                      "at-goe...' is too long for a unix socket path (at most "
+                                      "107 bytes)"));
     EXPECT ("curve.yaml",
             AT ("curve.yaml", "3:14: bus.curve: enabled is true but cert is empty"));
 }
