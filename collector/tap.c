@@ -81,7 +81,7 @@ prepare_bus (tap_t *self)
     bus_pub_set_lossless (self->pub, OFFLINE_LINGER_MS);
     worker_let_subscribers_join (self->w);
     double wait = self->o->wait_subscriber;
-    if (wait > 0 && bus_pub_wait_subscriber (self->pub, (int) (wait * 1000)) != 0)
+    if (wait > 0 && worker_wait_subscriber (self->w, wait) != 0)
         log_warning ("no subscriber after %.1f s; publishing anyway", wait);
 }
 

@@ -273,7 +273,7 @@ take_signals (worker_t *w)
     while (read (w->sigfd, &info, sizeof info) == (ssize_t) sizeof info) {
         if (info.ssi_signo == SIGHUP) {
             log_info ("SIGHUP: reloading");
-            if (w->def->ops->reload)
+            if (w->def->ops->reload && w->self)     /* not while ops.new runs */
                 w->def->ops->reload (w->self);
         }
         else {
@@ -463,6 +463,21 @@ worker_subscribe_to (worker_t *w, worker_id_t peer, const char *topic, config_er
     char endpoint[1024];
     snprintf (endpoint, sizeof endpoint, "%c%s", ep.bind ? '>' : '@', ep.address);
     return worker_subscribe (w, endpoint, topic, errors);
+}
+
+int
+worker_wait_subscriber (worker_t *w, double seconds)
+{
+    if (!w->pub)
+        return 0;
+    uint64_t deadline = bus_mono_ns () + (uint64_t) (seconds * 1e9);
+    for (take_signals (w); !w->stop; take_signals (w)) {
+        if (bus_pub_wait_subscriber (w->pub, 100) == 0)
+            return 0;
+        if (bus_mono_ns () >= deadline)
+            break;
+    }
+    return -1;
 }
 
 void

@@ -146,6 +146,11 @@ int worker_subscribe_to (worker_t *w, worker_id_t peer, const char *topic,
     of its messages is lost to a slow joiner. No bus: nothing.               */
 void worker_let_subscribers_join (worker_t *w);
 
+/*  Wait up to SECONDS for a first subscriber; a SIGINT or SIGTERM ends the
+    wait (and then the worker, before its loop). 0 when one came, else -1.
+    No bus: 0.                                                                */
+int worker_wait_subscriber (worker_t *w, double seconds);
+
 /*  Parse TEXT as a decimal number in [MIN, MAX] (no trailing characters,
     no inf/nan). 0, or -1.                                                   */
 int worker_parse_number (const char *text, double min, double max, double *out);

@@ -11,7 +11,8 @@
 #  4. a full disk: --jsonl /dev/full is an error naming the file, exit 3;
 #  5. SIGHUP reopens --jsonl (logrotate) and does not stop the collector;
 #  6. the common options: --help (every option, the exit codes), --version,
-#     -q (no info lines), bad usage and bad numbers exit 2.
+#     -q (no info lines), bad usage and bad numbers exit 2; SIGINT ends a
+#     --wait-subscriber wait.
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
 tmp=$(mktemp -d)
@@ -161,4 +162,10 @@ done
 "$bridge" -c "$tmp/cfg.yaml" -q 2> "$tmp/bq.err" &
 bq=$!; wait_for "$run/bridge-mitm.sock"; kill -TERM $bq; wait $bq
 grep -q " info: " "$tmp/bq.err" && fail "bridge -q logged info lines: $(cat "$tmp/bq.err")"
+# SIGINT ends a --wait-subscriber wait at once (signals are read during it)
+"$collector" -c "$tmp/cfg.yaml" -r "$tmp/dns.pcap" --wait-subscriber 600 -q 2> "$tmp/waitint.err" &
+w=$!; sleep 1; start=$(date +%s); kill -INT $w
+rc=0; wait $w || rc=$?
+[ $rc -eq 0 ] && [ $(( $(date +%s) - start )) -lt 60 ] \
+    || fail "SIGINT during --wait-subscriber: exit $rc after $(( $(date +%s) - start )) s"
 echo "it_worker_start: ok"
