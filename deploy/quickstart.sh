@@ -29,7 +29,7 @@ echo "== dpi-collector classifies them with nDPI and publishes tap.flow on the b
 echo "   dpi-dualctl tail subscribes and prints each event as one JSON line"
 build/ctl/dpi-dualctl tail -c "$run/dpi-dual.yaml" --timeout 30 tap.flow > "$run/events.jsonl" &
 tail_pid=$!
-build/collector/dpi-collector -c "$run/dpi-dual.yaml" "${captures[@]}" --wait-subscriber 10
+build/collector/dpi-collector -c "$run/dpi-dual.yaml" "${captures[@]}"
 sleep 0.5
 kill -INT "$tail_pid" 2> /dev/null || true
 wait "$tail_pid" 2> /dev/null || true
