@@ -121,5 +121,5 @@ static const worker_def_t s_bridge = {
 int
 main (int argc, char **argv)
 {
-    return worker_main (argc, argv, &s_bridge);
+    return worker_main (argc, argv, &s_bridge, NULL);
 }

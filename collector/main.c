@@ -8,8 +8,6 @@
 
 #include "tap.h"
 
-static tap_opts_t s_opts;
-
 enum { OPT_INTERFACE, OPT_READ, OPT_JSONL, OPT_NO_BUS, OPT_WAIT };
 
 static const worker_option_t s_options[] = {
@@ -84,7 +82,6 @@ static const worker_def_t s_collector = {
                "to its end, or an output that cannot be written, exits 3.\n",
     .option = collector_option,
     .check = collector_check,
-    .opts = &s_opts,
     .uses_bus = collector_uses_bus,
     .tick_ms = TAP_TICK_MS,
     .ops = &tap_ops,
@@ -93,5 +90,6 @@ static const worker_def_t s_collector = {
 int
 main (int argc, char **argv)
 {
-    return worker_main (argc, argv, &s_collector);
+    tap_opts_t opts = { 0 };
+    return worker_main (argc, argv, &s_collector, &opts);
 }

@@ -25,6 +25,7 @@
 
 struct worker_t {
     const worker_def_t *def;
+    void *opts;                         /* the worker's own options          */
     char program[64];                   /* "dpi-collector"                   */
     const char *config_path;
     int verbosity;                      /* -1 -q, 0, 1 -v                    */
@@ -146,7 +147,7 @@ parse_options (worker_t *w, int argc, char **argv)
                 printf ("%s %s\n", w->program, DPI_VERSION);
             return 1000 + WORKER_EXIT_OK;
         }
-        else if (index < 0 || def->option (def->opts, (size_t) index, optarg) != 0) {
+        else if (index < 0 || def->option (w->opts, (size_t) index, optarg) != 0) {
             usage (w, stderr);
             return 1000 + WORKER_EXIT_USAGE;
         }
@@ -156,7 +157,7 @@ parse_options (worker_t *w, int argc, char **argv)
         usage (w, stderr);
         return 1000 + WORKER_EXIT_USAGE;
     }
-    if (def->check && def->check (def->opts) != 0)
+    if (def->check && def->check (w->opts) != 0)
         return 1000 + WORKER_EXIT_USAGE;
     return 0;
 }
@@ -208,7 +209,7 @@ start (worker_t *w, config_errors_t *errors)
 {
     const worker_def_t *def = w->def;
     const char *name = worker_info (def->id)->name;
-    bool bus = !def->uses_bus || def->uses_bus (def->opts);
+    bool bus = !def->uses_bus || def->uses_bus (w->opts);
     if (bus && !(w->lock = runlock_take (w->cfg->global.run_dir, name, errors)))
         return -1;
     if (bus && !(w->pub = bus_pub_new (w->cfg, name, w->cfg->bus.endpoints[def->id]))) {
@@ -378,9 +379,9 @@ run (worker_t *w)
     Public                                                                   */
 
 int
-worker_main (int argc, char **argv, const worker_def_t *def)
+worker_main (int argc, char **argv, const worker_def_t *def, void *opts)
 {
-    worker_t w_ = { .def = def, .sigfd = -1 }, *w = &w_;
+    worker_t w_ = { .def = def, .opts = opts, .sigfd = -1 }, *w = &w_;
     snprintf (w->program, sizeof w->program, "dpi-%s", worker_info (def->id)->name);
     int rc = parse_options (w, argc, argv);
     if (rc)
@@ -423,7 +424,7 @@ worker_config (worker_t *w)
 void *
 worker_opts (worker_t *w)
 {
-    return w->def->opts;
+    return w->opts;
 }
 
 bus_pub_t *

@@ -3,7 +3,11 @@
     A worker is a small ops interface (worker_ops_t) and a description of
     its command line (worker_def_t); its main () is one call:
 
-        int main (int argc, char **argv) { return worker_main (argc, argv, &s_def); }
+        int main (int argc, char **argv)
+        {
+            my_opts_t opts = { 0 };         (the worker's own options, or NULL)
+            return worker_main (argc, argv, &s_def, &opts);
+        }
 
     worker_main does what every worker does, in this order — the way
     relayd's proc_run carries each of its processes:
@@ -113,22 +117,23 @@ typedef struct {
     const worker_option_t *options; /* ended by a row with name NULL         */
     const char *details;            /* text after the options (may be NULL)  */
     /* the worker's own option INDEX (into options) with ARG (NULL when it
-       takes none); 0, or -1 after printing why on stderr (a usage error) */
+       takes none) into OPTS (worker_main's); 0, or -1 after printing why on
+       stderr (a usage error) */
     int (*option) (void *opts, size_t index, const char *arg);
     /* after parsing: cross-option checks; 0 or -1 (message printed) */
     int (*check) (void *opts);
-    void *opts;                     /* handed to option, check; worker_opts */
     bool (*uses_bus) (void *opts);  /* NULL: always                          */
     unsigned tick_ms;               /* ops.tick period (0: 1000)             */
     const worker_ops_t *ops;
 } worker_def_t;
 
-/*  Run the worker described by DEF; returns the process exit status.       */
-int worker_main (int argc, char **argv, const worker_def_t *def);
+/*  Run the worker described by DEF, its own options parsed into OPTS (not
+    owned; NULL when it has none); returns the process exit status.           */
+int worker_main (int argc, char **argv, const worker_def_t *def, void *opts);
 
 /*  For the worker's ops.new and after.                                      */
 const config_t *worker_config (worker_t *w);
-void *worker_opts (worker_t *w);
+void *worker_opts (worker_t *w);                    /* worker_main's OPTS    */
 bus_pub_t *worker_pub (worker_t *w);                /* NULL: no bus this run */
 
 /*  Receive TOPIC (a prefix) from the publisher at ENDPOINT (endpoint.h;
