@@ -279,24 +279,27 @@ open_file (const config_t *cfg, const char *path, char *err, size_t errlen)
     return finish_open (self, cfg, err, errlen);
 }
 
-capture_t *
-capture_open_live (const config_t *cfg, const char *interface, config_errors_t *errors)
+/*  SELF, or the reason ERR in ERRORS when the open failed.                  */
+static capture_t *
+reported (capture_t *self, const char *err, config_errors_t *errors)
 {
-    char err[PCAP_ERRBUF_SIZE + 512] = "out of memory";
-    capture_t *self = open_live (cfg, interface, err, sizeof err);
     if (!self)
         config_errors_add (errors, "%s", err);
     return self;
 }
 
 capture_t *
+capture_open_live (const config_t *cfg, const char *interface, config_errors_t *errors)
+{
+    char err[PCAP_ERRBUF_SIZE + 512] = "out of memory";
+    return reported (open_live (cfg, interface, err, sizeof err), err, errors);
+}
+
+capture_t *
 capture_open_file (const config_t *cfg, const char *path, config_errors_t *errors)
 {
     char err[PCAP_ERRBUF_SIZE + 512] = "out of memory";
-    capture_t *self = open_file (cfg, path, err, sizeof err);
-    if (!self)
-        config_errors_add (errors, "%s", err);
-    return self;
+    return reported (open_file (cfg, path, err, sizeof err), err, errors);
 }
 
 int

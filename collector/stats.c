@@ -332,6 +332,24 @@ write_compat (stats_t *self, const summary_t *w, uint64_t now_us, const char *in
         compat_failed (self, path, errno);
 }
 
+/*  This lane's summary on the board, and the compat file: the sum of every
+    lane's latest summary.                                                   */
+static void
+post_compat (stats_t *self, const walk_t *w, uint64_t flows_1min, uint64_t now_us,
+             const char *interface)
+{
+    summary_t *mine = &self->board->slot[self->lane], sum;
+    if (self->output_lock)
+        pthread_mutex_lock (self->output_lock);
+    *mine = (summary_t) { flows_1min, w->tx_packets, w->tx_bytes, w->rx_packets, w->rx_bytes,
+                          { { "", 0, 0, 0 } }, w->nprotos };
+    memcpy (mine->protos, w->protos, w->nprotos * sizeof w->protos[0]);
+    board_sum (self->board, &sum);
+    write_compat (self, &sum, now_us, interface);
+    if (self->output_lock)
+        pthread_mutex_unlock (self->output_lock);
+}
+
 void
 stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t *classifier,
                const collector_counters_t *counters, bus_pub_t *pub, const char *interface)
@@ -398,19 +416,8 @@ stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t 
         bus_pub_send (pub, TOPIC_TAP_STATS, &st.base);
     if (self->output_lock)
         pthread_mutex_unlock (self->output_lock);
-    /* the compat file holds the sum of every lane's latest summary */
-    if (self->cfg->global.compat) {
-        summary_t *mine = &self->board->slot[self->lane], sum;
-        if (self->output_lock)
-            pthread_mutex_lock (self->output_lock);
-        *mine = (summary_t) { flows_1min, w.tx_packets, w.tx_bytes, w.rx_packets, w.rx_bytes,
-                              { { "", 0, 0, 0 } }, w.nprotos };
-        memcpy (mine->protos, w.protos, w.nprotos * sizeof w.protos[0]);
-        board_sum (self->board, &sum);
-        write_compat (self, &sum, now_us, interface);
-        if (self->output_lock)
-            pthread_mutex_unlock (self->output_lock);
-    }
+    if (self->cfg->global.compat)
+        post_compat (self, &w, flows_1min, now_us, interface);
 
     free (w.talkers);
     self->last_us = now_us;
