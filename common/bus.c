@@ -165,11 +165,12 @@ check_cert (const config_t *cfg, const char *key, const char *path, bool secret,
             config_errors_t *errors)
 {
     size_t from = errors ? errors->count : 0;
-    zcert_t *cert = access (path, R_OK) == 0 ? load_cert (path) : NULL;
+    const char *unreadable = access (path, R_OK) != 0 ? strerror (errno) : NULL;
+    zcert_t *cert = unreadable ? NULL : load_cert (path);
     static const char zero[] = "0000000000000000000000000000000000000000";
     if (!cert)
         config_errors_add (errors, "cannot load the certificate '%s': %s", path,
-                           access (path, R_OK) != 0 ? strerror (errno) : "not a certificate");
+                           unreadable ? unreadable : "not a certificate");
     else if (secret && strcmp (zcert_secret_txt (cert), zero) == 0)
         config_errors_add (errors, "'%s' holds no secret key (give NAME.cert_secret, not "
                            "NAME.cert)", path);
@@ -399,7 +400,7 @@ pub_heard (bus_pub_t *self, pub_topic_t *slot)
 {
     if (++self->since_check >= CHECK_EVERY || !slot->heard)
         pub_take_subscriptions (self);
-    if (slot->heard_generation != self->generation || self->generation == 0) {
+    if (slot->heard_generation != self->generation) {
         slot->heard = false;
         for (size_t i = 0; i < self->prefix_count && !slot->heard; i++)
             slot->heard = self->prefixes[i].holders > 0
@@ -540,13 +541,6 @@ uint64_t
 bus_pub_let_subscribers_join (bus_pub_t *self, int window_ms)
 {
     pub_listen_until (self, bus_mono_ns () + (uint64_t) window_ms * 1000000ull, false);
-    return self->subscriptions;
-}
-
-uint64_t
-bus_pub_subscriptions (bus_pub_t *self)
-{
-    pub_take_subscriptions (self);
     return self->subscriptions;
 }
 

@@ -121,9 +121,6 @@ int bus_pub_wait_subscriber (bus_pub_t *self, int timeout_ms);
 #define BUS_JOIN_WINDOW_MS 300
 uint64_t bus_pub_let_subscribers_join (bus_pub_t *self, int window_ms);
 
-/*  Subscriptions held now (a subscriber holds one per prefix).             */
-uint64_t bus_pub_subscriptions (bus_pub_t *self);
-
 /*  How long bus_pub_destroy may wait to hand queued messages over (ms). An
     offline run sets it long: its last events must not be lost at exit.     */
 void bus_pub_set_linger (bus_pub_t *self, int linger_ms);

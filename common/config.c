@@ -1094,20 +1094,17 @@ bool
 config_is_default (const config_t *self, const char *key)
 {
     int row = s_find_key (key);
-    config_t *defaults = row >= 0 ? s_defaults () : NULL;
-    if (!defaults)
+    if (row < 0 || s_keys[row].type == KEY_STRLIST)
         return false;
     const key_def_t *k = &s_keys[row];
-    config_t *config = (config_t *) self;       //  Read only
-    bool same = false;
-    switch (k->type) {
-        case KEY_BOOL:    same = *s_bool (config, k) == *s_bool (defaults, k); break;
-        case KEY_INT:
-        case KEY_ENUM:    same = *s_int (config, k) == *s_int (defaults, k); break;
-        case KEY_STRING:  same = strcmp (*s_str (config, k), *s_str (defaults, k)) == 0; break;
-        case KEY_STRLIST: same = false; break;
-    }
-    config_destroy (&defaults);
+    config_t *config = (config_t *) self, fresh = { 0 };    //  Read only; its default
+    if (s_set_default (&fresh, k) != 0)
+        return false;
+    bool same = k->type == KEY_BOOL   ? *s_bool (config, k) == *s_bool (&fresh, k)
+              : k->type == KEY_STRING ? strcmp (*s_str (config, k), *s_str (&fresh, k)) == 0
+                                      : *s_int (config, k) == *s_int (&fresh, k);
+    if (k->type == KEY_STRING)
+        free (*s_str (&fresh, k));
     return same;
 }
 

@@ -71,9 +71,3 @@ runlock_release (runlock_t **self_p)
     free (self);
     *self_p = NULL;
 }
-
-const char *
-runlock_path (runlock_t *self)
-{
-    return self->path;
-}

@@ -25,6 +25,4 @@ runlock_t *runlock_take (const char *run_dir, const char *name, config_errors_t 
 /*  Release (the file stays).                                                */
 void runlock_release (runlock_t **self_p);
 
-const char *runlock_path (runlock_t *self);
-
 #endif

@@ -124,8 +124,8 @@ own_option (const worker_def_t *def, int opt, size_t own)
     return -1;
 }
 
-/*  Parse the command line into W. 0 to go on, or an exit status + 1000
-    (help and version exit 0 at once).                                       */
+/*  Parse the command line into W. -1 to go on, or the exit status to stop
+    with (help and version: 0 at once; a usage error: 2).                   */
 static int
 parse_options (worker_t *w, int argc, char **argv)
 {
@@ -145,21 +145,21 @@ parse_options (worker_t *w, int argc, char **argv)
                 help (w);
             else
                 printf ("%s %s\n", w->program, DPI_VERSION);
-            return 1000 + WORKER_EXIT_OK;
+            return WORKER_EXIT_OK;
         }
         else if (index < 0 || def->option (w->opts, (size_t) index, optarg) != 0) {
             usage (w, stderr);
-            return 1000 + WORKER_EXIT_USAGE;
+            return WORKER_EXIT_USAGE;
         }
     }
     if (optind < argc) {
         fprintf (stderr, "%s: unexpected argument '%s'\n", w->program, argv[optind]);
         usage (w, stderr);
-        return 1000 + WORKER_EXIT_USAGE;
+        return WORKER_EXIT_USAGE;
     }
     if (def->check && def->check (w->opts) != 0)
-        return 1000 + WORKER_EXIT_USAGE;
-    return 0;
+        return WORKER_EXIT_USAGE;
+    return -1;
 }
 
 int
@@ -384,8 +384,9 @@ worker_main (int argc, char **argv, const worker_def_t *def, void *opts)
     worker_t w_ = { .def = def, .opts = opts, .sigfd = -1 }, *w = &w_;
     snprintf (w->program, sizeof w->program, "dpi-%s", worker_info (def->id)->name);
     int rc = parse_options (w, argc, argv);
-    if (rc)
-        return rc - 1000;
+    if (rc >= 0)
+        return rc;
+    rc = 0;
     if ((w->sigfd = signals_open ()) < 0) {
         fprintf (stderr, "%s: signalfd: %s\n", w->program, strerror (errno));
         return WORKER_EXIT_FAILURE;
