@@ -120,12 +120,9 @@ curve_client (zsock_t *sock, const config_t *cfg)
     return 0;
 }
 
-/*  Bind or connect SOCK to TEXT (endpoint.h; BIND_DEFAULT without a
-    prefix), with CURVE on tcp:// when configured; EP receives what TEXT
-    says. Returns 0 or -1 (logged).                                          */
-static int
-attach (zsock_t *sock, const char *text, bool bind_default, const config_t *cfg,
-        zactor_t **auth, endpoint_t *ep)
+int
+bus_attach (zsock_t *sock, const char *text, bool bind_default, const config_t *cfg,
+            zactor_t **auth, endpoint_t *ep)
 {
     const char *reason = NULL;
     if (endpoint_parse (text, bind_default, ep, &reason) != 0) {
@@ -300,7 +297,7 @@ bus_pub_new (const config_t *cfg, const char *name, const char *endpoint)
     /* every subscribe and unsubscribe comes up, so we know who listens */
     zsock_set_xpub_verboser (self->sock, 1);
     endpoint_t ep;
-    if (attach (self->sock, endpoint, true, cfg, &self->auth, &ep)) {
+    if (bus_attach (self->sock, endpoint, true, cfg, &self->auth, &ep)) {
         bus_pub_destroy (&self);
         return NULL;
     }
@@ -740,7 +737,7 @@ int
 bus_sub_attach (bus_sub_t *self, const char *endpoint)
 {
     endpoint_t ep;
-    if (attach (self->sock, endpoint, false, self->cfg, &self->auth, &ep))
+    if (bus_attach (self->sock, endpoint, false, self->cfg, &self->auth, &ep))
         return -1;
     sub_endpoint_t *grown = realloc (self->endpoints,
                                      (self->endpoint_count + 1) * sizeof *grown);

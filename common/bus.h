@@ -44,6 +44,7 @@
 
 #include "config.h"
 #include "dpidual.pb-c.h"
+#include "endpoint.h"
 
 typedef struct bus_pub_t bus_pub_t;
 typedef struct bus_sub_t bus_sub_t;
@@ -84,6 +85,14 @@ void bus_host_name (const config_t *cfg, char *out, size_t outlen);
     connects (">", or a decision endpoint) a server_cert. 0, or -1 with the
     reasons (naming the key) in ERRORS.                                      */
 int bus_check (const config_t *cfg, config_errors_t *errors);
+
+/*  Bind or connect SOCK (any ZeroMQ socket: the bus's, a query service's)
+    to TEXT (endpoint.h; BIND_DEFAULT without a prefix), with CURVE on
+    tcp:// when bus.curve is on — a binding side starts a zauth actor into
+    *AUTH (the caller destroys it after the socket). EP receives what TEXT
+    says. Returns 0 or -1 (logged).                                          */
+int bus_attach (zsock_t *sock, const char *text, bool bind_default, const config_t *cfg,
+                zactor_t **auth, endpoint_t *ep);
 
 /*  Publisher NAME (e.g. "collector") on ENDPOINT. NULL on error (logged).  */
 bus_pub_t *bus_pub_new (const config_t *cfg, const char *name, const char *endpoint);

@@ -87,6 +87,7 @@ static const char *const s_mode_names[] = { "dual", "mitm-only", "tap-only", NUL
 static const char *const s_level_names[] = { "error", "warning", "info", "debug", NULL };
 static const char *const s_trusted_proxies[] = { "127.0.0.1", "::1", NULL };
 static const char *const s_empty_list[] = { NULL };
+static const char *const s_forensic_modes[] = { "off", "alerts", "all", NULL };
 
 /*  Offset of config_t field F, checked to have type T at compile time
     (comparing distinct pointer types is a diagnostic, an error here).      */
@@ -162,11 +163,32 @@ static const key_def_t s_keys[] = {
     ROW_STR       ("mitm.ban_file", mitm.ban_file, ""),
     ROW_BOOL      ("mitm.publish_all_verdicts", mitm.publish_all_verdicts, false),
     ROW_INT       ("mitm.max_record_bytes", mitm.max_record_bytes, 65536, 1024, 1048576),
+    ROW_INT       ("mitm.body_bytes", mitm.body_bytes, 16384, 0, 32768),
     ROW_LIST_CHECK ("mitm.decision_endpoints", mitm.decision_endpoints, s_empty_list,
                     s_check_endpoint),
 
     ROW_INT       ("buffer.size", buffer.size, 10000, 16, 10000000),
     ROW_INT       ("buffer.analysis_threads", buffer.analysis_threads, 1, 1, 64),
+    ROW_INT       ("buffer.memory_mb", buffer.memory_mb, 256, 1, 65536),
+    ROW_INT       ("buffer.queue_size", buffer.queue_size, 1024, 1, 1000000),
+    ROW_STR_ETC   ("buffer.modsecurity_conf", buffer.modsecurity_conf, "modsecurity.conf"),
+    ROW_INT       ("buffer.paranoia", buffer.paranoia, 1, 1, 4),
+    ROW_INT       ("buffer.inbound_threshold", buffer.inbound_threshold, 5, 1, 10000),
+    ROW_INT       ("buffer.anomaly_threshold", buffer.anomaly_threshold, 60, 1, 100),
+    ROW_INT       ("buffer.anomaly_window", buffer.anomaly_window, 60, 10, 86400),
+    ROW_INT       ("buffer.replay_paranoia", buffer.replay_paranoia, 3, 1, 4),
+    ROW_INT       ("buffer.replay_on_score", buffer.replay_on_score, 20, 0, 10000),
+    ROW_STR       ("buffer.replay_target", buffer.replay_target, ""),
+    ROW_STR_AUTO  ("buffer.query_endpoint", buffer.query_endpoint, s_check_endpoint, "ipc://",
+                   "buffer.query"),
+    ROW_ENUM      ("buffer.forensic.mode", buffer.forensic.mode, CONFIG_FORENSIC_OFF,
+                   s_forensic_modes),
+    ROW_STR       ("buffer.forensic.dir", buffer.forensic.dir, "/var/lib/dpi-dual/forensic"),
+    ROW_STR_ETC   ("buffer.forensic.key_file", buffer.forensic.key_file, "forensic.key"),
+    ROW_INT       ("buffer.forensic.rotate_mb", buffer.forensic.rotate_mb, 64, 1, 65536),
+    ROW_INT       ("buffer.forensic.rotate_s", buffer.forensic.rotate_s, 86400, 60, 31536000),
+    ROW_INT       ("buffer.forensic.keep_mb", buffer.forensic.keep_mb, 1024, 1, 1048576),
+    ROW_INT       ("buffer.forensic.keep_days", buffer.forensic.keep_days, 30, 1, 3650),
 
     ROW_INT       ("correlation.window", correlation.window, 60, 1, 86400),
     ROW_INT       ("correlation.ban_duration", correlation.ban_duration, 14400, 60, 31536000),

@@ -25,6 +25,12 @@
 #define CONFIG_DEFAULT_PATH "/etc/dpi-dual/dpi-dual.yaml"
 
 typedef enum {
+    CONFIG_FORENSIC_OFF = 0,
+    CONFIG_FORENSIC_ALERTS = 1,     /* only requests that raised an alert   */
+    CONFIG_FORENSIC_ALL = 2,
+} config_forensic_mode_t;
+
+typedef enum {
     CONFIG_MODE_DUAL = 0,
     CONFIG_MODE_MITM_ONLY = 1,
     CONFIG_MODE_TAP_ONLY = 2,
@@ -88,11 +94,32 @@ typedef struct {
         char *ban_file;
         bool publish_all_verdicts;
         int max_record_bytes;       /* largest record accepted on the socket */
+        int body_bytes;             /* body window the addon sends           */
         config_strlist_t decision_endpoints;    /* empty: bus.endpoints.correlator */
     } mitm;
     struct {
         int size;                   /* requests kept in the ring            */
         int analysis_threads;
+        int memory_mb;              /* bytes of the ring's records, at most */
+        int queue_size;             /* requests waiting for analysis, at most */
+        char *modsecurity_conf;     /* "" = no CRS analysis                 */
+        int paranoia;               /* CRS paranoia level 1..4              */
+        int inbound_threshold;      /* CRS inbound anomaly score to alert   */
+        int anomaly_threshold;      /* per-client statistical score, 0..100 */
+        int anomaly_window;         /* seconds                              */
+        int replay_paranoia;
+        int replay_on_score;        /* 0 = never                            */
+        char *replay_target;        /* "" = re-analyse only, send nothing   */
+        char *query_endpoint;       /* ROUTER of the query service          */
+        struct {
+            int mode;               /* config_forensic_mode_t               */
+            char *dir;
+            char *key_file;
+            int rotate_mb;
+            int rotate_s;
+            int keep_mb;
+            int keep_days;
+        } forensic;
     } buffer;
     struct {
         int window;                 /* seconds                              */

@@ -35,6 +35,17 @@ int pbjson_append (pbjson_buf_t *buf, const char *topic, const ProtobufCMessage 
 int pbjson_buf_puts (pbjson_buf_t *buf, const char *text, size_t len);
 int pbjson_buf_string (pbjson_buf_t *buf, const char *text, size_t len);
 
+/*  The reverse: a message of DESC from OBJ, a jansson object in the shape
+    pbjson_append prints (every key a field name; enums by value name or
+    number; bytes as base64; 64-bit integers as numbers or decimal strings;
+    missing fields keep their defaults; a "topic" key is ignored). A new
+    message (free it with protobuf_c_message_free_unpacked (msg, NULL)), or
+    NULL with the reason ("body_prefix: not base64", "dst_port: 70000 out
+    of range", "unknown key 'foo'") in ERROR.                                */
+struct json_t;
+ProtobufCMessage *pbjson_parse (const ProtobufCMessageDescriptor *desc, const struct json_t *obj,
+                                char *error, size_t errlen);
+
 void pbjson_buf_reset (pbjson_buf_t *buf);
 void pbjson_buf_free (pbjson_buf_t *buf);
 

@@ -13,6 +13,8 @@ packages=(
     procps
     # MITM stream: the bridge, and the real programs its tests run
     libvectorscan-dev libjansson-dev haproxy mitmproxy wrk openssl
+    # dpi-buffer: deep analysis (ModSecurity + OWASP CRS), forensic log, replay
+    libmodsecurity-dev modsecurity-crs libsodium-dev libcurl4-openssl-dev
     # bench/mitm-overhead: instructions and syscalls per request
     valgrind linux-perf
 )

@@ -76,7 +76,7 @@ check "missing file: message" \
 export DPI_DUAL_CONFIG=$work/etc/dpi-dual.yaml
 run config check
 check "no file: exit 0 (got $status)" test "$status" -eq 0
-sed "s#\"/etc/dpi-dual/rules.yaml\"#\"$work/etc/rules.yaml\"#" "$work/effective.yaml" > "$work/moved.yaml"
+sed "s#\"/etc/dpi-dual/#\"$work/etc/#" "$work/effective.yaml" > "$work/moved.yaml"
 check "no file: prints the defaults" cmp -s "$work/out" "$work/moved.yaml"
 mkdir "$work/etc"; printf 'tap:\n  snaplen: 128\n' > "$DPI_DUAL_CONFIG"
 run config check

@@ -1,0 +1,2 @@
+/* anomaly.c — not written yet */
+#include "anomaly.h"

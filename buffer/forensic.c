@@ -1,0 +1,2 @@
+/* forensic.c — not written yet */
+#include "forensic.h"

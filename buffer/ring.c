@@ -1,0 +1,2 @@
+/* ring.c — not written yet */
+#include "ring.h"

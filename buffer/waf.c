@@ -1,0 +1,2 @@
+/* waf.c — not written yet */
+#include "waf.h"

@@ -1,0 +1,2 @@
+/* pbjson_parse.c — not written yet */
+#include "pbjson.h"

@@ -1,0 +1,2 @@
+/* query.c — not written yet */
+#include "query.h"
