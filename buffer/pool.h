@@ -2,8 +2,9 @@
 
     The main loop submits jobs; N threads run FN on each; finished jobs
     come back to the main loop through pool_take, announced by an eventfd
-    (pool_fd) it polls. The queue holds at most CAPACITY jobs waiting:
-    pool_submit never waits — when the queue is full it returns -1 and the
+    (pool_fd) it polls. The pool holds at most CAPACITY jobs (waiting,
+    running, or finished and not yet taken): pool_submit never waits —
+    when the pool is full it returns -1 and the
     caller counts the request as not analysed. A job is the caller's
     memory; the pool only moves the pointer.                                 */
 #ifndef DPI_BUFFER_POOL_H
