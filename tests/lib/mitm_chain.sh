@@ -1,0 +1,83 @@
+# tests/lib/mitm_chain.sh — start the real MITM chain on loopback, for the tests
+# and the quick start (sourced; bash):
+#   curl --TLS--> haproxy (deploy/haproxy/haproxy.cfg) --> mitmdump -s dpi_bridge.py
+#        --> backend (tests/mitm/backend.py), the addon talking to dpi-bridge-mitm.
+#
+# The caller sets BUILD_DIR, SOURCE_DIR, TMP (a scratch directory it removes) and
+# defines fail (message; exits). Then:
+#   chain_ports N               CHAIN_PORTS: N free loopback ports
+#   chain_tls                   TMP/site.pem for "shop.test"
+#   chain_haproxy TLS_PORT MITM_PORT   TMP/haproxy.cfg from the shipped one
+#   chain_spawn LOG CMD...      start CMD in the background (CHAIN_PIDS), output to LOG
+#   chain_stop                  kill what chain_spawn started
+#   chain_wait SECONDS CMD...   run CMD every 0.1 s until it succeeds
+#   port_open PORT              something listens on 127.0.0.1:PORT
+#   chain_mitmdump LOG MITM_PORT BACKEND_PORT SOCKET [--set k=v...]
+CHAIN_PIDS=()
+CHAIN_PY=/usr/bin/python3
+
+chain_ports() {
+    read -r -a CHAIN_PORTS < <($CHAIN_PY - "$1" <<'PY'
+import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*(s.getsockname()[1] for s in socks))
+PY
+)
+}
+
+chain_tls() {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=shop.test \
+        -addext subjectAltName=DNS:shop.test -keyout "$TMP/key.pem" -out "$TMP/cert.pem" \
+        2> /dev/null || fail "openssl could not make a test certificate"
+    cat "$TMP/cert.pem" "$TMP/key.pem" > "$TMP/site.pem"
+}
+
+# The shipped haproxy.cfg with test ports and paths; the privileged, daemon and syslog
+# lines of its global section go (run in the foreground, unprivileged paths).
+chain_haproxy() {
+    local tls=$1 mitm=$2
+    sed -e "s#/etc/dpi-dual/tls/site.pem#$TMP/site.pem#" \
+        -e "s#^\( *bind \):443 #\1127.0.0.1:$tls #" \
+        -e "s#127\.0\.0\.1:8080#127.0.0.1:$mitm#" \
+        -e '/^ *\(log \/dev\/log\|chroot\|stats socket\|user\|group\|daemon\)\b/d' \
+        "$SOURCE_DIR/deploy/haproxy/haproxy.cfg" > "$TMP/haproxy.cfg"
+    grep -q "bind 127.0.0.1:$tls ssl crt $TMP/site.pem" "$TMP/haproxy.cfg" \
+        || fail "sed on haproxy.cfg: bind"
+    grep -q "server mitmdump 127.0.0.1:$mitm" "$TMP/haproxy.cfg" || fail "sed on haproxy.cfg: server"
+    haproxy -c -q -f "$TMP/haproxy.cfg" || fail "haproxy -c rejects the test copy of haproxy.cfg"
+}
+
+chain_spawn() {
+    local log=$1; shift
+    "$@" > "$log" 2>&1 &
+    CHAIN_PIDS+=($!)
+}
+
+chain_stop() {
+    local p
+    for p in "${CHAIN_PIDS[@]}"; do kill "$p" 2> /dev/null || true; done
+    wait 2> /dev/null || true
+    CHAIN_PIDS=()
+}
+
+chain_wait() {
+    local end=$((SECONDS + $1)); shift
+    until "$@"; do
+        [ $SECONDS -lt $end ] || return 1
+        sleep 0.1
+    done
+}
+
+port_open() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
+
+chain_mitmdump() {
+    local log=$1 port=$2 backend=$3 socket=$4; shift 4
+    chain_spawn "$log" mitmdump --mode "reverse:http://127.0.0.1:$backend" \
+        --listen-host 127.0.0.1 --listen-port "$port" \
+        -s "$SOURCE_DIR/deploy/mitmproxy/dpi_bridge.py" \
+        --set connection_strategy=lazy --set keep_host_header=true --set flow_detail=0 \
+        --set confdir="$TMP/mitmproxy" --set dpi_socket="$socket" \
+        --set dpi_trusted_proxies=127.0.0.1 "$@"
+}
