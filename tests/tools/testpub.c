@@ -6,12 +6,19 @@
                 [--action ban|unban] [--value IP[/PREFIX]] [--scope ip|range]
                 [--duration S] [--expires-ns NS]
 
+    dpi-testpub ... --jsonl FILE   publishes the messages of FILE instead: JSON
+    lines as `dpi-dualctl tail` prints them (each its own "topic"; a
+    "header" is replaced by the publisher's), in order, waiting for a slow
+    subscriber rather than dropping (lossless); -n is then ignored.
+
     Topics: tap.flow (FlowEvent, varied tuples and protocols), decision,
     sys.heartbeat (a real heartbeat of this process). Prints on stdout the
     community_id of each FlowEvent it sends so a test can compare. A
     decision bans 203.0.113.N for 3600 s unless --value and the others say
     otherwise (as the correlator will: publish on its endpoint, --bind).    */
+#include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +28,7 @@
 #include "community_id.h"
 #include "heartbeat.h"
 #include "log.h"
+#include "pbjson.h"
 #include "topics.h"
 
 static const char *s_protos[][4] = {
@@ -93,6 +101,43 @@ send_decision (bus_pub_t *pub, long i, const decision_opts_t *o)
     return bus_pub_send (pub, TOPIC_DECISION, &d.base);
 }
 
+/*  --jsonl: every line of PATH published on its topic. 0, or -1 (a line
+    that is not a message of a known topic is an error, with its number).   */
+static int
+send_jsonl (bus_pub_t *pub, const char *path)
+{
+    FILE *in = strcmp (path, "-") == 0 ? stdin : fopen (path, "r");
+    if (!in) {
+        log_error ("%s: %s", path, strerror (errno));
+        return -1;
+    }
+    bus_pub_set_lossless (pub, 10000);
+    char *line = NULL, why[256];
+    size_t cap = 0;
+    long number = 0;
+    int rc = 0;
+    while (rc == 0 && getline (&line, &cap, in) > 0 && !zsys_interrupted) {
+        number++;
+        json_t *obj = json_loads (line, 0, NULL);
+        const char *topic = json_string_value (json_object_get (obj, "topic"));
+        const ProtobufCMessageDescriptor *desc = topic ? topics_descriptor (topic) : NULL;
+        json_object_del (obj, "header");
+        ProtobufCMessage *msg = desc ? pbjson_parse (desc, obj, why, sizeof why) : NULL;
+        if (!msg || bus_pub_send (pub, topic, msg) != 0) {
+            log_error ("%s:%ld: %s", path, number, !desc ? "not a message with a known topic"
+                                                   : !msg ? why : "send failed");
+            rc = -1;
+        }
+        if (msg)
+            protobuf_c_message_free_unpacked (msg, NULL);
+        json_decref (obj);
+    }
+    free (line);
+    if (in != stdin)
+        fclose (in);
+    return rc;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -108,9 +153,11 @@ main (int argc, char **argv)
         { "scope", required_argument, NULL, 's' },
         { "duration", required_argument, NULL, 'd' },
         { "expires-ns", required_argument, NULL, 'e' },
+        { "jsonl", required_argument, NULL, 'j' },
         { NULL, 0, NULL, 0 }
     };
     decision_opts_t decision = { false, NULL, "ip", 3600, 0 };
+    const char *jsonl = NULL;
     const char *path = NULL, *endpoint = NULL, *name = "testpub", *topic = TOPIC_TAP_FLOW;
     long count = 10, wait_ms = 0, interval_ms = 0;
     bool quiet = false;
@@ -136,6 +183,7 @@ main (int argc, char **argv)
         case 's': decision.scope = optarg; break;
         case 'd': decision.duration_s = strtoull (optarg, NULL, 10); break;
         case 'e': decision.expires_ns = strtoull (optarg, NULL, 10); break;
+        case 'j': jsonl = optarg; break;
         default: return 2;
         }
     }
@@ -151,8 +199,8 @@ main (int argc, char **argv)
     if (wait_ms > 0 && bus_pub_wait_subscriber (pub, (int) wait_ms) != 0)
         log_warning ("no subscriber after %ld ms; sending anyway", wait_ms);
     heartbeat_t *hb = heartbeat_new (cfg, pub, NULL);
-    int rc = 0;
-    for (long i = 0; i < count && !zsys_interrupted; i++) {
+    int rc = jsonl ? send_jsonl (pub, jsonl) : 0;
+    for (long i = 0; !jsonl && i < count && !zsys_interrupted; i++) {
         if (strcmp (topic, TOPIC_TAP_FLOW) == 0)
             rc |= send_flow (pub, i, quiet);
         else if (strcmp (topic, TOPIC_DECISION) == 0)
