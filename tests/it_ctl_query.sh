@@ -125,6 +125,10 @@ run context 192.0.2.7 -c "$work/err.yaml"
 check "error reply: exit 1 (got $status)" test "$status" -eq 1
 check "error reply: the error on stderr" err_has "dpi-dualctl context: dpi-buffer refused: the buffer is still starting"
 check "error reply: nothing on stdout" is_empty "$work/out"
+run context 192.0.2.7 --json -c "$work/err.yaml"
+check "error reply --json: exit 1" test "$status" -eq 1
+check "error reply --json: the reply on stdout" test "$(cat "$work/out")" = '{"ok":false,"error":"the buffer is still starting"}'
+check "error reply --json: the error on stderr" err_has "dpi-buffer refused: the buffer is still starting"
 run replay 192.0.2.7 -c "$work/err.yaml"
 check "no canned reply: exit 1" test "$status" -eq 1
 check "no canned reply: said" err_has "no canned reply for replay"
