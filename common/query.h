@@ -8,7 +8,9 @@
     "ok": true added; or {"ok": false, "error": "..."} for a request that
     is not JSON, not an object, has no "cmd", is over QUERY_MAX_REQUEST
     bytes, or that the handler refused (it returns such an object itself).
-    Bad requests are counted and answered, never fatal.
+    Bad requests are counted and answered, never fatal — except a frame
+    over 16 x QUERY_MAX_REQUEST bytes: ZeroMQ drops that client unread
+    (ZMQ_MAXMSGSIZE), without an answer.
 
     The endpoint is a config endpoint (endpoint.h): the service binds
     unless it has a ">" prefix; tcp:// uses CURVE exactly like the bus
