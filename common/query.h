@@ -8,7 +8,9 @@
     "ok": true added; or {"ok": false, "error": "..."} for a request that
     is not JSON, not an object, has no "cmd", is over QUERY_MAX_REQUEST
     bytes, or that the handler refused (it returns such an object itself).
-    Bad requests are counted and answered, never fatal.
+    Bad requests are counted and answered, never fatal — except a frame
+    over 16 x QUERY_MAX_REQUEST bytes: ZeroMQ drops that client unread
+    (ZMQ_MAXMSGSIZE), without an answer.
 
     The endpoint is a config endpoint (endpoint.h): the service binds
     unless it has a ">" prefix; tcp:// uses CURVE exactly like the bus
@@ -19,6 +21,7 @@
 #define DPI_QUERY_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,8 +51,15 @@ void query_destroy (query_t **self_p);      /* removes an ipc socket file we bou
     until nothing is left, so poll it again only after a drain).            */
 int query_fd (query_t *self);
 
-/*  Answer up to MAX waiting requests; returns how many.                     */
+/*  Answer up to MAX waiting requests; returns how many (bad ones count).
+    Below MAX, nothing is left. At MAX, requests may be left that the
+    descriptor will not signal again: query_pending says so (drain again,
+    e.g. from the worker's ops.work, before the next poll waits).          */
 size_t query_drain (query_t *self, size_t max);
+bool query_pending (query_t *self);
+
+/*  The endpoint as bound ("tcp://127.0.0.1:*" becomes the real port).      */
+const char *query_endpoint (const query_t *self);
 
 query_stats_t query_stats (const query_t *self);
 
