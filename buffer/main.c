@@ -116,9 +116,10 @@ buffer_worker_work (void *arg)
     buffer_t *self = arg;
     if (self->input)
         return buffer_offline_work (self, OFFLINE_BATCH);
-    if (self->query)                        /* ZMQ_FD is edge triggered */
-        query_drain (self->query, DRAIN_BATCH);
-    return 0;
+    if (!self->query)
+        return 0;
+    query_drain (self->query, DRAIN_BATCH); /* ZMQ_FD is edge triggered */
+    return query_pending (self->query) ? 1 : 0;
 }
 
 static void
