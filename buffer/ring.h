@@ -9,7 +9,8 @@
     evicted_memory), so memory is bounded by SIZE slots + MEMORY bytes.
 
     Indexes, both O(1) on average and updated on overwrite:
-      - request_id -> entry (a response or verdict finds its request);
+      - request_id -> entry (a response or verdict finds its request; a
+        request without an id is not indexed);
       - client ip -> that client's entries, newest first (a doubly linked
         list through the slots), for context and replay.
 

@@ -38,10 +38,13 @@ int pbjson_buf_string (pbjson_buf_t *buf, const char *text, size_t len);
 /*  The reverse: a message of DESC from OBJ, a jansson object in the shape
     pbjson_append prints (every key a field name; enums by value name or
     number; bytes as base64; 64-bit integers as numbers or decimal strings;
-    missing fields keep their defaults; a "topic" key is ignored). A new
-    message (free it with protobuf_c_message_free_unpacked (msg, NULL)), or
-    NULL with the reason ("body_prefix: not base64", "dst_port: 70000 out
-    of range", "unknown key 'foo'") in ERROR.                                */
+    missing fields keep their defaults; a top-level "topic" key is ignored).
+    A new message (free it with protobuf_c_message_free_unpacked (msg,
+    NULL)), or NULL with the reason, after the field's path when there is
+    one ("header.seq: -1 out of range", "protocols[1].name: expected a
+    string", "body_prefix: not base64", "unknown key 'foo'") in ERROR.
+    jansson reads integers into int64: a uint64 over 2^63-1 printed as a
+    number does not load (json_loads: "too big integer").                    */
 struct json_t;
 ProtobufCMessage *pbjson_parse (const ProtobufCMessageDescriptor *desc, const struct json_t *obj,
                                 char *error, size_t errlen);
