@@ -131,6 +131,8 @@ allocate (bridge_t *self)
     self->buffer = malloc (self->buffer_size);
     self->headers = malloc (self->headers_size);
     self->record = record_new ();
+    if (self->record)
+        record_set_body_max (self->record, (size_t) self->cfg->mitm.body_bytes);
     self->file_bans = banlist_new ();
     self->decision_bans = banlist_new ();
     self->latency = latency_new ();
@@ -168,8 +170,8 @@ bridge_new (const config_t *cfg, bus_pub_t *pub, config_errors_t *errors)
         bridge_destroy (&self);
         return NULL;
     }
-    log_info ("listening on %s (records up to %d bytes)", cfg->mitm.socket,
-              cfg->mitm.max_record_bytes);
+    log_info ("listening on %s (records up to %d bytes, body windows up to %d)",
+              cfg->mitm.socket, cfg->mitm.max_record_bytes, cfg->mitm.body_bytes);
     return self;
 }
 
@@ -365,6 +367,7 @@ publish_request (bridge_t *self, const record_t *r, const char *cid)
     m.body_sha256 = (char *) r->body_sha256;
     m.body_prefix.data = (uint8_t *) r->body_prefix;
     m.body_prefix.len = r->body_prefix_len;
+    m.body_truncated = r->body_truncated;
     const record_header_t *ua = record_header (r, "user-agent");
     m.user_agent = ua ? (char *) ua->value : "";
     m.tls_version = (char *) r->tls_version;

@@ -260,12 +260,34 @@ get_body (check_t *c, const json_t *obj, record_t *r, bool with_content)
     if (len != 0 && (len != 64 || !record_is_hex (r->body_sha256, len)))
         return fail (&inner, RECORD_BAD_VALUE, "sha256", "not 64 hex digits");
     const char *prefix;
-    size_t max_b64 = (RECORD_MAX_BODY_PREFIX + 2) / 3 * 4;
-    TRY (get_string (&inner, body, "prefix", false, max_b64, &prefix, &len));
-    int n = record_base64_decode (prefix, len, r->body_prefix, sizeof r->body_prefix);
+    TRY (get_string (&inner, body, "prefix", false, SIZE_MAX, &prefix, &len));
+    record_reason_t reason = record_body_window (r, prefix, len);
+    if (reason == RECORD_BAD_VALUE)
+        return fail (&inner, reason, "prefix", "not valid base64");
+    if (reason != RECORD_OK)
+        return fail (&inner, reason, "prefix",
+                     "a window of %zu bytes of base64, at most %zu bytes decoded "
+                     "(mitm.body_bytes)", len, r->body_max);
+    return get_bool (&inner, body, "truncated", &r->body_truncated);
+}
+
+/*  The buffer of the body window: base64 of up to body_max bytes decodes
+    to up to 2 bytes more (its last group), which record_body_window then
+    refuses.                                                                 */
+#define BODY_BUFFER (RECORD_MAX_BODY_PREFIX + 2)
+
+record_reason_t
+record_body_window (record_t *self, const char *prefix, size_t len)
+{
+    self->body_prefix_len = 0;
+    if (len > (self->body_max + 2) / 3 * 4)
+        return RECORD_TOO_LONG;
+    int n = record_base64_decode (prefix, len, self->body_prefix, BODY_BUFFER);
     if (n < 0)
-        return fail (&inner, RECORD_BAD_VALUE, "prefix", "not valid base64");
-    r->body_prefix_len = (size_t) n;
+        return RECORD_BAD_VALUE;
+    if ((size_t) n > self->body_max)
+        return RECORD_TOO_LONG;
+    self->body_prefix_len = (size_t) n;
     return RECORD_OK;
 }
 
@@ -386,7 +408,22 @@ parse_common (check_t *c, const json_t *root, record_t *r)
 record_t *
 record_new (void)
 {
-    return calloc (1, sizeof (record_t));
+    record_t *self = calloc (1, sizeof (record_t));
+    if (!self)
+        return NULL;
+    self->body_prefix = malloc (BODY_BUFFER);
+    if (!self->body_prefix) {
+        free (self);
+        return NULL;
+    }
+    self->body_max = RECORD_MAX_BODY_PREFIX;
+    return self;
+}
+
+void
+record_set_body_max (record_t *self, size_t bytes)
+{
+    self->body_max = bytes < RECORD_MAX_BODY_PREFIX ? bytes : RECORD_MAX_BODY_PREFIX;
 }
 
 void
@@ -396,6 +433,7 @@ record_destroy (record_t **self_p)
         return;
     record_clear (*self_p);
     free ((*self_p)->text);
+    free ((*self_p)->body_prefix);
     free (*self_p);
     *self_p = NULL;
 }
@@ -405,11 +443,15 @@ record_clear (record_t *self)
 {
     if (self->root)
         json_decref ((json_t *) self->root);
-    char *text = self->text;            /* the copy's buffer is kept for the next */
+    char *text = self->text;            /* the buffers are kept for the next */
     size_t text_size = self->text_size;
+    uint8_t *body_prefix = self->body_prefix;
+    size_t body_max = self->body_max;
     memset (self, 0, sizeof *self);
     self->text = text;
     self->text_size = text_size;
+    self->body_prefix = body_prefix;
+    self->body_max = body_max;
 }
 
 static record_reason_t

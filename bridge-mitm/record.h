@@ -13,8 +13,10 @@
     the same result.
 
     Ownership: the record_t owns the parsed JSON (or the copy of the
-    datagram); the string pointers in it stay valid until the next
-    record_parse or record_destroy. Not thread
+    datagram) and the buffer of the body window (RECORD_MAX_BODY_PREFIX
+    bytes, allocated once by record_new and kept by record_clear: a record
+    is made once and reused, never on the stack); the string pointers in
+    it stay valid until the next record_parse or record_destroy. Not thread
     safe: one parser per thread.                                            */
 #ifndef DPI_BRIDGE_RECORD_H
 #define DPI_BRIDGE_RECORD_H
@@ -29,7 +31,8 @@
 #define RECORD_MAX_HEADER_NAME  256
 #define RECORD_MAX_HEADER_VALUE 4096
 #define RECORD_MAX_TARGET       8192    /* path + query                      */
-#define RECORD_MAX_BODY_PREFIX  1024    /* bytes, before base64              */
+#define RECORD_MAX_BODY_PREFIX  32768   /* the largest body window (mitm.body_bytes),
+                                           bytes decoded; record_set_body_max */
 #define RECORD_MAX_ID           64
 #define RECORD_MAX_SHORT        256     /* request_id, tls.*, scheme, ...    */
 #define RECORD_MAX_TEXT         4096    /* host, error                       */
@@ -78,8 +81,9 @@ typedef struct {
     record_header_t headers[RECORD_MAX_HEADERS];
     uint64_t body_length;
     const char *body_sha256;
-    uint8_t body_prefix[RECORD_MAX_BODY_PREFIX];
+    uint8_t *body_prefix;               /* the body window, decoded: owned buffer */
     size_t body_prefix_len;
+    bool body_truncated;                /* body.truncated: the body is longer   */
     const char *tls_version, *tls_cipher, *tls_sni, *tls_alpn;
     bool verdict, truncated;
     /* response / error */
@@ -88,13 +92,21 @@ typedef struct {
     const char *error;
     /* parser state */
     bool canonical;                     /* read by record_fast.c, not jansson */
+    size_t body_max;                    /* the window accepted (record_set_body_max) */
     void *root;                         /* json_t *, owned                   */
     char *text;                         /* the copy record_fast.c reads in place */
     size_t text_size;
 } record_t;
 
+/*  A parser accepting body windows up to RECORD_MAX_BODY_PREFIX bytes.
+    NULL when out of memory.                                                */
 record_t *record_new (void);
 void record_destroy (record_t **self_p);
+
+/*  The longest body window (body.prefix, decoded) accepted: mitm.body_bytes,
+    at most RECORD_MAX_BODY_PREFIX (more is taken as that). A longer prefix
+    is a bad record (too-long).                                             */
+void record_set_body_max (record_t *self, size_t bytes);
 
 /*  Parse DATA (LEN bytes; the datagram was REAL_LEN bytes, more than LEN
     when it was cut) with MAX_BYTES the largest accepted. RECORD_OK, or a
@@ -117,6 +129,12 @@ bool record_parse_canonical (record_t *self, char *text, size_t len);
 int record_parse_ip (const char *text, record_endpoint_t *ep);
 bool record_is_token (const char *s, size_t len);
 bool record_is_hex (const char *s, size_t len);
+
+/*  The body window: PREFIX (LEN bytes of base64) decoded into
+    self->body_prefix / body_prefix_len. RECORD_OK; RECORD_TOO_LONG when it
+    is longer than self->body_max (as base64, or decoded); RECORD_BAD_VALUE
+    when it is not base64. Both readers use it.                             */
+record_reason_t record_body_window (record_t *self, const char *prefix, size_t len);
 
 /*  "too-large", "not-json", ... (stable: heartbeat counters, logs).        */
 const char *record_reason_name (record_reason_t reason);

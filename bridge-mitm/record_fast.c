@@ -190,13 +190,12 @@ request (cursor_t *c, record_t *r)
         || !LIT (c, ",\"sha256\":\"") || !str (c, 64, &r->body_sha256, &len)
         || (len != 0 && (len != 64 || !record_is_hex (r->body_sha256, len)))
         || !LIT (c, ",\"prefix\":\"")
-        || !str (c, (RECORD_MAX_BODY_PREFIX + 2) / 3 * 4, &prefix, &len))
-        return false;
-    int n = record_base64_decode (prefix, len, r->body_prefix, sizeof r->body_prefix);
-    if (n < 0 || !LIT (c, "}") || !LIT (c, ",\"verdict\":") || !boolean (c, &r->verdict)
+        || !str (c, (r->body_max + 2) / 3 * 4, &prefix, &len)
+        || record_body_window (r, prefix, len) != RECORD_OK
+        || (LIT (c, ",\"truncated\":") && !boolean (c, &r->body_truncated))
+        || !LIT (c, "}") || !LIT (c, ",\"verdict\":") || !boolean (c, &r->verdict)
         || !LIT (c, ",\"truncated\":") || !boolean (c, &r->truncated))
         return false;
-    r->body_prefix_len = (size_t) n;
     r->tls_version = r->tls_cipher = r->tls_sni = r->tls_alpn = "";
     if (LIT (c, ",\"tls\":{")) {
         static const char *const keys[] = { "\"version\":\"", "\"cipher\":\"", "\"sni\":\"",

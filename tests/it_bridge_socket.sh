@@ -46,6 +46,7 @@ mitm:
 $2
   ban_file: "$3"
   max_record_bytes: 4096
+  body_bytes: 1024
 YAML
 }
 

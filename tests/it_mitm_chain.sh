@@ -9,6 +9,10 @@
 # (d)  a SQLi request gets 403 with the rule id, and never reaches the backend;
 # (b)  a `decision` ban for 127.0.0.3 blocks it (403, X-DPI-Dual-Block: ban-list), other
 #      clients pass, and after its 3 s expiry it passes again;
+# (f)  the body window (mitm.body_bytes, the addon's --set dpi_body_bytes): a 20 KiB POST
+#      body arrives on the bus as a 16384-byte body_prefix with body_truncated, a 2 KiB one
+#      whole and not truncated; an attack at byte 10000 of a body is blocked by a fast rule
+#      (the rules scan the whole window);
 # (c)  with the bridge killed, requests still pass (fail open) and the addon counts it.
 # The addon's verdict deadline is 20 ms here (2 ms by default): this machine may be a
 # loaded 2-core box, and a verdict that misses the deadline lets (b)/(d) through (fail
@@ -80,6 +84,7 @@ mitm:
   trusted_proxies: ["127.0.0.1"]
   rules_file: $SOURCE_DIR/deploy/bridge-mitm/rules.yaml
   publish_all_verdicts: true
+  body_bytes: 16384
 YAML
 
 # TLS certificate for "shop.test", key and chain in the one file haproxy wants
@@ -110,7 +115,7 @@ start mitmdump --mode "reverse:http://127.0.0.1:$p_back" \
     --set connection_strategy=lazy --set keep_host_header=true --set flow_detail=0 \
     --set confdir="$tmp/mitmproxy" \
     --set dpi_socket="$run/bridge-mitm.sock" --set dpi_trusted_proxies=127.0.0.1 \
-    --set dpi_verdict_deadline_ms=20 \
+    --set dpi_verdict_deadline_ms=20 --set dpi_body_bytes=16384 \
     --set dpi_stats_file="$tmp/stats.json" --set dpi_stats_interval=1 \
     > "$tmp/mitm.log" 2>&1
 start haproxy -db -f "$tmp/haproxy.cfg" > "$tmp/haproxy.log" 2>&1
@@ -249,6 +254,44 @@ unbanned() {
 wait_for 10 unbanned || fail "(b) 127.0.0.3 still blocked 10 s after a 3 s ban"
 [ $((SECONDS - t0)) -ge 2 ] || fail "(b) the ban ended after $((SECONDS - t0)) s, not 3"
 echo "(b) ok: banned, then passing again after $((SECONDS - t0)) s"
+
+# --- (f) the body window -------------------------------------------------------------
+# bodies of digits and commas (no rule matches them): 20 KiB, then 2 KiB
+$PY -c 'import sys; sys.stdout.write("".join("%07d," % i for i in range(2560)))' > "$tmp/body-20k"
+head -c 2048 "$tmp/body-20k" > "$tmp/body-2k"
+for size in 20k 2k; do
+    read -r code block < <(req 127.0.0.2 "/case-f-$size" --data-binary "@$tmp/body-$size" \
+        -H 'Content-Type: application/octet-stream')
+    [ "$code" = 200 ] || fail "(f) POST of $size answered $code ($block)"
+    m=$($PY "$helpers/bus.py" find "$tmp/bus.jsonl" 5 topic=mitm.request path="/case-f-$size") \
+        || fail "(f) no mitm.request for the $size body"
+    $PY - "$m" "$tmp/body-$size" <<'PY' || fail "(f) the $size body on the bus"
+import base64, hashlib, json, sys
+m = json.loads(sys.argv[1])
+body = open(sys.argv[2], "rb").read()
+window = base64.b64decode(m["body_prefix"])
+want = body[:16384]
+assert m["body_length"] == len(body) and m["body_sha256"] == hashlib.sha256(body).hexdigest(), \
+    (m["body_length"], len(body))
+assert window == want, f"body_prefix of {len(window)} bytes, want the first {len(want)}"
+assert m["body_truncated"] is (len(body) > 16384), m["body_truncated"]
+print(f"(f) ok: a body of {len(body)} bytes: body_prefix {len(window)} bytes, "
+      f"body_truncated {m['body_truncated']}")
+PY
+done
+# an attack past the old 1 KiB window, at byte 10000 of the body
+{ head -c 10000 "$tmp/body-20k"; printf '<script>alert(1)</script>'; } > "$tmp/body-xss"
+for try in 1 2 3; do
+    read -r code block < <(req 127.0.0.2 "/case-f-xss-$try" --data-binary "@$tmp/body-xss")
+    read -r action reason rule < <(verdict "path=/case-f-xss-$try") \
+        || fail "(f) no mitm.verdict for the body attack"
+    [ "$action" = BLOCK ] && [ "$reason" = rule ] \
+        || fail "(f) the bridge decided '$action $reason $rule' on an attack at byte 10000"
+    [ "$code" = 403 ] && break
+    echo "(f) note: the block verdict missed the 20 ms deadline (loaded machine?); again"
+done
+[ "$code" = 403 ] || fail "(f) 3 block verdicts in a row missed the deadline"
+echo "(f) ok: an attack at byte 10000 of the body blocked ($block)"
 
 # --- (c) no bridge: fail open, counted ------------------------------------------------
 before=$($PY "$helpers/bus.py" stats "$tmp/stats.json" 5 sent\>=1) || fail "(c) no stats file"

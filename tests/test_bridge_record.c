@@ -2,7 +2,9 @@
 
     Valid request, response and error records parse into the right fields
     (canonical IPs, IPv4-mapped as IPv4, ports, headers, decoded body
-    prefix, ts in ns). Then every reject reason, each from a record that is
+    prefix, ts in ns). The body window, both readers: at the limit set
+    (record_set_body_max), over it (too-long), body.truncated true, false,
+    absent (an older addon: false), not a boolean. Then every reject reason, each from a record that is
     valid but for one thing: too-large, not-json (garbage, truncated,
     empty), bad-utf8, bad-version, unknown-type, missing-field, bad-type,
     bad-value, too-long; the detail names the field.
@@ -338,6 +340,7 @@ differs (const record_t *a, const record_t *b)
     if (!same_str (a->body_sha256, b->body_sha256)) return "body.sha256";
     if (a->body_prefix_len != b->body_prefix_len
         || memcmp (a->body_prefix, b->body_prefix, a->body_prefix_len)) return "body.prefix";
+    if (a->body_truncated != b->body_truncated) return "body.truncated";
     if (!same_str (a->tls_version, b->tls_version) || !same_str (a->tls_cipher, b->tls_cipher)
         || !same_str (a->tls_sni, b->tls_sni) || !same_str (a->tls_alpn, b->tls_alpn)) return "tls";
     if (a->verdict != b->verdict || a->truncated != b->truncated) return "flags";
@@ -513,6 +516,118 @@ test_in_place (tally_t *t)
     record_destroy (&slow);
 }
 
+/* --- the body window: up to record_set_body_max (mitm.body_bytes) bytes, body.truncated --- */
+
+#define REQ_BODY "{\"v\":1,\"type\":\"request\",\"id\":\"w\",\"request_id\":\"\",\"ts\":1764110000.5," \
+    "\"client\":{\"ip\":\"10.0.0.1\",\"port\":80,\"from_proxy\":false}," \
+    "\"frontend\":{\"ip\":\"10.0.0.2\",\"port\":443},\"peer\":{\"ip\":\"10.0.0.1\",\"port\":80}," \
+    "\"method\":\"POST\",\"scheme\":\"http\",\"host\":\"h.test\",\"path\":\"/up\",\"query\":\"\"," \
+    "\"http_version\":\"HTTP/1.1\",\"headers\":[[\"Host\",\"h.test\"]]," \
+    "\"body\":{\"length\":%zu,\"sha256\":\"" SHA "\",\"prefix\":\"%s\"%s},\"verdict\":true,\"truncated\":false}"
+
+/*  Base64 of N bytes of a pattern (byte i is i * 7 + i / 251, so every window differs). */
+static char *
+window_b64 (size_t n)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *out = malloc ((n + 2) / 3 * 4 + 1), *w = out;
+    for (size_t i = 0; i < n; i += 3) {
+        uint8_t b[3] = { 0, 0, 0 };
+        size_t k = n - i < 3 ? n - i : 3;
+        for (size_t j = 0; j < k; j++)
+            b[j] = (uint8_t) ((i + j) * 7 + (i + j) / 251);
+        uint32_t bits = (uint32_t) b[0] << 16 | (uint32_t) b[1] << 8 | b[2];
+        *w++ = digits[bits >> 18 & 63];
+        *w++ = digits[bits >> 12 & 63];
+        *w++ = k > 1 ? digits[bits >> 6 & 63] : '=';
+        *w++ = k > 2 ? digits[bits & 63] : '=';
+    }
+    *w = 0;
+    return out;
+}
+
+static bool
+window_is (const record_t *r, size_t n)
+{
+    if (r->body_prefix_len != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (r->body_prefix[i] != (uint8_t) (i * 7 + i / 251))
+            return false;
+    return true;
+}
+
+typedef struct {
+    const char *name;
+    size_t max;                         /* record_set_body_max                */
+    size_t bytes;                       /* the window sent                    */
+    const char *flag;                   /* what follows "prefix" in "body"    */
+    record_reason_t reason;
+    bool truncated;                     /* body_truncated when valid          */
+} window_case_t;
+
+static void
+test_body_window (tally_t *t)
+{
+    record_t *fast = record_new (), *slow = record_new ();
+    check (t, fast->body_max == RECORD_MAX_BODY_PREFIX && RECORD_MAX_BODY_PREFIX == 32768,
+           "the default window is the largest, 32768");
+    const window_case_t cases[] = {
+        { "16384 at the limit, truncated", 16384, 16384, ",\"truncated\":true", RECORD_OK, true },
+        { "16384 at the limit, not truncated", 16384, 16384, ",\"truncated\":false", RECORD_OK, false },
+        { "16384, flag absent (older addon)", 16384, 16384, "", RECORD_OK, false },
+        { "2048 under the limit", 16384, 2048, ",\"truncated\":false", RECORD_OK, false },
+        { "16385 over the limit", 16384, 16385, ",\"truncated\":true", RECORD_TOO_LONG, false },
+        { "16386 over the limit (base64 of the limit's length)", 16384, 16386, "", RECORD_TOO_LONG, false },
+        { "16387 over the limit", 16384, 16387, "", RECORD_TOO_LONG, false },
+        { "32768 at the largest", RECORD_MAX_BODY_PREFIX, 32768, ",\"truncated\":true", RECORD_OK, true },
+        { "32769 over the largest", RECORD_MAX_BODY_PREFIX, 32769, "", RECORD_TOO_LONG, false },
+        { "set above the largest: the largest", 100000, 32769, "", RECORD_TOO_LONG, false },
+        { "1000, one byte more", 1000, 1001, "", RECORD_TOO_LONG, false },
+        { "window 0, empty", 0, 0, ",\"truncated\":true", RECORD_OK, true },
+        { "window 0, one byte", 0, 1, ",\"truncated\":true", RECORD_TOO_LONG, false },
+        { "truncated not a boolean", 16384, 10, ",\"truncated\":1", RECORD_BAD_TYPE, false },
+        { "truncated null", 16384, 10, ",\"truncated\":null", RECORD_BAD_TYPE, false },
+    };
+    char detail[192];
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const window_case_t *c = &cases[i];
+        record_set_body_max (fast, c->max);
+        record_set_body_max (slow, c->max);
+        char *b64 = window_b64 (c->bytes);
+        snprintf (s_text, sizeof s_text, REQ_BODY, c->bytes + 100, b64, c->flag);
+        free (b64);
+        both_ways (t, fast, slow, c->name, c->reason == RECORD_OK);
+        size_t len = strlen (s_text);
+        record_reason_t rc = record_parse (slow, s_text, len, len, MAX, detail, sizeof detail);
+        if (!check (t, rc == c->reason, "%s: %s, expected %s (%s)", c->name, record_reason_name (rc),
+                    record_reason_name (c->reason), detail))
+            continue;
+        if (rc == RECORD_OK)
+            check (t, window_is (slow, c->bytes) && slow->body_truncated == c->truncated
+                          && slow->body_length == c->bytes + 100,
+                   "%s: window of %zu bytes, truncated %d", c->name, slow->body_prefix_len,
+                   slow->body_truncated);
+        else if (rc == RECORD_TOO_LONG)
+            check (t, strncmp (detail, "body.prefix: ", 13) == 0 && strstr (detail, "mitm.body_bytes"),
+                   "%s: detail '%s'", c->name, detail);
+        else
+            check (t, strncmp (detail, "body.truncated: expected a boolean", 34) == 0,
+                   "%s: detail '%s'", c->name, detail);
+    }
+    /* a reused parser: the window and the flag of the last record do not linger */
+    record_set_body_max (fast, 16384);
+    snprintf (s_text, sizeof s_text, REQ_BODY, (size_t) 5, "aGVsbG8=", "");
+    size_t len = strlen (s_text);
+    record_reason_t rc = record_parse (fast, s_text, len, len, MAX, detail, sizeof detail);
+    check (t, rc == RECORD_OK && fast->canonical && fast->body_prefix_len == 5
+                  && memcmp (fast->body_prefix, "hello", 5) == 0 && !fast->body_truncated
+                  && fast->body_max == 16384,
+           "reused: hello, not truncated, window kept (%s)", detail);
+    record_destroy (&fast);
+    record_destroy (&slow);
+}
+
 /*  Differential fuzzing: usual records with one to three bytes replaced, inserted or
     removed, or cut; both readers must still agree (reason, and every field when valid),
     and the in-place reader must never read outside the datagram (run under ASan too). */
@@ -521,14 +636,16 @@ test_in_place_fuzz (tally_t *t)
 {
     record_t *fast = record_new (), *slow = record_new ();
     static const char alphabet[] = "0123456789\"\\{}[],:.-+eEtfnulrx /=\x7f\x80\xc3\xa9\x01";
-    const char *seeds[] = { NULL, NULL, NULL };
-    static char seed0[2048], seed1[2048];
+    const char *seeds[] = { NULL, NULL, NULL, NULL };
+    static char seed0[2048], seed1[2048], seed3[2048];
     snprintf (seed0, sizeof seed0, REQ_HEAD, "9f0c", "1764110000.123456", "198.51.100.7", "51234",
               "GET", "/search", HDRS, SHA, "aGVsbG8=", ",\"tls\":{\"version\":\"TLSv1.3\",\"sni\":\"a\"}");
     snprintf (seed1, sizeof seed1, REQ_HEAD, "id", "946681200", "2001:db8::1", "1", "POST", "/",
               "[]", "", "", "");
+    snprintf (seed3, sizeof seed3, REQ_BODY, (size_t) 9, "aGVsbG8gd29y", ",\"truncated\":true");
     seeds[0] = seed0;
     seeds[1] = seed1;
+    seeds[3] = seed3;
     seeds[2] = "{\"v\":1,\"type\":\"response\",\"id\":\"9f0c\",\"request_id\":\"\",\"ts\":1764110000.125,"
                "\"client\":{\"ip\":\"10.0.0.1\",\"port\":51234,\"from_proxy\":false},"
                "\"frontend\":{\"ip\":\"10.0.0.2\",\"port\":443},\"status\":200,"
@@ -539,7 +656,7 @@ test_in_place_fuzz (tally_t *t)
     int disagree = 0, differ = 0, in_place = 0, valid = 0;
     const int rounds = 30000;
     for (int i = 0; i < rounds; i++) {
-        const char *seed = seeds[i % 3];
+        const char *seed = seeds[i % 4];
         size_t len = strlen (seed);
         char *buf = malloc (len + 8);        /* room for the inserts (3 at most) */
         memcpy (buf, seed, len);
@@ -599,6 +716,7 @@ main (void)
     test_rejects (&t);
     test_base64 (&t);
     test_in_place (&t);
+    test_body_window (&t);
     test_in_place_fuzz (&t);
     return tally_report (&t);
 }

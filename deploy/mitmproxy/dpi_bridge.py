@@ -19,6 +19,8 @@ Written for mitmproxy 8.1 (Debian 12); standard library only. Options:
   dpi_trusted_proxies      comma-separated addresses/CIDRs (mitm.trusted_proxies)
   dpi_verdict_deadline_ms  live verdict deadline (mitm.verdict_deadline_ms)
   dpi_verdict              ask for a live verdict (false: records only)
+  dpi_body_bytes           body window: the first bytes of each request body sent
+                           (mitm.body_bytes, 0..32768)
   dpi_stats_file           JSON counters written atomically ("" = none)
   dpi_stats_interval       seconds between stats file writes
 """
@@ -47,14 +49,16 @@ MAX_HEADERS = 64
 MAX_NAME_BYTES = 256
 MAX_VALUE_BYTES = 4096
 MAX_TARGET_BYTES = 8192         # path + query
-MAX_BODY_PREFIX = 1024          # before base64
+MAX_BODY_BYTES = 32768          # the largest body window (before base64)
+DEFAULT_BODY_BYTES = 16384      # mitm.body_bytes' default
 MAX_SHORT_BYTES = 256           # request id, TLS fields
 MAX_TEXT_BYTES = 4096           # host, error text
 MAX_METHOD_BYTES = 32
 MAX_ID_BYTES = 64               # flow id
 MAX_VERSION_BYTES = 16          # http_version, scheme
 RECORD_MAX = 65536 - 1024
-HEADER_BUDGETS = (48 * 1024, 16 * 1024, 4 * 1024, 0)   # total header bytes, tried in turn
+HEADER_BUDGETS = (48 * 1024, 16 * 1024, 4 * 1024, 0)   # total header bytes, tried in turn,
+                                # then the body window is narrowed (_fit_headers)
 MAX_ANSWER_BYTES = 65536        # a datagram of answers (the bridge's are under 16 KiB)
 PROXIED_VIEWS = 256             # per connection from a trusted proxy (_proxied_view)
 BATCH_BYTES = 16384             # a datagram carrying several records stays under this
@@ -163,6 +167,7 @@ class DpiBridge:
         self.conns = {}              # client connection id -> its view (see _conn_view)
         self.ask = True              # dpi_verdict
         self.deadline_s = 0.002      # dpi_verdict_deadline_ms / 1000
+        self.body_bytes = DEFAULT_BODY_BYTES   # dpi_body_bytes
         self.deadlines = collections.deque()   # (loop time, future) of the waiting verdicts
         self.sweeper = None          # the timer of _sweep
         self.target = DEFAULT_SOCKET
@@ -194,6 +199,10 @@ class DpiBridge:
                           "request through (mitm.verdict_deadline_ms).")
         loader.add_option("dpi_verdict", bool, True,
                           "Ask dpi-bridge-mitm for a live verdict on every request.")
+        loader.add_option("dpi_body_bytes", int, DEFAULT_BODY_BYTES,
+                          "Body window: the first bytes of each request body sent to "
+                          f"dpi-bridge-mitm (mitm.body_bytes, 0..{MAX_BODY_BYTES}); "
+                          "body.truncated says the body was longer.")
         loader.add_option("dpi_stats_file", str, "",
                           "Write the addon's counters as JSON to this file (atomically); "
                           '"" = none.')
@@ -224,6 +233,10 @@ class DpiBridge:
             self.deadline_s = ctx.options.dpi_verdict_deadline_ms / 1000.0
         if "dpi_verdict" in updated:
             self.ask = bool(ctx.options.dpi_verdict)
+        if "dpi_body_bytes" in updated:
+            if not 0 <= ctx.options.dpi_body_bytes <= MAX_BODY_BYTES:
+                raise ValueError(f"dpi_body_bytes: must be 0..{MAX_BODY_BYTES}")
+            self.body_bytes = ctx.options.dpi_body_bytes
         if "dpi_stats_interval" in updated:
             if ctx.options.dpi_stats_interval < 1:
                 raise ValueError("dpi_stats_interval: must be >= 1")
@@ -706,12 +719,13 @@ class DpiBridge:
         scheme = b"https" if view["tls"] and view["tls"].get("version") else req.scheme.encode()
         path, _, query = d.path.partition(b"?")
         body = d.content or b""
+        cut = len(body) > self.body_bytes
         data = _REQUEST % (
             fid, frag[0], repr(ts).encode(), frag[1], frag[2], d.method, scheme, host, path,
             query, d.http_version, headers, len(body),
             hashlib.sha256(body).hexdigest().encode() if body else _EMPTY_SHA256,
-            base64.b64encode(body[:MAX_BODY_PREFIX]) if body else b"", b"true" if ask else b"false",
-            frag[3])
+            base64.b64encode(body[:self.body_bytes] if cut else body) if body else b"",
+            b"true" if cut else b"false", b"true" if ask else b"false", frag[3])
         return data if len(data) <= RECORD_MAX and not _json_unsafe(scheme) else None
 
     def _response_fast(self, flow):
@@ -745,6 +759,7 @@ class DpiBridge:
         host, cut4 = _cut(req.host_header or "", MAX_TEXT_BYTES)
         truncated = cut1 or cut2 or cut3 or cut4
         body = req.raw_content or b""
+        window = body[:self.body_bytes]
         scheme = "https" if view["tls"] and view["tls"].get("version") else req.scheme
         record = {
             "v": PROTOCOL_VERSION, "type": "request", "id": flow.id,
@@ -754,7 +769,8 @@ class DpiBridge:
             "http_version": _cut(req.data.http_version, MAX_VERSION_BYTES)[0],
             "headers": None,
             "body": {"length": len(body), "sha256": hashlib.sha256(body).hexdigest(),
-                     "prefix": base64.b64encode(body[:MAX_BODY_PREFIX]).decode("ascii")},
+                     "prefix": base64.b64encode(window).decode("ascii"),
+                     "truncated": len(window) < len(body)},
             "verdict": ask, "truncated": truncated,
         }
         if view["tls"]:
@@ -873,7 +889,8 @@ _EMPTY_SHA256 = hashlib.sha256(b"").hexdigest().encode()
 _REQUEST = (b'{"v":1,"type":"request","id":"%s","request_id":%s,"ts":%s,%s,"peer":%s,'
             b'"method":"%s","scheme":"%s","host":"%s","path":"%s","query":"%s",'
             b'"http_version":"%s","headers":%s,'
-            b'"body":{"length":%d,"sha256":"%s","prefix":"%s"},"verdict":%s,"truncated":false%s}')
+            b'"body":{"length":%d,"sha256":"%s","prefix":"%s","truncated":%s},"verdict":%s,'
+            b'"truncated":false%s}')
 _RESPONSE = (b'{"v":1,"type":"response","id":"%s","request_id":%s,"ts":%s,%s,"status":%d,'
              b'"headers":%s,"body":{"length":%d},"header_bytes":%d,"latency_us":%d,'
              b'"truncated":false}')
@@ -953,8 +970,9 @@ def _plain_headers(fields):
 
 def _fit_headers(record, fields):
     """Fills record["headers"] from FIELDS (bytes pairs) within the bounds, then
-    shrinks the header budget until the whole record fits RECORD_MAX. Returns
-    (record, its encoding)."""
+    shrinks the header budget until the whole record fits RECORD_MAX; if it
+    still does not fit (headers gone), narrows the body window of a request
+    (body.truncated then true). Returns (record, its encoding)."""
     truncated = record["truncated"]
     headers = _plain_headers(fields)
     if headers is not None:
@@ -982,8 +1000,27 @@ def _fit_headers(record, fields):
         data = record_bytes(record)
         if len(data) <= RECORD_MAX:
             return record, data
+    body = record.get("body")
+    if body and body.get("prefix"):
+        record, data = _narrow_body(record, data)
+        if len(data) <= RECORD_MAX:
+            return record, data
     # only the bounded scalars left: cannot exceed RECORD_MAX in practice
     record["truncated"] = True
+    return record, record_bytes(record)
+
+
+def _narrow_body(record, data):
+    """RECORD (encoded as DATA, over RECORD_MAX) with its body window cut by
+    what it is over: base64 of K bytes is 4 * ceil(K / 3) characters, none
+    escaped, so 3 bytes fewer per 4 characters over (plus a group for the
+    rounding) are enough. Returns (record, its encoding)."""
+    body = record["body"]
+    window = base64.b64decode(body["prefix"])
+    over = len(data) - RECORD_MAX
+    keep = max(0, len(window) - (over + 3) // 4 * 3 - 3)
+    body["prefix"] = base64.b64encode(window[:keep]).decode("ascii")
+    body["truncated"] = True
     return record, record_bytes(record)
 
 

@@ -160,9 +160,20 @@ def check_valid(b):
     assert m["user_agent"].startswith("Mozilla/5.0") and len(m["headers"]) == 3, m
     assert m["headers"][2] == {"name": "Accept", "value": "text/html"}, m["headers"]
     assert m["body_length"] == 5 and base64.b64decode(m["body_prefix"]) == b"hello"
+    assert m["body_truncated"] is False, m     # an addon without body.truncated: false
     assert m["tls_version"] == "TLSv1.3" and m["tls_alpn"] == "h2" \
         and m["ts_ns"] == 1764110000250000000
     print("valid request: allowed, mitm.request with community_id", cid)
+
+    # the body window at its limit (mitm.body_bytes 1024 here), the body longer
+    window = bytes(range(256)) * 4
+    r = b.request(id="ok-window", body={"length": 5000, "sha256": "ab" * 32, "truncated": True,
+                                         "prefix": base64.b64encode(window).decode()})
+    assert b.ask(r)["action"] == "allow"
+    m = b.wait_message(lambda m: m.get("flow_id") == "ok-window", "mitm.request ok-window")
+    assert base64.b64decode(m["body_prefix"]) == window and m["body_truncated"] is True \
+        and m["body_length"] == 5000, m
+    print("body window of 1024 bytes with body.truncated: body_prefix, body_truncated published")
 
     r = b.request(id="ok-v6", client=("2001:db8::7", 40000), frontend=("2001:db8::1", 443))
     assert b.ask(r)["action"] == "allow"
@@ -250,7 +261,9 @@ def check_garbage(b):
                           changed("g3b", frontend={"ip": "192.0.2.1", "port": 65536})],
         "bad_unknown_type": [changed("g4", type="websocket")],
         "bad_bad_version": [changed("g5", v=2)],
-        "bad_too_long": [json.dumps(b.request(id="g6", headers=[["a", "b"]] * 65)).encode()],
+        "bad_too_long": [json.dumps(b.request(id="g6", headers=[["a", "b"]] * 65)).encode(),
+                         changed("g6b", body={"length": 1025, "prefix": base64.b64encode(
+                             b"w" * 1025).decode()})],      # over mitm.body_bytes
     }
     for reason, items in garbage.items():
         for data in items:

@@ -249,7 +249,7 @@ with taddons.context(addon) as tctx:
         else:
             check(got is None, f"{name}: response fast path not taken: {got!r:.200}")
     check(json.loads(addon._request_fast(plain_cases["post body"], True))["body"]["prefix"]
-          == base64.b64encode((b"a=1&b=2" * 300)[:mod.MAX_BODY_PREFIX]).decode(), "body prefix")
+          == base64.b64encode(b"a=1&b=2" * 300).decode(), "body prefix: the whole 2100 bytes")
     # untrusted peers share their connection's view; it goes at client_disconnected
     f1, f2 = variant("192.0.2.99", haproxy=False), variant("192.0.2.99", haproxy=False)
     f2.client_conn = f1.client_conn
@@ -305,6 +305,69 @@ with taddons.context(addon) as tctx:
         f.request.headers["X-Client-Port"] = str(1000 + i)
         check(addon._tuple(f)["client"]["port"] == 1000 + i, f"client port {1000 + i}")
     check(len(known) <= mod.PROXIED_VIEWS, f"bounded per connection: {len(known)}")
+
+# --- the body window (dpi_body_bytes, mitm.body_bytes): body[:N], body.truncated -------
+
+
+def window_of(data):
+    body = json.loads(data)["body"]
+    return base64.b64decode(body["prefix"]), body["truncated"], body["length"]
+
+
+pattern = bytes((i * 7 + i // 251) & 0xff for i in range(40000))      # every window differs
+with taddons.context(addon) as tctx:
+    tctx.configure(addon, dpi_trusted_proxies="127.0.0.1")
+    check(addon.body_bytes == mod.DEFAULT_BODY_BYTES == 16384, f"default window {addon.body_bytes}")
+    for bad in (-1, mod.MAX_BODY_BYTES + 1):
+        # refused as the other options are: the configure hook raises (mitmproxy logs it
+        # as an addon error; the addon keeps its window)
+        tctx.configure(addon, dpi_body_bytes=bad)
+        try:
+            addon.configure({"dpi_body_bytes"})
+            check(False, f"dpi_body_bytes={bad} accepted")
+        except ValueError as e:
+            check("dpi_body_bytes: must be 0..32768" in str(e), f"dpi_body_bytes={bad}: {e}")
+        check(addon.body_bytes == 16384, f"{bad} refused, the window stays: {addon.body_bytes}")
+    for n, size, want_truncated in ((16384, 20480, True), (16384, 16384, False),
+                                    (16384, 16385, True), (16384, 2048, False),
+                                    (16384, 0, False), (32768, 32768, False),
+                                    (32768, 40000, True), (100, 101, True), (0, 10, True),
+                                    (0, 0, False)):
+        tctx.configure(addon, dpi_body_bytes=n)
+        f = variant("127.0.0.1", method=b"POST", content=pattern[:size])
+        fast_data = addon._request_fast(f, True)
+        record, general_data = addon._request_record(f, True)
+        what = f"window {n}, body of {size}"
+        check(fast_data is not None, f"{what}: fast path taken")
+        check(fast_data == general_data, f"{what}: both paths agree\n  {fast_data!r:.300}\n  {general_data!r:.300}")
+        got, truncated, length = window_of(general_data)
+        check(got == pattern[:min(n, size)] and truncated is want_truncated and length == size,
+              f"{what}: window of {len(got)} bytes, truncated {truncated}, length {length}")
+        check(record["truncated"] is False, f"{what}: the record's own truncated stays false")
+    # a record over RECORD_MAX: headers shrink first; then the window, and body.truncated says it
+    tctx.configure(addon, dpi_body_bytes=32768)
+    big_headers = [(b"X-Big-%d" % i, b"h" * 4000) for i in range(12)]
+    f = variant("127.0.0.1", method=b"POST", content=pattern[:32768], headers=big_headers)
+    check(addon._request_fast(f, True) is None, "big headers and a big body: the general path")
+    data, _ = addon._request_data(f, True)
+    got, truncated, _ = window_of(data)
+    rec = json.loads(data)
+    check(len(data) <= mod.RECORD_MAX, f"big headers + 32 KiB body: record of {len(data)} bytes")
+    check(got == pattern[:32768] and truncated is False,
+          f"big headers + body: the window kept whole ({len(got)}), headers cut first")
+    check(rec["truncated"] is True and sum(len(v) for _, v in rec["headers"]) < 48 * 1024,
+          "big headers + body: the headers were cut, said by the record's truncated")
+    # a path of control bytes (6 bytes of JSON each) leaves too little room for the window
+    f = variant("127.0.0.1", method=b"POST", content=pattern[:32768], headers=big_headers,
+                path=b"/" + b"\x01" * 8000)
+    data, _ = addon._request_data(f, True)
+    got, truncated, length = window_of(data)
+    check(len(data) <= mod.RECORD_MAX, f"escaped path + body: record of {len(data)} bytes")
+    check(0 < len(got) < 32768 and got == pattern[:len(got)] and truncated is True
+          and length == 32768,
+          f"escaped path + body: the window narrowed to {len(got)} bytes, body.truncated true")
+    check(len(data) > mod.RECORD_MAX - 8, f"narrowed by what was over, not more: {len(data)}")
+    tctx.configure(addon, dpi_body_bytes=16384)
 
 # --- response and error records ride with the next request (one datagram) ----------
 
