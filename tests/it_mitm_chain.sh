@@ -49,25 +49,13 @@ trap cleanup EXIT
 fail() { echo "it_mitm_chain: FAIL: $*"; exit 1; }
 start() { "$@" & pids+=($!); }
 
-# wait_for SECONDS COMMAND...: run COMMAND every 0.1 s until it succeeds
-wait_for() {
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do
-        [ $SECONDS -lt $end ] || return 1
-        sleep 0.1
-    done
-}
-port_open() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
+TMP=$tmp
+. "$SOURCE_DIR/tests/lib/mitm_chain.sh"      # chain_ports, chain_tls, chain_haproxy, ...
+wait_for() { chain_wait "$@"; }
 
 # four distinct free ports: backend, mitmdump, haproxy, case (a)'s client port
-read -r p_back p_mitm p_tls p_client < <($PY - <<'PY'
-import socket
-socks = [socket.socket() for _ in range(4)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks))
-PY
-)
+chain_ports 4
+read -r p_back p_mitm p_tls p_client <<< "${CHAIN_PORTS[*]}"
 run="$tmp/run"; mkdir -p "$run"
 cfg="$tmp/dpi-dual.yaml"
 cat > "$cfg" <<YAML
@@ -87,21 +75,9 @@ mitm:
   body_bytes: 16384
 YAML
 
-# TLS certificate for "shop.test", key and chain in the one file haproxy wants
-openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=shop.test \
-    -addext subjectAltName=DNS:shop.test -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2> /dev/null
-cat "$tmp/cert.pem" "$tmp/key.pem" > "$tmp/site.pem"
-
-# The shipped haproxy.cfg with test ports and paths; the privileged, daemon and syslog
-# lines of its global section go (the test runs it in the foreground, unprivileged paths).
-sed -e "s#/etc/dpi-dual/tls/site.pem#$tmp/site.pem#" \
-    -e "s#^\( *bind \):443 #\1127.0.0.1:$p_tls #" \
-    -e "s#127\.0\.0\.1:8080#127.0.0.1:$p_mitm#" \
-    -e '/^ *\(log \/dev\/log\|chroot\|stats socket\|user\|group\|daemon\)\b/d' \
-    "$SOURCE_DIR/deploy/haproxy/haproxy.cfg" > "$tmp/haproxy.cfg"
-grep -q "bind 127.0.0.1:$p_tls ssl crt $tmp/site.pem" "$tmp/haproxy.cfg" || fail "sed on haproxy.cfg: bind"
-grep -q "server mitmdump 127.0.0.1:$p_mitm" "$tmp/haproxy.cfg" || fail "sed on haproxy.cfg: server"
-haproxy -c -q -f "$tmp/haproxy.cfg" || fail "haproxy -c rejects the test copy of haproxy.cfg"
+# TLS certificate for "shop.test"; the shipped haproxy.cfg with test ports and paths
+chain_tls
+chain_haproxy "$p_tls" "$p_mitm"
 
 # --- start everything -------------------------------------------------------------
 start $PY "$helpers/backend.py" "$p_back" "$tmp/backend.log"
