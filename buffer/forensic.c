@@ -57,10 +57,13 @@ now_ns (void)
     return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
 }
 
-/*  A write error: counted by the caller, logged at most once a second.     */
+/*  A failure of WHAT on PATH, logged at most once a second; with LOST, a
+    record was lost to it (counted).                                          */
 static void
-log_failure (forensic_t *self, const char *path, const char *what, int error)
+log_failure (forensic_t *self, bool lost, const char *path, const char *what, int error)
 {
+    if (lost)
+        self->stats.write_errors++;
     uint64_t unlogged;
     if (ratelog_due (&self->log, &unlogged))
         log_error ("%s: cannot %s: %s (%llu records lost, %llu failures not logged since "
@@ -176,7 +179,7 @@ write_chunk (forensic_t *self, const void *data, size_t len, uint8_t tag)
         uint8_t *grown = realloc (self->buf, need);
         if (!grown) {
             self->broken = true;
-            log_failure (self, self->path, "write (out of memory)", ENOMEM);
+            log_failure (self, tag != TAG_FINAL, self->path, "write (out of memory)", ENOMEM);
             return -1;
         }
         self->buf = grown;
@@ -193,7 +196,7 @@ write_chunk (forensic_t *self, const void *data, size_t len, uint8_t tag)
         if (ftruncate (self->fd, (off_t) self->file_bytes) != 0) {
             /* a torn chunk stays: it reads as truncated all the same */
         }
-        log_failure (self, self->path, "write", error);
+        log_failure (self, tag != TAG_FINAL, self->path, "write", error);
         return -1;
     }
     self->file_bytes += need;
@@ -207,12 +210,12 @@ end_file (forensic_t *self)
 {
     if (self->fd < 0)
         return;
-    if (!self->broken && write_chunk (self, "", 0, TAG_FINAL) != 0)
-        self->stats.write_errors++;     /* the file reads as truncated   */
+    if (!self->broken)
+        write_chunk (self, "", 0, TAG_FINAL);   /* failed: reads as truncated */
     if (fsync (self->fd) != 0 && !self->broken)
-        log_failure (self, self->path, "fsync", errno);
+        log_failure (self, false, self->path, "fsync", errno);
     if (close (self->fd) != 0)
-        log_failure (self, self->path, "close", errno);
+        log_failure (self, false, self->path, "close", errno);
     self->fd = -1;
     self->path[0] = 0;
     self->broken = false;
@@ -239,15 +242,17 @@ create_file (forensic_t *self, uint64_t now)
 }
 
 /*  Start a new file: magic and secretstream header in one write. 0, or -1
-    (logged; no file left behind).                                           */
+    (logged, a record lost FOR_RECORD; no file left behind).                 */
 static int
-start_file (forensic_t *self)
+start_file (forensic_t *self, bool for_record)
 {
     uint64_t now = now_ns ();
     if (create_file (self, now) != 0) {
-        log_failure (self, self->path, "create", errno);
+        int error = errno;
+        log_failure (self, for_record, self->path, "create", error);
         self->fd = -1;
         self->path[0] = 0;
+        errno = error;
         return -1;
     }
     uint8_t prefix[PREFIX_LEN];
@@ -255,11 +260,12 @@ start_file (forensic_t *self)
     crypto_secretstream_xchacha20poly1305_init_push (&self->stream, prefix + MAGIC_LEN, self->key);
     int error;
     if (write_all_once (self->fd, prefix, sizeof prefix, &error) != 0) {
-        log_failure (self, self->path, "write the header of", error);
+        log_failure (self, for_record, self->path, "write the header of", error);
         close (self->fd);
         unlink (self->path);
         self->fd = -1;
         self->path[0] = 0;
+        errno = error;
         return -1;
     }
     self->file_bytes = sizeof prefix;
@@ -278,7 +284,7 @@ rotate (forensic_t *self)
     if (had_file)
         self->stats.files_rotated++;
     apply_retention (self);
-    start_file (self);
+    start_file (self, false);
 }
 
 forensic_t *
@@ -307,7 +313,7 @@ forensic_open (const config_t *cfg, config_errors_t *errors)
         config_errors_add (errors, "%s: cannot create: %s", dir, strerror (errno));
     else {
         apply_retention (self);
-        if (start_file (self) == 0)
+        if (start_file (self, false) == 0)
             return self;
         config_errors_add (errors, "%s: cannot start a log file: %s", dir, strerror (errno));
     }
@@ -333,23 +339,18 @@ int
 forensic_append (forensic_t *self, const char *record, size_t len)
 {
     if (len > MAX_RECORD) {
-        self->stats.write_errors++;
-        log_failure (self, self->dir, "log a record this large", EMSGSIZE);
+        log_failure (self, true, self->dir, "log a record this large", EMSGSIZE);
         return -1;
     }
     if (self->broken || self->fd < 0) {
         if (self->fd >= 0)
             self->stats.files_rotated++;
         end_file (self);
-        if (start_file (self) != 0) {
-            self->stats.write_errors++;
+        if (start_file (self, true) != 0)
             return -1;
-        }
     }
-    if (write_chunk (self, record, len, 0) != 0) {
-        self->stats.write_errors++;
+    if (write_chunk (self, record, len, 0) != 0)
         return -1;
-    }
     self->stats.records++;
     if (self->file_bytes >= self->rotate_bytes)
         rotate (self);
