@@ -15,6 +15,7 @@ int cmd_keys (int argc, char **argv);
 int cmd_tail (int argc, char **argv);
 int cmd_flows (int argc, char **argv);
 int cmd_status (int argc, char **argv);
+int cmd_forensic (int argc, char **argv);
 
 /*  help.c — what a command says about itself, and how it is called.
     USAGE: its synopsis, "usage: dpi-dualctl NAME ...\n" (printed alone on a
@@ -30,7 +31,7 @@ typedef struct {
 } ctl_command_t;
 
 extern const ctl_command_t ctl_config_command, ctl_keys_command, ctl_tail_command,
-    ctl_flows_command, ctl_status_command;
+    ctl_flows_command, ctl_status_command, ctl_forensic_command;
 
 /*  Option lines shared by the help texts.                                   */
 #define CTL_HELP_CONFIG                                                              \
