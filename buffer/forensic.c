@@ -361,7 +361,7 @@ void
 forensic_tick (forensic_t *self)
 {
     uint64_t now = now_ns ();
-    if (self->fd >= 0 && now - self->file_start_ns >= self->rotate_ns)
+    if (self->fd >= 0 && (now < self->file_start_ns || now - self->file_start_ns >= self->rotate_ns))
         rotate (self);
     else
         apply_retention (self);
