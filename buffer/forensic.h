@@ -87,8 +87,8 @@ typedef struct {
 } forensic_read_t;
 
 /*  Read PATH (one log file) with KEY. 0 when the file read to its FINAL
-    chunk; -1 otherwise, with what went wrong in OUT and ERROR (the records
-    before it were delivered).                                               */
+    chunk (or FN stopped it); -1 otherwise, with what went wrong in OUT and
+    ERROR, "PATH: offset N: what" (the records before it were delivered).   */
 int forensic_read_file (const char *path, const uint8_t key[FORENSIC_KEY_BYTES],
                         forensic_record_fn *fn, void *arg, forensic_read_t *out,
                         char *error, size_t errlen);

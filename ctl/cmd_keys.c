@@ -1,9 +1,12 @@
 /*  dpi-dualctl keys new NAME [DIR]
+    dpi-dualctl keys forensic [-c FILE] [KEYFILE]
 
-    Writes DIR/NAME.cert (public key) and DIR/NAME.cert_secret (both keys,
-    mode 0600) in zcert's format: the public file goes into the allow_dir of
-    a CURVE server, the secret one is bus.curve.cert of its owner. DIR must
-    exist: a missing one is an error (exit 1), never created.               */
+    new writes DIR/NAME.cert (public key) and DIR/NAME.cert_secret (both
+    keys, mode 0600) in zcert's format: the public file goes into the
+    allow_dir of a CURVE server, the secret one is bus.curve.cert of its
+    owner. DIR must exist: a missing one is an error (exit 1), never created.
+    forensic writes the key of the forensic log (forensic_key_new: 64 hex
+    digits, mode 0600), by default at buffer.forensic.key_file.              */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -13,10 +16,12 @@
 #include <czmq.h>
 
 #include "ctl.h"
+#include "forensic.h"
 
 const ctl_command_t ctl_keys_command = {
     .name = "keys",
-    .usage = "usage: dpi-dualctl keys new NAME [DIR]\n",
+    .usage = "usage: dpi-dualctl keys new NAME [DIR]\n"
+             "       dpi-dualctl keys forensic [-c FILE] [KEYFILE]\n",
     .help =
         "Writes a new CURVE key pair in zcert's format: DIR/NAME.cert (the public key,\n"
         "for the bus.curve.allow_dir of a server that must accept NAME) and\n"
@@ -24,29 +29,30 @@ const ctl_command_t ctl_keys_command = {
         "itself); prints their paths and the public key. Existing files are never\n"
         "overwritten.\n"
         "\n"
+        "keys forensic writes a new key for the forensic log of dpi-buffer: 64 hex\n"
+        "digits and a newline, mode 0600; prints its path. An existing file is never\n"
+        "overwritten.\n"
+        "\n"
         "  NAME               the certificate's name (no '/'), kept in its metadata\n"
         "  DIR                an existing directory to write in, never created\n"
         "                     (default: the current directory)\n"
+        "  KEYFILE            where keys forensic writes the key\n"
+        "                     (default: buffer.forensic.key_file of the config)\n"
+        CTL_HELP_CONFIG
         CTL_HELP_HELP
         "\n"
         "Exit status:\n"
-        "  0  both files written\n"
+        "  0  both files written (new), the key written (forensic)\n"
         "  1  DIR does not exist or is not a directory, NAME.cert or NAME.cert_secret\n"
-        "     already exists in DIR, or a file could not be written\n"
+        "     already exists in DIR, KEYFILE already exists, the config does not\n"
+        "     load, or a file could not be written\n"
         CTL_HELP_EXIT_USAGE,
 };
 
-int
-cmd_keys (int argc, char **argv)
+/*  keys new NAME [DIR]                                                      */
+static int
+keys_new (const ctl_command_t *cmd, int argc, char **argv)
 {
-    const ctl_command_t *cmd = &ctl_keys_command;
-    for (int i = 1; i < argc; i++)
-        if (ctl_is_help (argv[i]))
-            return ctl_help (cmd);
-    if (argc < 2)
-        return ctl_usage_error (cmd, "missing the subcommand (new)");
-    if (strcmp (argv[1], "new") != 0)
-        return ctl_usage_error (cmd, "unknown subcommand '%s'", argv[1]);
     if (argc < 3 || argc > 4)
         return ctl_usage_error (cmd, "new takes NAME and, optionally, DIR");
     const char *name = argv[2];
@@ -84,4 +90,54 @@ cmd_keys (int argc, char **argv)
         printf ("public: %s\nsecret: %s\nkey: %s\n", path, secret, zcert_public_txt (cert));
     zcert_destroy (&cert);
     return rc == 0 ? 0 : 1;
+}
+
+/*  keys forensic [-c FILE] [KEYFILE]                                        */
+static int
+keys_forensic (const ctl_command_t *cmd, int argc, char **argv)
+{
+    const char *config_path = NULL, *path = NULL;
+    for (int i = 2; i < argc; i++) {
+        if (strcmp (argv[i], "-c") == 0 || strcmp (argv[i], "--config") == 0) {
+            if (++i == argc)
+                return ctl_usage_error (cmd, "%s needs a FILE", argv[i - 1]);
+            config_path = argv[i];
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return ctl_usage_error (cmd, "unknown option '%s'", argv[i]);
+        else if (path)
+            return ctl_usage_error (cmd, "forensic takes one KEYFILE at most");
+        else
+            path = argv[i];
+    }
+    config_t *cfg = NULL;
+    if (!path) {
+        cfg = config_load_verbose (config_path);
+        if (!cfg)
+            return 1;
+        path = cfg->buffer.forensic.key_file;
+    }
+    char error[4200];
+    int rc = forensic_key_new (path, error, sizeof error);
+    if (rc == 0)
+        printf ("%s\n", path);
+    else
+        fprintf (stderr, "dpi-dualctl keys forensic: %s\n", error);
+    config_destroy (&cfg);
+    return rc == 0 ? 0 : 1;
+}
+
+int
+cmd_keys (int argc, char **argv)
+{
+    const ctl_command_t *cmd = &ctl_keys_command;
+    for (int i = 1; i < argc; i++)
+        if (ctl_is_help (argv[i]))
+            return ctl_help (cmd);
+    if (argc < 2)
+        return ctl_usage_error (cmd, "missing the subcommand (new, forensic)");
+    if (strcmp (argv[1], "new") == 0)
+        return keys_new (cmd, argc, argv);
+    if (strcmp (argv[1], "forensic") == 0)
+        return keys_forensic (cmd, argc, argv);
+    return ctl_usage_error (cmd, "unknown subcommand '%s'", argv[1]);
 }

@@ -18,6 +18,7 @@ int cmd_status (int argc, char **argv);
 int cmd_context (int argc, char **argv);      /* cmd_buffer.c: dpi-buffer's query service */
 int cmd_replay (int argc, char **argv);
 int cmd_buffer (int argc, char **argv);
+int cmd_forensic (int argc, char **argv);
 
 /*  help.c — what a command says about itself, and how it is called.
     USAGE: its synopsis, "usage: dpi-dualctl NAME ...\n" (printed alone on a
@@ -35,6 +36,7 @@ typedef struct {
 extern const ctl_command_t ctl_config_command, ctl_keys_command, ctl_tail_command,
     ctl_flows_command, ctl_status_command, ctl_context_command, ctl_replay_command,
     ctl_buffer_command;
+    ctl_flows_command, ctl_status_command, ctl_forensic_command;
 
 /*  Option lines shared by the help texts.                                   */
 #define CTL_HELP_CONFIG                                                              \

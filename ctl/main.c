@@ -19,13 +19,14 @@ typedef struct {
 
 static const entry_t s_commands[] = {
     { &ctl_config_command, cmd_config, "check a configuration file, print the effective one" },
-    { &ctl_keys_command, cmd_keys, "write a CURVE certificate pair" },
+    { &ctl_keys_command, cmd_keys, "write a CURVE certificate pair, or the forensic log's key" },
     { &ctl_tail_command, cmd_tail, "print bus messages as JSON lines" },
     { &ctl_flows_command, cmd_flows, "the most recent flows from tap.flow, as a table" },
     { &ctl_status_command, cmd_status, "which workers run, from their heartbeats and tap.stats" },
     { &ctl_context_command, cmd_context, "dpi-buffer: the recent requests of a client address" },
     { &ctl_replay_command, cmd_replay, "dpi-buffer: analyse a client's requests again" },
     { &ctl_buffer_command, cmd_buffer, "dpi-buffer: its counters (stats), its newest requests (dump)" },
+    { &ctl_forensic_command, cmd_forensic, "decrypt the forensic log of dpi-buffer as JSON lines" },
 };
 #define COMMANDS (sizeof s_commands / sizeof s_commands[0])
 
@@ -37,9 +38,10 @@ usage (FILE *out, bool details)
                   "\n");
     for (size_t i = 0; i < COMMANDS; i++)
         fprintf (out, "  %-8s %s\n", s_commands[i].command->name, s_commands[i].summary);
-    fprintf (out, "\nEvery command but keys takes -c FILE (default: $DPI_DUAL_CONFIG, else "
+    fprintf (out, "\nEvery command but keys new takes -c FILE (default: $DPI_DUAL_CONFIG, else "
                   CONFIG_DEFAULT_PATH " when it exists).\n"
-                  "Exit status: 0 done, 1 failed (see each command), 2 usage error.\n");
+                  "Exit status: 0 done, 1 failed (see each command), 2 usage error,\n"
+                  "3 damaged data (forensic export).\n");
     for (size_t i = 0; i < COMMANDS; i++) {
         if (details)
             fprintf (out, "\n");
