@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bridge.h"
+#include "buffer.h"
 #include "capture.h"
 #include "ctl.h"
 
@@ -24,6 +25,7 @@ check_workers (const config_t *cfg, config_errors_t *errors)
     int rc = bus_check (cfg, errors);
     rc |= capture_check (cfg, errors);
     rc |= bridge_check (cfg, errors);
+    rc |= buffer_check (cfg, errors);
     return rc;
 }
 

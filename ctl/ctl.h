@@ -35,8 +35,7 @@ typedef struct {
 
 extern const ctl_command_t ctl_config_command, ctl_keys_command, ctl_tail_command,
     ctl_flows_command, ctl_status_command, ctl_context_command, ctl_replay_command,
-    ctl_buffer_command;
-    ctl_flows_command, ctl_status_command, ctl_forensic_command;
+    ctl_buffer_command, ctl_forensic_command;
 
 /*  Option lines shared by the help texts.                                   */
 #define CTL_HELP_CONFIG                                                              \
