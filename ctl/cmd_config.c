@@ -4,7 +4,9 @@
     path when it exists, else the defaults), then asks every worker what it
     would refuse at start without starting it: the collector's BPF filter
     compiles, the bridge's rules file compiles and its ban file loads, the
-    CURVE certificates load; paths made from global.run_dir fit a unix
+    buffer's modsecurity.conf and CRS load (at buffer.paranoia and
+    buffer.replay_paranoia) and its forensic key is usable, the CURVE
+    certificates load; paths made from global.run_dir fit a unix
     socket (config_load). A configuration that passes starts.
 
     Prints the effective configuration (exit 0), or every error on stderr,
