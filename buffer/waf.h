@@ -10,8 +10,22 @@
     inbound anomaly score — the log callback alone does not carry it
     (949110 comes back only in the intervention).
 
+    Rule ids 99001..99099 are reserved for the module (99001 sets the
+    paranoia level and threshold in phase 1, 99010 logs the score at the
+    end of phase 2; its message carries a random token so a request cannot
+    fake it). rules[] holds every other logged match, 949110 included.
+
+    Severity (1..10): score >= 5x threshold 10, >= 3x 9, >= 2x 8,
+    >= threshold 7; below the threshold, from the worst CRS severity
+    matched: CRITICAL 6, ERROR 5, WARNING 4, NOTICE 3, else 2. The category
+    is that of the worst-severity attack rule (ties: the first matched),
+    from its attack-* tag, or from its CRS file (942xxx: sqli) when 3.0.9
+    logged it without tags (it does so for 942100 and 941100).
+
     Thread safety: the RulesSet is shared; waf_analyse may be called from
     any number of threads at once (one ModSecurity Transaction per call).
+    In 3.0.9 the persistent collections' reads are not locked: the shipped
+    configuration writes none (see waf.c).
     The engine runs in DetectionOnly: every rule runs, nothing is blocked
     here (the bridge gives the live verdicts).                               */
 #ifndef DPI_BUFFER_WAF_H
