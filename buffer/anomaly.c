@@ -37,6 +37,7 @@ enum { F_RATE, F_ERRORS, F_PATHS, F_ENTROPY, F_METHODS, F_AGENTS, F_AUTH, F_COUN
 
 typedef struct {
     uint32_t requests, responses, errors, other_methods, auth_fail, new_paths, agent_changes;
+    uint32_t credentials;       /* requests with credentials (for the label) */
     float entropy;              /* summed over the requests                  */
 } bucket_t;
 
@@ -69,8 +70,8 @@ typedef struct {
 
 /*  Counts are on a log1p scale, ratios and entropy as they are.            */
 static const feature_t FEATURES[F_COUNT] = {
-    [F_RATE] = { "rate", 12.0, 0.5, 1.0 },
-    [F_ERRORS] = { "errors", 1.0, 0.08, 0.15 },
+    [F_RATE] = { "rate", 12.0, 0.5, 0.8 },
+    [F_ERRORS] = { "errors", 1.0, 0.12, 0.15 },
     [F_PATHS] = { "paths", 12.0, 0.5, 1.0 },
     [F_ENTROPY] = { "entropy", 8.0, 0.25, 0.6 },
     [F_METHODS] = { "methods", 1.0, 0.1, 0.2 },
@@ -320,6 +321,7 @@ window_sum (const client_t *c, uint64_t now_slot, window_t *w)
         s->auth_fail += b->auth_fail;
         s->new_paths += b->new_paths;
         s->agent_changes += b->agent_changes;
+        s->credentials += b->credentials;
         s->entropy += b->entropy;
     }
     w->value[F_RATE] = log1p (s->requests);
@@ -434,6 +436,8 @@ anomaly_request (anomaly_t *self, const anomaly_request_t *req)
     const char *m = req->method ? req->method : "";
     if (strcmp (m, "GET") != 0 && strcmp (m, "HEAD") != 0)
         bump (&b->other_methods);
+    if (req->has_credentials)
+        bump (&b->credentials);
     if (path_is_new (c, req->path))
         bump (&b->new_paths);
     uint64_t agent = hash_text (req->user_agent);
@@ -494,12 +498,13 @@ score_window (const anomaly_t *self, const client_t *c, const window_t *w, zs_t 
 
 /*  The dominant pattern, first rule that holds (docs/anomaly.md).          */
 static const char *
-label_of (const zs_t *zs)
+label_of (const zs_t *zs, const bucket_t *sum)
 {
     const double *z = zs->z;
-    if (z[F_AUTH] >= 3)
+    bool logins = 2 * sum->credentials >= sum->requests;
+    if (z[F_AUTH] >= 3 || (logins && (z[F_AUTH] > Z_FREE || z[F_METHODS] >= 3)))
         return "brute-force";
-    if (z[F_PATHS] >= 3 && z[F_ERRORS] >= 3)
+    if (z[F_PATHS] > Z_FREE && z[F_ERRORS] >= 3)
         return "scanner";
     int top = 0;
     for (int f = 1; f < F_COUNT; f++)
@@ -564,7 +569,7 @@ anomaly_check (anomaly_t *self, const char *client_ip, uint64_t now_ns, anomaly_
     zs_t zs;
     score_window (self, c, &w, &zs);
     out->score = (uint32_t) lround (100.0 * (1.0 - exp (-zs.excess / SCORE_SCALE)));
-    snprintf (out->label, sizeof out->label, "%s", label_of (&zs));
+    snprintf (out->label, sizeof out->label, "%s", label_of (&zs, &w.sum));
     fill_reasons (self, &w, &zs, out);
     if (out->score < self->params.threshold)
         return false;
