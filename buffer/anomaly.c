@@ -504,7 +504,8 @@ label_of (const zs_t *zs, const bucket_t *sum)
     bool logins = 2 * sum->credentials >= sum->requests;
     if (z[F_AUTH] >= 3 || (logins && (z[F_AUTH] > Z_FREE || z[F_METHODS] >= 3)))
         return "brute-force";
-    if (z[F_PATHS] > Z_FREE && z[F_ERRORS] >= 3)
+    bool walking = 2 * sum->new_paths >= sum->requests;
+    if ((z[F_PATHS] > Z_FREE || walking) && z[F_ERRORS] >= 3)
         return "scanner";
     int top = 0;
     for (int f = 1; f < F_COUNT; f++)
