@@ -5,7 +5,9 @@
         rate          requests per window
         errors        4xx/5xx ratio
         paths         distinct-path growth (new paths per window)
-        entropy       Shannon entropy of the paths requested
+        entropy       Shannon entropy of the paths requested (the mean,
+                      in bits per character, of each request's path and
+                      query)
         methods       method mix (share of methods other than GET/HEAD)
         agents        distinct user agents (changes)
         auth_fail     authentication failures (401/403 answers to requests
@@ -13,9 +15,9 @@
     Each feature is compared with the population (running mean and
     deviation over clients' windows) and with the client's own history
     (its earlier windows) as z-scores; the score (0..100) combines them as
-    docs/DESIGN.md "Anomaly score" says. Memory is bounded: at most
-    MAX_CLIENTS clients are tracked (the least recently seen go first,
-    counted).
+    docs/anomaly.md "Anomaly score" says (to be merged into docs/DESIGN.md).
+    Memory is bounded: at most params.max_clients clients are tracked (the
+    least recently seen go first, counted), each in a fixed-size record.
 
     One thread (the worker's main loop).                                     */
 #ifndef DPI_BUFFER_ANOMALY_H
@@ -31,7 +33,7 @@
 typedef struct {
     uint32_t window_s;              /* buffer.anomaly_window                 */
     uint32_t threshold;             /* buffer.anomaly_threshold (0..100)     */
-    size_t max_clients;
+    size_t max_clients;             /* 0: 4096                               */
 } anomaly_params_t;
 
 typedef struct {
@@ -39,6 +41,7 @@ typedef struct {
     uint64_t ts_ns;
     const char *method;
     const char *path;               /* without the query                     */
+    const char *query;              /* the query without '?'; may be NULL    */
     const char *user_agent;
     bool has_credentials;           /* Authorization / login-like POST       */
 } anomaly_request_t;
