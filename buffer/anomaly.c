@@ -556,7 +556,7 @@ fill_reasons (const anomaly_t *self, const window_t *w, const zs_t *zs, anomaly_
 }
 
 bool
-anomaly_check (anomaly_t *self, const char *client_ip, uint64_t now_ns, anomaly_result_t *out)
+anomaly_score (anomaly_t *self, const char *client_ip, uint64_t now_ns, anomaly_result_t *out)
 {
     memset (out, 0, sizeof *out);
     snprintf (out->label, sizeof out->label, "anomaly");
@@ -572,8 +572,15 @@ anomaly_check (anomaly_t *self, const char *client_ip, uint64_t now_ns, anomaly_
     out->score = (uint32_t) lround (100.0 * (1.0 - exp (-zs.excess / SCORE_SCALE)));
     snprintf (out->label, sizeof out->label, "%s", label_of (&zs, &w.sum));
     fill_reasons (self, &w, &zs, out);
-    if (out->score < self->params.threshold)
+    return true;
+}
+
+bool
+anomaly_check (anomaly_t *self, const char *client_ip, uint64_t now_ns, anomaly_result_t *out)
+{
+    if (!anomaly_score (self, client_ip, now_ns, out) || out->score < self->params.threshold)
         return false;
+    client_t *c = client_get (self, client_ip, false);
     uint64_t window_ns = (uint64_t) self->params.window_s * 1000000000ull;
     bool cooling = c->alerted && now_ns < c->alert_ns + window_ns
                    && out->score < c->alert_score + 10;

@@ -79,6 +79,11 @@ void anomaly_response (anomaly_t *self, const char *client_ip, uint64_t ts_ns, u
 bool anomaly_check (anomaly_t *self, const char *client_ip, uint64_t now_ns,
                     anomaly_result_t *out);
 
+/*  Score CLIENT_IP now into OUT, changing nothing (for queries): false when
+    the client has no request in its window.                                 */
+bool anomaly_score (anomaly_t *self, const char *client_ip, uint64_t now_ns,
+                    anomaly_result_t *out);
+
 anomaly_stats_t anomaly_stats (const anomaly_t *self);
 
 #endif

@@ -211,7 +211,7 @@ buffer_request (buffer_t *self, const Dpidual__V1__HttpRequest *req)
     }
     anomaly_request_t a = {
         .client_ip = req->client_ip, .ts_ns = entry->ts_ns, .method = req->method,
-        .path = req->path, .user_agent = req->user_agent,
+        .path = req->path, .query = req->query, .user_agent = req->user_agent,
         .has_credentials = has_credentials (req),
     };
     anomaly_request (self->anomaly, &a);

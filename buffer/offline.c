@@ -17,14 +17,18 @@
 
 #define LINE_MAX_BYTES (1024 * 1024)
 
+/*  A file is read once: each of its first bad lines is named, the rest
+    only counted (the summary says how many).                                */
+#define INPUT_ERRORS_LOGGED 100
+
 static void
 input_error (buffer_t *self, const char *what)
 {
-    self->counters[BUFFER_INPUT_ERRORS]++;
-    uint64_t unlogged;
-    if (ratelog_due (&self->bad_log, &unlogged))
-        log_error ("%s:%llu: %s (%llu more not logged)", self->input_name,
-                   (unsigned long long) self->input_line, what, (unsigned long long) unlogged);
+    uint64_t n = ++self->counters[BUFFER_INPUT_ERRORS];
+    if (n <= INPUT_ERRORS_LOGGED)
+        log_error ("%s:%llu: %s", self->input_name, (unsigned long long) self->input_line, what);
+    if (n == INPUT_ERRORS_LOGGED)
+        log_error ("%s: further bad lines are counted, not logged", self->input_name);
 }
 
 static void

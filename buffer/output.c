@@ -128,7 +128,8 @@ handle_job (buffer_t *self, job_t *job)
     if (!job->replay)
         forensic_record (self, job, alert);
     int on_score = self->cfg->buffer.replay_on_score;
-    if (alert && !job->replay && on_score > 0 && job->result.score >= (uint32_t) on_score)
+    if (alert && !job->replay && !self->input && on_score > 0
+        && job->result.score >= (uint32_t) on_score)        /* offline: no replays */
         buffer_replay (self, job->req->client_ip, "score", NULL, NULL);
 }
 

@@ -67,7 +67,7 @@ anomaly_json (buffer_t *self, const char *ip)
 {
     anomaly_result_t r;
     memset (&r, 0, sizeof r);
-    anomaly_check (self->anomaly, ip, bus_now_ns (), &r);
+    anomaly_score (self->anomaly, ip, bus_now_ns (), &r);
     json_t *reasons = json_array ();
     for (size_t i = 0; i < r.reason_count; i++)
         json_array_append_new (reasons, json_string (r.reasons[i]));
