@@ -86,7 +86,7 @@ assert s["responses"] == 3000 and s["ring_entries"] == 64, s
 print(f"  burst of 3000: {s['analysed']} analysed, {s['not_analysed']} not (queue max {s['queue_max']})")
 PY
 "$ctl" buffer dump 100 -c "$cfg" --json > "$tmp/dump.json" || fail "(b) dump"
-"$ctl" context 10.0.0.8 --window 100000000 -c "$cfg" --json > "$tmp/ctx.json" || fail "(b) context"
+"$ctl" context 10.0.0.8 --window 3600 -c "$cfg" --json > "$tmp/ctx.json" || fail "(b) context"
 $PY - "$tmp/dump.json" "$tmp/ctx.json" "$tmp/stats.json" <<'PY' || fail "(b) ring after wrap"
 import json, sys
 dump, ctx, s = (json.load(open(p)) for p in sys.argv[1:4])

@@ -6,10 +6,11 @@ KIND: mixed   COUNT requests from 50 clients, each with its response; one in ten
               an attack (sqli, xss, lfi, rce) whose path starts with /attack-
       plain   COUNT clean requests (paths /p/N), each with its response
       typical COUNT clean requests with a browser's headers (~700 bytes each)
-Each request's id is "rN"; client_ip 10.0.X.Y; ts_ns increasing from a fixed start."""
+Each request's id is "rN"; client_ip 10.0.X.Y; ts_ns 10 ms apart, the last one now."""
 import json
 import random
 import sys
+import time
 
 BROWSER = [
     ("Host", "shop.test"),
@@ -28,7 +29,6 @@ ATTACKS = [
     ("lfi", "file=..%2F..%2F..%2F..%2Fetc%2Fpasswd"),
     ("rce", "host=127.0.0.1%3Bcat%20%2Fetc%2Fpasswd"),
 ]
-START = 1764900000 * 10**9
 
 
 def request(i, ip, path, query, headers, ts):
@@ -53,8 +53,9 @@ def main():
     kind, count = sys.argv[1], int(sys.argv[2])
     rnd = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 1)
     out = sys.stdout
+    start = time.time_ns() - count * 10**7
     for i in range(count):
-        ts = START + i * 10**7
+        ts = start + i * 10**7
         ip = f"10.0.{(i % 50) // 250}.{1 + i % 50}"
         path, query, headers = f"/p/{rnd.randrange(40)}", "", BROWSER
         if kind == "plain":
