@@ -92,12 +92,20 @@ alert_from_job (Dpidual__V1__Alert *alert, const job_t *job)
     alert->messages = calloc (n ? n : 1, sizeof (char *));
     alert->tags = calloc (n * WAF_TAGS_MAX + 1, sizeof (char *));
     char *ids = n ? calloc (n, 12) : NULL;        /* rule_ids[0] owns it */
+    size_t kept = 0;                /* a rule matching twice is listed once */
     for (size_t i = 0; alert->rule_ids && alert->messages && ids && i < n; i++) {
-        snprintf (ids + 12 * i, 12, "%u", r->rules[i].id);
-        alert->rule_ids[i] = ids + 12 * i;
-        alert->messages[i] = (char *) r->rules[i].msg;
+        size_t j = 0;
+        while (j < i && r->rules[j].id != r->rules[i].id)
+            j++;
+        if (j < i)
+            continue;
+        snprintf (ids + 12 * kept, 12, "%u", r->rules[i].id);
+        alert->rule_ids[kept] = ids + 12 * kept;
+        alert->messages[kept++] = (char *) r->rules[i].msg;
     }
-    alert->n_rule_ids = alert->n_messages = (alert->rule_ids && alert->messages && ids) ? n : 0;
+    if (!alert->rule_ids || !alert->messages || !ids)
+        kept = 0;
+    alert->n_rule_ids = alert->n_messages = kept;
     alert->n_tags = alert->tags ? distinct_tags (r, alert->tags, n * WAF_TAGS_MAX) : 0;
     const waf_rule_t *best = main_rule (r);
     alert->request_id = req->request_id;
@@ -121,7 +129,7 @@ alert_from_job (Dpidual__V1__Alert *alert, const job_t *job)
 void
 alert_clear (Dpidual__V1__Alert *alert)
 {
-    free (alert->n_rule_ids ? alert->rule_ids[0] : NULL);
+    free (alert->n_rule_ids ? alert->rule_ids[0] : NULL);   /* the ids' block */
     free (alert->rule_ids);
     free (alert->messages);
     free (alert->tags);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -235,6 +236,10 @@ create_file (forensic_t *self, uint64_t now)
         snprintf (self->path, sizeof self->path, "%s/forensic-%s-%06u.log", self->dir, stamp,
                   self->counter++ % 1000000u);
         self->fd = open (self->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        /* held while the file is written: a reader tells "still being
+           written" from "cut short" by it (forensic_read_t.live)           */
+        if (self->fd >= 0 && flock (self->fd, LOCK_EX | LOCK_NB) != 0)
+            log_warning ("%s: cannot lock: %s", self->path, strerror (errno));
         if (self->fd >= 0 || errno != EEXIST)
             return self->fd >= 0 ? 0 : -1;
     }
@@ -574,6 +579,8 @@ forensic_read_file (const char *path, const uint8_t key[FORENSIC_KEY_BYTES],
         snprintf (error, errlen, "%s: cannot open: %s", path, strerror (errno));
         return -1;
     }
+    /* a writer holds LOCK_EX on the file it is writing */
+    r.out->live = flock (fileno (r.file), LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
     stream_t stream;
     int rc = read_prefix (&r, &stream, key);
     if (rc == 0)

@@ -82,6 +82,9 @@ typedef int (forensic_record_fn) (void *arg, const char *record, size_t len);
 typedef struct {
     uint64_t records;               /* delivered                             */
     bool truncated;                 /* ended without FINAL                   */
+    bool live;                      /* a writer holds the file: it is still
+                                       being written, so an end without
+                                       FINAL is where the writer is, not damage */
     bool tampered;                  /* a chunk failed authentication         */
     uint64_t bad_offset;            /* file offset of the bad chunk          */
 } forensic_read_t;

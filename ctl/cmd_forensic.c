@@ -32,9 +32,10 @@ const ctl_command_t ctl_forensic_command = {
     .help =
         "Decrypts the forensic log written by dpi-buffer (buffer.forensic.*) and prints\n"
         "its records on stdout, one JSON object a line, in the order they were written.\n"
-        "A file that was tampered with or cut short (a crash, a full disk, the file\n"
-        "still being written) is reported on stderr with its offset and what is wrong;\n"
-        "the records before that point are printed, nothing after it in that file.\n"
+        "A file that was tampered with or cut short (a crash, a full disk) is reported\n"
+        "on stderr with its offset and what is wrong; the records before that point are\n"
+        "printed, nothing after it in that file. The file dpi-buffer is writing (it\n"
+        "holds a lock on it) is read up to its last record and is not an error.\n"
         "\n"
         "  PATH...            log files, or directories whose forensic-*.log files are\n"
         "                     read in name order (default: buffer.forensic.dir)\n"
@@ -186,6 +187,11 @@ export_file (export_t *e, const char *path, const uint8_t *key)
     e->index = 0;
     if (forensic_read_file (path, key, print_record, e, &r, error, sizeof error) == 0)
         return;
+    if (r.live && r.truncated && !r.tampered) {
+        fprintf (stderr, "dpi-dualctl forensic: %s: being written by dpi-buffer: its %llu "
+                 "records so far exported\n", path, (unsigned long long) r.records);
+        return;
+    }
     fprintf (stderr, "dpi-dualctl forensic: %s%s\n", error,
              r.tampered ? " (tampered: nothing after it is trusted)"
              : r.truncated ? " (truncated)" : "");
