@@ -1,4 +1,4 @@
-/*  anomaly.c — see anomaly.h. The score and its reasoning: docs/anomaly.md
+/*  anomaly.c — see anomaly.h. The score and its reasoning: docs/DESIGN.md §10
     "Anomaly score".
 
     A client's window is BUCKETS slices of window_s / BUCKETS seconds, kept
@@ -496,7 +496,7 @@ score_window (const anomaly_t *self, const client_t *c, const window_t *w, zs_t 
     zs->excess = sqrt (sum);
 }
 
-/*  The dominant pattern, first rule that holds (docs/anomaly.md).          */
+/*  The dominant pattern, first rule that holds (docs/DESIGN.md §10).          */
 static const char *
 label_of (const zs_t *zs, const bucket_t *sum)
 {

@@ -15,7 +15,7 @@
     Each feature is compared with the population (running mean and
     deviation over clients' windows) and with the client's own history
     (its earlier windows) as z-scores; the score (0..100) combines them as
-    docs/anomaly.md "Anomaly score" says (to be merged into docs/DESIGN.md).
+    docs/DESIGN.md §10 "Anomaly score" says.
     Memory is bounded: at most params.max_clients clients are tracked (the
     least recently seen go first, counted), each in a fixed-size record.
 

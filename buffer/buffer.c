@@ -17,6 +17,8 @@
     record is 64 KiB, so anything beyond twice that is not one of ours.     */
 #define REQUEST_MAX_BYTES (128 * 1024)
 #define REPLAY_COOLDOWN_NS (60ull * 1000000000ull)
+/*  Clients the anomaly scoring tracks (~900 bytes each: ~14 MiB at most). */
+#define BUFFER_ANOMALY_CLIENTS 16384
 
 static int
 open_waf (buffer_t *self, const config_t *cfg, config_errors_t *errors)
@@ -53,7 +55,7 @@ open_parts (buffer_t *self, const config_t *cfg, bool offline, config_errors_t *
     anomaly_params_t params = {
         .window_s = (uint32_t) cfg->buffer.anomaly_window,
         .threshold = (uint32_t) cfg->buffer.anomaly_threshold,
-        .max_clients = 65536,
+        .max_clients = BUFFER_ANOMALY_CLIENTS,
     };
     self->anomaly = anomaly_new (&params);
     self->pool = pool_new ((size_t) cfg->buffer.analysis_threads,
