@@ -117,7 +117,9 @@ for line in open(sys.argv[1]):
         print(f"verdict  {m['client_ip']:<10} {m['action']:<6} rule {m['rule_id']} ({m['category']})")
     else:
         rules = ",".join(m["rule_ids"][:6])
-        print(f"alert    {m['client_ip']:<10} {m['method']:<5}{m['path']:<12} CRS score {m['anomaly_score']:>3}"
-              f"  {m['category']:<9} rules {rules}")
+        pl = f"replay PL{m['paranoia']}" if m["replay"] else f"PL{m['paranoia']}"
+        print(f"alert    {m['client_ip']:<10} {m['method']:<5}{m['path']:<12} {pl:<10} CRS score"
+              f" {m['anomaly_score']:>3}  {m['category']:<9} rules {rules}")
 PY
-echo "(every request is in dpi-buffer's ring: build/ctl/dpi-dualctl context 127.0.0.3 -c FILE)"
+echo "(a score of buffer.replay_on_score (20) or more replays the client at paranoia 3;"
+echo " every request stays in dpi-buffer's ring: dpi-dualctl context IP, dpi-dualctl buffer dump N)"
