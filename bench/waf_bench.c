@@ -148,8 +148,7 @@ bare_analyse (ModSecurity *ms, RulesSet *rules, const Dpidual__V1__HttpRequest *
     if (r->body_prefix.len)
         msc_append_request_body (tx, r->body_prefix.data, r->body_prefix.len);
     msc_process_request_body (tx);
-    msc_process_logging (tx);
-    msc_transaction_cleanup (tx);
+    msc_transaction_cleanup (tx);           /* no phase 5, as buffer/waf.c */
 }
 
 typedef struct {

@@ -211,10 +211,11 @@ buffer_request (buffer_t *self, const Dpidual__V1__HttpRequest *req)
         bad_message (self, BUFFER_OVERSIZED, "mitm.request larger than buffer.memory_mb");
         return;
     }
+    entry->credentials = has_credentials (req);
     anomaly_request_t a = {
         .client_ip = req->client_ip, .ts_ns = entry->ts_ns, .method = req->method,
         .path = req->path, .query = req->query, .user_agent = req->user_agent,
-        .has_credentials = has_credentials (req),
+        .has_credentials = entry->credentials,
     };
     anomaly_request (self->anomaly, &a);
     job_t *job = self->waf ? buffer_job (self, entry, false) : NULL;
@@ -231,6 +232,41 @@ buffer_request (buffer_t *self, const Dpidual__V1__HttpRequest *req)
     }
 }
 
+/*  The alert of a client whose anomaly score is due, on the request ENTRY
+    whose response tipped it.                                                */
+static void
+anomaly_alert (buffer_t *self, const ring_entry_t *entry, const anomaly_result_t *result)
+{
+    Dpidual__V1__HttpRequest *req = ring_request (entry);
+    if (!req)
+        return;
+    Dpidual__V1__Alert alert = DPIDUAL__V1__ALERT__INIT;
+    char *reasons[ANOMALY_REASONS_MAX];
+    for (size_t i = 0; i < result->reason_count; i++)
+        reasons[i] = (char *) result->reasons[i];
+    char message[96];
+    snprintf (message, sizeof message, "anomalous client (%s): score %u", result->label,
+              result->score);
+    alert.request_id = req->request_id;
+    alert.community_id = req->community_id;
+    alert.client_ip = req->client_ip;
+    alert.host = req->host;
+    alert.path = req->path;
+    alert.method = req->method;
+    alert.request_ts_ns = entry->ts_ns;
+    alert.anomaly_score = result->score;
+    alert.category = "anomaly";
+    alert.kind = "anomaly";
+    alert.matched = (char *) result->label;
+    alert.message = message;
+    alert.severity = result->score >= 90 ? 8 : result->score >= 75 ? 6 : 4;
+    alert.n_reasons = result->reason_count;
+    alert.reasons = reasons;
+    self->counters[BUFFER_ALERTS_ANOMALY]++;
+    buffer_emit (self, &alert);
+    dpidual__v1__http_request__free_unpacked (req, NULL);
+}
+
 void
 buffer_response (buffer_t *self, const Dpidual__V1__HttpResponse *resp)
 {
@@ -244,39 +280,11 @@ buffer_response (buffer_t *self, const Dpidual__V1__HttpResponse *resp)
     entry->status = resp->status;
     entry->response_error = resp->error && resp->error[0];
     entry->latency_us = resp->latency_us;
-    Dpidual__V1__HttpRequest *req = ring_request (entry);
-    bool creds = req && has_credentials (req);
     uint64_t ts = resp->ts_ns ? resp->ts_ns : entry->ts_ns;
-    anomaly_response (self->anomaly, entry->client_ip, ts, resp->status, creds);
+    anomaly_response (self->anomaly, entry->client_ip, ts, resp->status, entry->credentials);
     anomaly_result_t result;
-    if (req && anomaly_check (self->anomaly, entry->client_ip, ts, &result)) {
-        Dpidual__V1__Alert alert = DPIDUAL__V1__ALERT__INIT;
-        char *reasons[ANOMALY_REASONS_MAX];
-        for (size_t i = 0; i < result.reason_count; i++)
-            reasons[i] = result.reasons[i];
-        char message[96];
-        snprintf (message, sizeof message, "anomalous client (%s): score %u", result.label,
-                  result.score);
-        alert.request_id = req->request_id;
-        alert.community_id = req->community_id;
-        alert.client_ip = req->client_ip;
-        alert.host = req->host;
-        alert.path = req->path;
-        alert.method = req->method;
-        alert.request_ts_ns = entry->ts_ns;
-        alert.anomaly_score = result.score;
-        alert.category = "anomaly";
-        alert.kind = "anomaly";
-        alert.matched = result.label;
-        alert.message = message;
-        alert.severity = result.score >= 90 ? 8 : result.score >= 75 ? 6 : 4;
-        alert.n_reasons = result.reason_count;
-        alert.reasons = reasons;
-        self->counters[BUFFER_ALERTS_ANOMALY]++;
-        buffer_emit (self, &alert);
-    }
-    if (req)
-        dpidual__v1__http_request__free_unpacked (req, NULL);
+    if (anomaly_check (self->anomaly, entry->client_ip, ts, &result))
+        anomaly_alert (self, entry, &result);
 }
 
 void

@@ -35,6 +35,8 @@ typedef struct {
     char client_ip[RING_IP_MAX];
     uint8_t *packed;                /* the mitm.request message as received  */
     size_t packed_len;
+    bool credentials;               /* set by the caller: Authorization, or a
+                                       login-like POST                       */
     /* learnt later */
     uint32_t status;                /* response status, 0 = none yet         */
     bool response_error;            /* the response was an error             */

@@ -475,8 +475,9 @@ waf_analyse (waf_t *self, const Dpidual__V1__HttpRequest *req, waf_result_t *out
         rc = -1;
     if (rc == 0 && !msc_process_request_body (tx))
         rc = -1;
-    if (rc == 0 && !msc_process_logging (tx))
-        rc = -1;
+    /* No phase 5 (msc_process_logging): the request's analysis ends with
+       phase 2 and the score rule; CRS's phase-5 rules (980xxx) only report
+       what phase 2 found, to the audit log this configuration turns off. */
     msc_transaction_cleanup (tx);
     if (rc == 0 && !out->score_seen)
         rc = -1;                    /* the score rule did not run           */
