@@ -205,8 +205,8 @@ append_value (pbjson_buf_t *buf, const ProtobufCFieldDescriptor *field, const vo
     return pbjson_buf_puts (buf, "null", 4);
 }
 
-static size_t
-value_size (ProtobufCType type)
+size_t
+pbjson_value_size (ProtobufCType type)
 {
     switch (type) {
     case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
@@ -255,7 +255,7 @@ append_field (pbjson_buf_t *buf, const ProtobufCMessage *msg, const ProtobufCFie
 
     size_t count = *(const size_t *) (base + field->quantifier_offset);
     const char *array = *(char *const *) (base + field->offset);
-    size_t stride = value_size (field->type);
+    size_t stride = pbjson_value_size (field->type);
     if (pbjson_buf_puts (buf, "[", 1))
         return -1;
     for (size_t i = 0; i < count; i++)

@@ -49,6 +49,10 @@ struct json_t;
 ProtobufCMessage *pbjson_parse (const ProtobufCMessageDescriptor *desc, const struct json_t *obj,
                                 char *error, size_t errlen);
 
+/*  Bytes one value of TYPE takes in a repeated field's array (the printer
+    and the parser both step through arrays with it).                        */
+size_t pbjson_value_size (ProtobufCType type);
+
 void pbjson_buf_reset (pbjson_buf_t *buf);
 void pbjson_buf_free (pbjson_buf_t *buf);
 

@@ -262,24 +262,6 @@ parse_value (parse_t *p, const ProtobufCFieldDescriptor *field, const json_t *v,
     return fail (p, "unsupported field type");
 }
 
-static size_t
-value_size (ProtobufCType type)
-{
-    switch (type) {
-    case PROTOBUF_C_TYPE_INT64: case PROTOBUF_C_TYPE_SINT64: case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64: case PROTOBUF_C_TYPE_FIXED64: case PROTOBUF_C_TYPE_DOUBLE:
-        return 8;
-    case PROTOBUF_C_TYPE_STRING: case PROTOBUF_C_TYPE_MESSAGE:
-        return sizeof (void *);
-    case PROTOBUF_C_TYPE_BYTES:
-        return sizeof (ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_BOOL:
-        return sizeof (protobuf_c_boolean);
-    default:
-        return 4;
-    }
-}
-
 /*  A repeated FIELD from the JSON array V. The array is zeroed and counted
     before it is filled, so a failure half-way frees cleanly.               */
 static int
@@ -287,7 +269,7 @@ parse_repeated (parse_t *p, const ProtobufCFieldDescriptor *field, const json_t 
 {
     if (!json_is_array (v))
         return fail (p, "expected an array");
-    size_t count = json_array_size (v), stride = value_size (field->type);
+    size_t count = json_array_size (v), stride = pbjson_value_size (field->type);
     if (count == 0)
         return 0;
     char *array = calloc (count, stride);

@@ -98,21 +98,6 @@ typedef struct {
     int first_arg;
 } opts_t;
 
-/*  TEXT as a whole number in [MIN, MAX].                                    */
-static bool
-parse_long (const char *text, long min, long max, long *out)
-{
-    if (!*text || strspn (text, "0123456789") != strlen (text))
-        return false;
-    errno = 0;
-    char *end;
-    long value = strtol (text, &end, 10);
-    if (errno || *end || value < min || value > max)
-        return false;
-    *out = value;
-    return true;
-}
-
 /*  ARGV's options into O: 0, or 2 on a usage error (said on stderr).        */
 static int
 parse_options (const ctl_command_t *cmd, int argc, char **argv, opts_t *o)
@@ -137,10 +122,10 @@ parse_options (const ctl_command_t *cmd, int argc, char **argv, opts_t *o)
             o->json = true;
         else if (opt == 'w' && cmd != &ctl_context_command)
             rc = ctl_usage_error (cmd, "--window is an option of context only");
-        else if (opt == 'w' && !parse_long (optarg, 1, MAX_WINDOW_S, &o->window))
+        else if (opt == 'w' && !ctl_parse_count (optarg, 1, MAX_WINDOW_S, &o->window))
             rc = ctl_usage_error (cmd, "bad value '%s' for --window: seconds from 1 to %d",
                                   optarg, MAX_WINDOW_S);
-        else if (opt == 't' && !parse_long (optarg, 1, MAX_TIMEOUT_MS, &o->timeout_ms))
+        else if (opt == 't' && !ctl_parse_count (optarg, 1, MAX_TIMEOUT_MS, &o->timeout_ms))
             rc = ctl_usage_error (cmd, "bad value '%s' for --timeout: milliseconds from 1 to %d",
                                   optarg, MAX_TIMEOUT_MS);
         else if (opt != 'w' && opt != 't')
@@ -408,7 +393,7 @@ cmd_buffer (int argc, char **argv)
         return ctl_usage_error (cmd, "unknown subcommand '%s'", sub);
     if (nargs != 2)
         return ctl_usage_error (cmd, "dump takes N, the number of requests");
-    if (!parse_long (argv[o.first_arg + 1], 1, MAX_DUMP, &n))
+    if (!ctl_parse_count (argv[o.first_arg + 1], 1, MAX_DUMP, &n))
         return ctl_usage_error (cmd, "bad value '%s' for N: a whole number from 1 to %d",
                                 argv[o.first_arg + 1], MAX_DUMP);
     return ask (cmd, &o, json_pack ("{s:s,s:I}", "cmd", "dump", "n", (json_int_t) n), print_dump);

@@ -20,6 +20,10 @@ int cmd_replay (int argc, char **argv);
 int cmd_buffer (int argc, char **argv);
 int cmd_forensic (int argc, char **argv);
 
+/*  TEXT as a whole number in [MIN, MAX]: digits only (no sign, no space);
+    for the commands' numeric options (sub.c).                              */
+bool ctl_parse_count (const char *text, long min, long max, long *out);
+
 /*  help.c — what a command says about itself, and how it is called.
     USAGE: its synopsis, "usage: dpi-dualctl NAME ...\n" (printed alone on a
     usage error); HELP: what --help adds after it (what it does, every

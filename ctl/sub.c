@@ -17,9 +17,8 @@
 #include "ctl.h"
 #include "endpoint.h"
 
-/*  TEXT as a whole number in [MIN, MAX]: digits only (no sign, no space). */
-static bool
-parse_count (const char *text, long min, long max, long *out)
+bool
+ctl_parse_count (const char *text, long min, long max, long *out)
 {
     if (!*text || strspn (text, "0123456789") != strlen (text))
         return false;
@@ -62,7 +61,7 @@ take_option (const ctl_command_t *cmd, int opt, char *arg, ctl_listen_opts_t *o)
     case 'j': o->json = true; return 0;
     case 'q': o->count_only = true; return 0;
     case 'n':
-        if (parse_count (arg, 1, cmd->max_count, &o->count))
+        if (ctl_parse_count (arg, 1, cmd->max_count, &o->count))
             return 0;
         return ctl_usage_error (cmd, "bad value '%s' for -n: a whole number from 1 to %ld", arg,
                                 cmd->max_count);

@@ -11,7 +11,9 @@
 #     worker goes on;
 # (d) a decision (BAN) for a buffered client replays it;
 # (e) memory at the default ring size (10000) full of typical requests: RSS printed and
-#     checked against the figure the README states (under 160 MiB).
+#     checked against the figure the README states (under 160 MiB);
+# (f) a second dpi-buffer on the same run directory is refused; SIGTERM stops the first
+#     with exit 0 and removes its socket files (bus and query).
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
 PY=/usr/bin/python3
@@ -147,3 +149,15 @@ else
     [ "$rss_kb" -lt $((160 * 1024)) ] || fail "(e) RSS ${rss_kb} KiB is over the 160 MiB the README states"
 fi
 echo "ok (e) memory at the default size within the stated bound"
+
+# --- (f) ---------------------------------------------------------------------------
+status=0; "$buffer" -c "$cfg" > "$tmp/second.log" 2>&1 || status=$?
+[ "$status" = 1 ] && grep -q "already running" "$tmp/second.log" \
+    || fail "(f) a second dpi-buffer: exit $status: $(cat "$tmp/second.log")"
+kill -0 "$buffer_pid" || fail "(f) the second instance stopped the first"
+kill -TERM "$buffer_pid"
+status=0; wait "$buffer_pid" || status=$?
+[ "$status" = 0 ] || fail "(f) SIGTERM: exit $status"
+[ ! -e "$tmp/run/buffer.query" ] && [ ! -e "$tmp/run/buffer.pub" ] \
+    || fail "(f) socket files left: $(ls "$tmp/run")"
+echo "ok (f) one instance per run directory; SIGTERM exits 0 and removes its sockets"
