@@ -531,6 +531,7 @@ read_chunks (reader_t *r, stream_t *stream, forensic_record_fn *fn, void *arg)
                                                         len, NULL, 0) != 0)
             return bad (r, true, "authentication failed (tampered, or another key)");
         bool final = tag == TAG_FINAL;
+        r->plain[mlen] = '\0';             /* len = mlen + ABYTES: room for it */
         if (!final || mlen > 0) {
             r->out->records++;
             if (fn && fn (arg, (const char *) r->plain, (size_t) mlen) != 0)

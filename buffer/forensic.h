@@ -75,8 +75,8 @@ int forensic_key_new (const char *path, char *error, size_t errlen);
 int forensic_key_load (const char *path, uint8_t key[FORENSIC_KEY_BYTES], char *error,
                        size_t errlen);
 
-/*  Reading (export). Called for each record of a file in order; return 0
-    to go on, non-zero to stop.                                              */
+/*  Reading (export). Called for each record of a file in order (RECORD is
+    NUL-terminated at LEN); return 0 to go on, non-zero to stop.             */
 typedef int (forensic_record_fn) (void *arg, const char *record, size_t len);
 
 typedef struct {

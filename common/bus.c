@@ -11,6 +11,7 @@
 #include "log.h"
 #include "msgpool.h"
 #include "paths.h"
+#include "ratelog.h"
 #include "topics.h"
 
 #define MAX_TOPICS   32         /* topics one publisher sends               */
@@ -664,6 +665,7 @@ struct bus_sub_t {
     uint64_t received;
     uint64_t gaps;
     uint64_t decode_errors;
+    ratelog_t decode_log;
     uint64_t untracked;             /* messages past MAX_SOURCES             */
     arena_t *arena;                 /* holds the message handed out last     */
     bool headers_only;              /* decode the Header, not the body       */
@@ -916,6 +918,29 @@ decode (bus_sub_t *self, zmq_msg_t *topic, zmq_msg_t *payload, bus_msg_t *msg)
     return 1;
 }
 
+/*  A message that did not decode: counted, and said at most once a second
+    (its topic, printable characters only, and size).                       */
+static void
+decode_failed (bus_sub_t *self, zmq_msg_t *topic, size_t size)
+{
+    self->decode_errors++;
+    uint64_t unlogged;
+    if (!ratelog_due (&self->decode_log, &unlogged))
+        return;
+    char name[64] = "(not a topic and a body)";
+    if (topic) {
+        size_t n = zmq_msg_size (topic) < sizeof name - 1 ? zmq_msg_size (topic) : sizeof name - 1;
+        const char *data = zmq_msg_data (topic);
+        for (size_t i = 0; i < n; i++)
+            name[i] = data[i] >= 0x20 && data[i] < 0x7f ? data[i] : '?';
+        name[n] = '\0';
+    }
+    log_warning ("bus: dropped a message on '%s' (%zu bytes) that does not decode as that "
+                 "topic's message (%llu so far, %llu not logged since the last line)",
+                 name, size, (unsigned long long) self->decode_errors,
+                 (unsigned long long) unlogged);
+}
+
 int
 bus_sub_recv (bus_sub_t *self, int timeout_ms, bus_msg_t *msg)
 {
@@ -928,15 +953,14 @@ bus_sub_recv (bus_sub_t *self, int timeout_ms, bus_msg_t *msg)
         if (rc != 0) {
             arena_reset (self->arena);
             int decoded = rc > 0 ? decode (self, &topic, &payload, msg) : -1;
+            if (decoded <= 0)
+                decode_failed (self, rc > 0 ? &topic : NULL, zmq_msg_size (&payload));
             zmq_msg_close (&topic);
             zmq_msg_close (&payload);
             if (decoded > 0) {
                 self->received++;
                 return 1;
             }
-            self->decode_errors++;
-            log_debug ("bus: dropped a message that does not decode (%llu so far)",
-                       (unsigned long long) self->decode_errors);
             continue;
         }
         zmq_msg_close (&topic);

@@ -8,7 +8,8 @@
 #     after the wrap holds exactly its requests among them, each paired with its
 #     response; responses to requests gone are counted unmatched;
 # (c) unusable messages (no request_id, a bad client_ip, oversized) are counted, the
-#     worker goes on;
+#     worker goes on; so are bus messages that do not decode (the heartbeat's
+#     decode_errors, a warning in the log);
 # (d) a decision (BAN) for a buffered client replays it;
 # (e) memory at the default ring size (10000) full of typical requests: RSS printed and
 #     checked against the figure the README states (under 160 MiB);
@@ -119,7 +120,17 @@ wait_for 20 settled 3004 || fail "(c) $(cat "$tmp/stats.json")"
 grep -q '"bad_messages":2' "$tmp/stats.json" && grep -q '"oversized":1' "$tmp/stats.json" \
     || fail "(c) counters: $(cat "$tmp/stats.json")"
 grep -q "without request_id" "$tmp/buffer.log" || fail "(c) nothing logged"
-echo "ok (c) unusable messages counted and logged; b3 after them analysed"
+"$pub" -c "$cfg" --bind "ipc://$tmp/run/bridge-mitm.pub" --topic mitm.request --garbage 30 \
+    --wait-subscriber 1000 || fail "(c) garbage not sent"
+publish "$tmp/bad.jsonl"          # and the buffer still takes good messages after it
+wait_for 20 settled 3008 || fail "(c) after garbage: $(cat "$tmp/stats.json")"
+heartbeat_errors() {
+    "$ctl" tail -c "$cfg" -n 1 --timeout 5 sys.heartbeat > "$tmp/hb.json" 2> /dev/null \
+        && $PY -c 'import json,sys; h=json.load(open(sys.argv[1])); sys.exit(0 if h["name"] == "buffer" and h["decode_errors"] >= 20 else 1)' "$tmp/hb.json"
+}
+wait_for 20 heartbeat_errors || fail "(c) decode errors not in the heartbeat: $(cat "$tmp/hb.json")"
+grep -q "dropped a message on 'mitm.request'" "$tmp/buffer.log" || fail "(c) decode errors not logged"
+echo "ok (c) unusable messages and undecodable ones counted and logged; the worker goes on"
 
 # --- (d) ---------------------------------------------------------------------------
 "$pub" -c "$cfg" --name correlator --bind "ipc://$tmp/run/correlator.pub" --topic decision \

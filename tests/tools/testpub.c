@@ -11,6 +11,10 @@
     "header" is replaced by the publisher's), in order, waiting for a slow
     subscriber rather than dropping (lossless); -n is then ignored.
 
+    dpi-testpub ... --garbage N --topic T   sends N messages on T whose body is
+    not a protobuf message of T's type (random bytes, or empty), on a plain
+    ZeroMQ PUB socket bound to --bind: for the subscribers' decode errors.
+
     Topics: tap.flow (FlowEvent, varied tuples and protocols), decision,
     sys.heartbeat (a real heartbeat of this process). Prints on stdout the
     community_id of each FlowEvent it sends so a test can compare. A
@@ -138,6 +142,34 @@ send_jsonl (bus_pub_t *pub, const char *path)
     return rc;
 }
 
+/*  --garbage: COUNT undecodable bodies on TOPIC from a raw PUB on ENDPOINT. */
+static int
+send_garbage (const char *endpoint, const char *topic, long count, long wait_ms)
+{
+    zsock_t *sock = zsock_new (ZMQ_PUB);
+    if (!sock || zsock_bind (sock, "%s", endpoint) < 0) {
+        log_error ("--garbage: cannot bind %s", endpoint);
+        zsock_destroy (&sock);
+        return -1;
+    }
+    zclock_sleep ((int) (wait_ms > 0 ? wait_ms : 500));     /* let subscribers join */
+    uint8_t body[64];
+    for (long i = 0; i < count; i++) {
+        /* bytes with the continuation bit set: a varint that never ends —
+           no prefix of it is a message (an empty body would be one) */
+        size_t len = (size_t) (1 + i % (long) sizeof body);
+        for (size_t j = 0; j < len; j++)
+            body[j] = (uint8_t) (0xff - (i + (long) j) % 7);
+        zmsg_t *msg = zmsg_new ();
+        zmsg_addstr (msg, topic);
+        zmsg_addmem (msg, body, len);
+        zmsg_send (&msg, sock);
+    }
+    zclock_sleep (200);
+    zsock_destroy (&sock);
+    return 0;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -154,10 +186,12 @@ main (int argc, char **argv)
         { "duration", required_argument, NULL, 'd' },
         { "expires-ns", required_argument, NULL, 'e' },
         { "jsonl", required_argument, NULL, 'j' },
+        { "garbage", required_argument, NULL, 'g' },
         { NULL, 0, NULL, 0 }
     };
     decision_opts_t decision = { false, NULL, "ip", 3600, 0 };
     const char *jsonl = NULL;
+    long garbage = 0;
     const char *path = NULL, *endpoint = NULL, *name = "testpub", *topic = TOPIC_TAP_FLOW;
     long count = 10, wait_ms = 0, interval_ms = 0;
     bool quiet = false;
@@ -184,6 +218,7 @@ main (int argc, char **argv)
         case 'd': decision.duration_s = strtoull (optarg, NULL, 10); break;
         case 'e': decision.expires_ns = strtoull (optarg, NULL, 10); break;
         case 'j': jsonl = optarg; break;
+        case 'g': garbage = atol (optarg); break;
         default: return 2;
         }
     }
@@ -191,6 +226,12 @@ main (int argc, char **argv)
     config_t *cfg = config_load_verbose (path);
     if (!cfg)
         return 1;
+    if (garbage > 0) {
+        int rc = send_garbage (endpoint ? endpoint : cfg->bus.endpoints[WORKER_COLLECTOR], topic,
+                               garbage, wait_ms);
+        config_destroy (&cfg);
+        return rc ? 1 : 0;
+    }
     bus_pub_t *pub = bus_pub_new (cfg, name, endpoint ? endpoint : cfg->bus.endpoints[WORKER_COLLECTOR]);
     if (!pub) {
         config_destroy (&cfg);
