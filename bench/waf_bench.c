@@ -5,9 +5,10 @@
         waf-bench --conf FILE --mode bare|waf --mix realistic|attack
                   [--threads N] [--seconds S] [--paranoia P]
 
-    bare: the anchor — one ModSecurity and RulesSet loaded from FILE alone,
+    bare: the anchor — a ModSecurity and RulesSet loaded from FILE alone
+    (one per thread, as waf mode has a waf_t per thread like dpi-buffer),
     one Transaction per request, fed exactly as waf.c feeds it
-    (connection, URI, headers, body window, request body, logging), with a
+    (connection, URI, headers, body window, request body; no phase 5), with a
     log callback that only counts. waf: waf_analyse on a waf_t (FILE plus
     the module's two rules, the parser, the classification).
     The mix: realistic is 19 clean requests (browsing GETs with their
@@ -219,6 +220,30 @@ rss_hwm_kb (void)
     return kb;
 }
 
+/*  J's own rules: a ModSecurity and RulesSet (bare) or a waf_t (waf). Each
+    thread has its own, as dpi-buffer's analysis threads do (buffer/crs.h).
+    0, or -1 (said).                                                         */
+static int
+load (job_t *j, const char *conf, int paranoia)
+{
+    if (j->bare) {
+        j->ms = msc_init ();
+        msc_set_log_cb (j->ms, count_log);
+        j->rules = msc_create_rules_set ();
+        const char *error = NULL;
+        if (msc_rules_add_file (j->rules, conf, &error) < 0) {
+            fprintf (stderr, "waf-bench: %s\n", error ? error : conf);
+            return -1;
+        }
+        return 0;
+    }
+    config_errors_t errors = { 0 };
+    j->waf = waf_new (conf, paranoia, 5, &errors);
+    if (!j->waf)
+        config_errors_print (&errors, stderr);
+    return j->waf ? 0 : -1;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -241,31 +266,17 @@ main (int argc, char **argv)
     }
     job_t base = { .bare = !strcmp (mode, "bare"), .seconds = seconds };
     base.mix = make_mix (!strcmp (mixname, "attack"), &base.mix_len);
-    if (base.bare) {
-        base.ms = msc_init ();
-        msc_set_log_cb (base.ms, count_log);
-        base.rules = msc_create_rules_set ();
-        const char *error = NULL;
-        if (msc_rules_add_file (base.rules, conf, &error) < 0) {
-            fprintf (stderr, "waf-bench: %s\n", error ? error : conf);
-            return 1;
-        }
-    } else {
-        config_errors_t errors = { 0 };
-        base.waf = waf_new (conf, paranoia, 5, &errors);
-        if (!base.waf) {
-            config_errors_print (&errors, stderr);
-            return 1;
-        }
-    }
     job_t jobs[MAX_THREADS];
     pthread_t th[MAX_THREADS];
-    double t0 = now ();
     for (int i = 0; i < threads; i++) {
         jobs[i] = base;
         jobs[i].start = (size_t) i * 7;
-        pthread_create (&th[i], NULL, run, &jobs[i]);
+        if (load (&jobs[i], conf, paranoia) != 0)
+            return 1;
     }
+    double t0 = now ();
+    for (int i = 0; i < threads; i++)
+        pthread_create (&th[i], NULL, run, &jobs[i]);
     unsigned long done = 0, matched = 0;
     for (int i = 0; i < threads; i++) {
         pthread_join (th[i], NULL);

@@ -36,7 +36,7 @@ job_free (void *arg)
 }
 
 /*  pool_fn: runs on an analysis thread; touches only JOB and the read-only
-    waf_t of the buffer.                                                     */
+    rule set of this thread (crs.h).                                         */
 void
 job_run (void *arg, void *job_arg)
 {
@@ -47,7 +47,7 @@ job_run (void *arg, void *job_arg)
         job->rc = -1;
         return;
     }
-    waf_t *waf = job->waf;
+    waf_t *waf = crs_for (job->crs, job->replay, pool_thread_index ());
     job->paranoia = waf_paranoia (waf);
     job->rc = waf_analyse (waf, job->req, &job->result);
     if (job->replay && self->cfg->buffer.replay_target[0])

@@ -20,8 +20,10 @@
 /*  Clients the anomaly scoring tracks (~900 bytes each: ~14 MiB at most). */
 #define BUFFER_ANOMALY_CLIENTS 16384
 
+/*  THREADS rule sets (crs.h), or none when buffer.modsecurity_conf is ""
+    or its default and absent. 0, or -1 with the reasons in ERRORS.         */
 static int
-open_waf (buffer_t *self, const config_t *cfg, config_errors_t *errors)
+open_waf (buffer_t *self, const config_t *cfg, size_t threads, config_errors_t *errors)
 {
     const char *conf = cfg->buffer.modsecurity_conf;
     if (conf[0] == '\0' || (config_is_default (cfg, "buffer.modsecurity_conf")
@@ -31,25 +33,21 @@ open_waf (buffer_t *self, const config_t *cfg, config_errors_t *errors)
         return 0;
     }
     size_t from = errors->count;
-    self->waf = waf_new (conf, cfg->buffer.paranoia, cfg->buffer.inbound_threshold, errors);
-    if (self->waf && cfg->buffer.replay_paranoia == cfg->buffer.paranoia)
-        self->waf_replay = self->waf;
-    else if (self->waf)
-        self->waf_replay = waf_new (conf, cfg->buffer.replay_paranoia,
-                                    cfg->buffer.inbound_threshold, errors);
-    if (!self->waf || !self->waf_replay) {
+    self->crs = crs_load (cfg, threads, errors);
+    if (!self->crs) {
         config_errors_blame (errors, from, cfg, "buffer.modsecurity_conf");
         return -1;
     }
-    log_info ("CRS loaded from %s: %zu rules, paranoia %d (replays at %d)", conf,
-              waf_rule_count (self->waf), cfg->buffer.paranoia, cfg->buffer.replay_paranoia);
+    log_info ("CRS loaded from %s: %zu rules, paranoia %d (replays at %d), a set for each "
+              "of %zu analysis threads", conf, waf_rule_count (self->crs->waf[0]),
+              cfg->buffer.paranoia, cfg->buffer.replay_paranoia, threads);
     return 0;
 }
 
 static int
 open_parts (buffer_t *self, const config_t *cfg, bool offline, config_errors_t *errors)
 {
-    if (open_waf (self, cfg, errors))
+    if (open_waf (self, cfg, (size_t) cfg->buffer.analysis_threads, errors))
         return -1;
     self->ring = ring_new ((size_t) cfg->buffer.size, (size_t) cfg->buffer.memory_mb << 20);
     anomaly_params_t params = {
@@ -117,12 +115,8 @@ buffer_destroy (buffer_t **self_p)
     job_free (self->held);
     query_destroy (&self->query);
     forensic_close (&self->forensic);
-    if (self->waf_replay != self->waf)
-        waf_destroy (&self->waf_replay);
-    waf_destroy (&self->waf);
-    if (self->old_waf_replay != self->old_waf)
-        waf_destroy (&self->old_waf_replay);
-    waf_destroy (&self->old_waf);
+    crs_free (&self->crs);
+    crs_free (&self->old_crs);
     anomaly_destroy (&self->anomaly);
     ring_destroy (&self->ring);
     if (self->input && self->input != stdin)
@@ -136,10 +130,8 @@ int
 buffer_check (const config_t *cfg, config_errors_t *errors)
 {
     buffer_t probe = { .cfg = cfg };
-    int rc = open_waf (&probe, cfg, errors);
-    if (probe.waf_replay != probe.waf)
-        waf_destroy (&probe.waf_replay);
-    waf_destroy (&probe.waf);
+    int rc = open_waf (&probe, cfg, 1, errors);
+    crs_free (&probe.crs);
     if (cfg->buffer.forensic.mode != CONFIG_FORENSIC_OFF) {
         uint8_t key[FORENSIC_KEY_BYTES];
         char why[256];
@@ -183,7 +175,7 @@ buffer_job (buffer_t *self, const ring_entry_t *entry, bool replay)
 {
     job_t *job = job_new (entry, replay);
     if (job) {
-        job->waf = replay ? self->waf_replay : self->waf;
+        job->crs = self->crs;
         job->generation = self->generation;
     }
     return job;
@@ -218,7 +210,7 @@ buffer_request (buffer_t *self, const Dpidual__V1__HttpRequest *req)
         .has_credentials = entry->credentials,
     };
     anomaly_request (self->anomaly, &a);
-    job_t *job = self->waf ? buffer_job (self, entry, false) : NULL;
+    job_t *job = self->crs ? buffer_job (self, entry, false) : NULL;
     if (job && pool_submit (self->pool, job) == 0)
         return;
     if (job && self->input) {               /* offline: wait, lose nothing */
@@ -226,7 +218,7 @@ buffer_request (buffer_t *self, const Dpidual__V1__HttpRequest *req)
         return;
     }
     job_free (job);
-    if (self->waf) {
+    if (self->crs) {
         entry->not_analysed = true;
         self->counters[BUFFER_NOT_ANALYSED]++;
     }
@@ -330,7 +322,7 @@ buffer_replay (buffer_t *self, const char *ip, const char *trigger, size_t *queu
 {
     size_t ok = 0, refused = 0;
     ring_entry_t *entry = ring_client_first (self->ring, ip);
-    if (!entry || !self->waf_replay || (strcmp (trigger, "query") != 0
+    if (!entry || !self->crs || (strcmp (trigger, "query") != 0
                                         && replayed_recently (self, ip))) {
         if (queued)
             *queued = 0, *not_queued = 0;
@@ -362,43 +354,38 @@ buffer_job_done (buffer_t *self, const job_t *job)
 {
     if (job->generation == self->generation || self->old_jobs == 0 || --self->old_jobs > 0)
         return;
-    if (self->old_waf_replay != self->old_waf)
-        waf_destroy (&self->old_waf_replay);
-    waf_destroy (&self->old_waf);
-    self->old_waf_replay = NULL;
+    crs_free (&self->old_crs);
     log_info ("the rules replaced by the reload are no longer in use: freed");
 }
 
 void
 buffer_reload (buffer_t *self)
 {
-    if (!self->waf)
+    if (!self->crs)
         return;
-    if (self->old_waf) {
+    if (self->old_crs) {
         log_warning ("SIGHUP: the previous rules are still in use by queued requests; "
                      "not reloaded, send SIGHUP again later");
         return;
     }
     buffer_t fresh = { .cfg = self->cfg };
     config_errors_t errors = { 0 };
-    if (open_waf (&fresh, self->cfg, &errors) != 0 || !fresh.waf) {
+    if (open_waf (&fresh, self->cfg, self->crs->count, &errors) != 0 || !fresh.crs) {
         log_error ("SIGHUP: rules not reloaded, those in use stay:");
         config_errors_log (&errors);
         config_errors_clear (&errors);
         return;
     }
-    self->old_waf = self->waf;
-    self->old_waf_replay = self->waf_replay;
+    self->old_crs = self->crs;
     self->old_jobs = pool_pending (self->pool) + (self->held != NULL);
-    self->waf = fresh.waf;
-    self->waf_replay = fresh.waf_replay;
+    self->crs = fresh.crs;
     self->generation++;
     if (self->old_jobs == 0) {
         job_t none = { .generation = self->generation - 1 };
         self->old_jobs = 1;
         buffer_job_done (self, &none);
     }
-    log_info ("SIGHUP: rules reloaded (%zu rules)", waf_rule_count (self->waf));
+    log_info ("SIGHUP: rules reloaded (%zu rules)", waf_rule_count (self->crs->waf[0]));
 }
 
 void

@@ -22,7 +22,7 @@
 
     Everything here runs on the main loop's thread but the pool's jobs
     (analysis.c's job_run), which touch only their job and the shared,
-    read-only waf_t.                                                         */
+    read-only rule set of their thread (crs.h).                                                         */
 #ifndef DPI_BUFFER_BUFFER_H
 #define DPI_BUFFER_BUFFER_H
 
@@ -33,6 +33,7 @@
 #include "anomaly.h"
 #include "bus.h"
 #include "config.h"
+#include "crs.h"
 #include "forensic.h"
 #include "heartbeat.h"
 #include "outfile.h"
@@ -78,7 +79,7 @@ typedef enum {
 typedef struct {
     uint64_t seq;                   /* its ring entry                         */
     bool replay;
-    waf_t *waf;                     /* the rules it runs (set at submit)      */
+    const crs_t *crs;               /* the rules it runs (set at submit)      */
     unsigned generation;            /* of the rules: a reload makes a new one */
     uint8_t *packed;                /* copy of the stored request             */
     size_t packed_len;
@@ -94,11 +95,11 @@ typedef struct buffer_t {
     const config_t *cfg;
     bus_pub_t *pub;                 /* NULL offline                          */
     ring_t *ring;
-    waf_t *waf;                     /* NULL: no CRS analysis                 */
-    waf_t *waf_replay;              /* at buffer.replay_paranoia (may be waf) */
+    crs_t *crs;                     /* one set per analysis thread (crs.h);
+                                       NULL: no CRS analysis                  */
     /* rules replaced by a SIGHUP, freed when the last job using them is back */
     unsigned generation;
-    waf_t *old_waf, *old_waf_replay;
+    crs_t *old_crs;
     size_t old_jobs;
     anomaly_t *anomaly;
     pool_t *pool;

@@ -80,8 +80,8 @@ buffer_compat_write (buffer_t *self)
         "requests_total", (json_int_t) k[BUFFER_REQUESTS],
         "threats_detected", (json_int_t) (k[BUFFER_ALERTS_WAF] + k[BUFFER_ALERTS_ANOMALY]),
         "blocked_count", (json_int_t) self->blocked, "high_threat_in_buffer", (json_int_t) high,
-        "threat_distribution", dist, "top_hosts", top, "analysis_enabled", self->waf != NULL,
-        "replay_enabled", self->waf_replay != NULL);
+        "threat_distribution", dist, "top_hosts", top, "analysis_enabled", self->crs != NULL,
+        "replay_enabled", self->crs != NULL);
     char path[1024];
     snprintf (path, sizeof path, "%s/dpi-buffer.json", cfg->global.compat_dir);
     outfile_snapshot_t snap;

@@ -159,7 +159,7 @@ buffer_counters (buffer_t *self, heartbeat_counter_t *out, size_t max)
         { "queue_depth", pool_queued (self->pool) },
         { "queue_max", pool_queued_max (self->pool) },
         { "anomaly_clients", a.clients }, { "anomaly_evicted", a.evicted },
-        { "crs_rules", self->waf ? waf_rule_count (self->waf) : 0 },
+        { "crs_rules", self->crs ? waf_rule_count (self->crs->waf[0]) : 0 },
         { "forensic_records", self->forensic ? forensic_stats (self->forensic).records : 0 },
         { "forensic_write_errors",
           self->forensic ? forensic_stats (self->forensic).write_errors : 0 },

@@ -21,6 +21,13 @@ typedef struct {
     size_t cap, head, count;
 } fifo_t;
 
+static __thread size_t s_thread_index;      /* pool_thread_index          */
+
+typedef struct {
+    struct pool_t *pool;
+    size_t index;
+} thread_arg_t;
+
 struct pool_t {
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -33,6 +40,7 @@ struct pool_t {
     void *arg;
     size_t thread_count;
     pthread_t *threads;
+    thread_arg_t *args;
 };
 
 static int
@@ -61,10 +69,18 @@ fifo_pop (fifo_t *f)
     return item;
 }
 
+size_t
+pool_thread_index (void)
+{
+    return s_thread_index;
+}
+
 static void *
 pool_thread (void *arg)
 {
-    pool_t *self = arg;
+    const thread_arg_t *targ = arg;
+    pool_t *self = targ->pool;
+    s_thread_index = targ->index;
     pthread_mutex_lock (&self->lock);
     for (;;) {
         while (!self->stopping && self->queue.count == 0)
@@ -98,14 +114,17 @@ pool_new (size_t threads, size_t capacity, pool_fn *fn, void *arg)
     pthread_mutex_init (&self->lock, NULL);
     pthread_cond_init (&self->wake, NULL);
     self->threads = calloc (threads, sizeof *self->threads);
-    if (self->efd < 0 || !self->threads || fifo_init (&self->queue, capacity)
+    self->args = calloc (threads, sizeof *self->args);
+    if (self->efd < 0 || !self->threads || !self->args || fifo_init (&self->queue, capacity)
         || fifo_init (&self->done, capacity)) {
         log_error ("analysis pool: %s", self->efd < 0 ? strerror (errno) : "out of memory");
         pool_destroy (&self, NULL);
         return NULL;
     }
     for (; self->thread_count < threads; self->thread_count++) {
-        int rc = pthread_create (&self->threads[self->thread_count], NULL, pool_thread, self);
+        thread_arg_t *targ = &self->args[self->thread_count];
+        *targ = (thread_arg_t) { self, self->thread_count };
+        int rc = pthread_create (&self->threads[self->thread_count], NULL, pool_thread, targ);
         if (rc != 0) {
             log_error ("analysis pool: cannot start thread: %s", strerror (rc));
             pool_destroy (&self, NULL);
@@ -137,6 +156,7 @@ pool_destroy (pool_t **self_p, void (*discard) (void *job))
     free (self->queue.items);
     free (self->done.items);
     free (self->threads);
+    free (self->args);
     if (self->efd >= 0)
         close (self->efd);
     pthread_mutex_destroy (&self->lock);

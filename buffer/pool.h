@@ -34,6 +34,10 @@ int pool_fd (pool_t *self);
 /*  A finished job, or NULL.                                                 */
 void *pool_take (pool_t *self);
 
+/*  In a pool thread (inside FN): its index, 0..THREADS-1 (so FN can use
+    state of its own per thread). Elsewhere: 0.                              */
+size_t pool_thread_index (void);
+
 /*  Jobs queued, running or finished and not taken.                          */
 size_t pool_pending (pool_t *self);
 

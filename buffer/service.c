@@ -128,7 +128,7 @@ replay (buffer_t *self, json_t *request)
     const char *ip = json_string_value (json_object_get (request, "ip"));
     if (!valid_ip (ip))
         return error_reply ("replay: \"ip\" must be an IPv4 or IPv6 address");
-    if (!self->waf_replay)
+    if (!self->crs)
         return error_reply ("replay: no CRS analysis configured (buffer.modsecurity_conf)");
     size_t queued = 0, refused = 0;
     if (buffer_replay (self, ip, "query", &queued, &refused) != 0)

@@ -15,6 +15,7 @@ packages=(
     libvectorscan-dev libjansson-dev haproxy mitmproxy wrk openssl
     # dpi-buffer: deep analysis (ModSecurity + OWASP CRS), forensic log, replay
     libmodsecurity-dev modsecurity-crs libsodium-dev libcurl4-openssl-dev
+    libgoogle-perftools-dev
     # bench/mitm-overhead: instructions and syscalls per request
     valgrind linux-perf
 )
