@@ -21,6 +21,7 @@
 
 #include "log.h"
 #include "query.h"
+#include "certs.h"
 #include "tally.h"
 
 static char s_dir[256];
@@ -306,29 +307,13 @@ test_tcp_and_timeout (tally_t *t)
     config_destroy (&cfg);
 }
 
-/*  Write a certificate pair DIR/NAME.cert{,_secret}.                        */
-static void
-make_cert (const char *dir, const char *name, char *path, size_t len)
-{
-    zsys_dir_create ("%s", dir);
-    snprintf (path, len, "%s/%s.cert", dir, name);
-    zcert_t *cert = zcert_new ();
-    char secret[600];
-    snprintf (secret, sizeof secret, "%s_secret", path);
-    zcert_save_secret (cert, secret);
-    zcert_save_public (cert, path);
-    zcert_destroy (&cert);
-}
-
 static void
 test_curve (tally_t *t)
 {
-    char keys[300], allow[300], server[512], client[512], stranger[512];
-    snprintf (keys, sizeof keys, "%s/keys", s_dir);
-    snprintf (allow, sizeof allow, "%s/allow", s_dir);
-    make_cert (keys, "server", server, sizeof server);
-    make_cert (keys, "stranger", stranger, sizeof stranger);
-    make_cert (allow, "client", client, sizeof client);
+    test_certs_t c;
+    test_certs_make (s_dir, &c);        /* allow/client is allowed, keys/stranger not */
+    const char *allow = c.allow;
+    const char *server = c.server, *client = c.client, *stranger = c.stranger;
 
     config_t *scfg = test_config (), *ccfg = test_config (), *xcfg = test_config ();
     config_t *plain = test_config ();

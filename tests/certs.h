@@ -1,0 +1,43 @@
+/*  certs.h — CURVE certificates for the unit tests (test_bus, test_query).
+
+    test_certs_make (DIR, &c) writes three certificate pairs with czmq:
+    DIR/keys/server.cert{,_secret}, DIR/keys/stranger.cert{,_secret} (a key
+    nobody allows) and DIR/allow/client.cert{,_secret} (DIR/allow is the
+    server's allow_dir: its client is allowed). The paths of the public
+    files land in C.                                                          */
+#ifndef DPI_TESTS_CERTS_H
+#define DPI_TESTS_CERTS_H
+
+#include <czmq.h>
+#include <stdio.h>
+
+typedef struct {
+    char keys[300], allow[300];     /* the two directories                   */
+    char server[512], client[512], stranger[512];   /* public cert files      */
+} test_certs_t;
+
+/*  Write a certificate pair DIR/NAME.cert{,_secret}; PATH gets the public one. */
+static inline void
+test_cert_make (const char *dir, const char *name, char *path, size_t len)
+{
+    zsys_dir_create ("%s", dir);
+    snprintf (path, len, "%s/%s.cert", dir, name);
+    zcert_t *cert = zcert_new ();
+    char secret[600];
+    snprintf (secret, sizeof secret, "%s_secret", path);
+    zcert_save_secret (cert, secret);
+    zcert_save_public (cert, path);
+    zcert_destroy (&cert);
+}
+
+static inline void
+test_certs_make (const char *dir, test_certs_t *c)
+{
+    snprintf (c->keys, sizeof c->keys, "%s/keys", dir);
+    snprintf (c->allow, sizeof c->allow, "%s/allow", dir);
+    test_cert_make (c->keys, "server", c->server, sizeof c->server);
+    test_cert_make (c->keys, "stranger", c->stranger, sizeof c->stranger);
+    test_cert_make (c->allow, "client", c->client, sizeof c->client);
+}
+
+#endif
