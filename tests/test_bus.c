@@ -10,34 +10,17 @@
 #include "bus.h"
 #include "heartbeat.h"
 #include "log.h"
-#include "certs.h"
+#include "bustest.h"
 #include "tally.h"
 #include "topics.h"
 
 static char s_dir[256];
 
-static void
-set_str (char **field, const char *value)
-{
-    free (*field);
-    *field = strdup (value);
-}
-
 /*  A config with the run directory (so the ipc endpoints) under s_dir.     */
 static config_t *
 test_config (void)
 {
-    char yaml[300];
-    snprintf (yaml, sizeof yaml, "%s.yaml", s_dir);
-    FILE *f = fopen (yaml, "w");
-    if (f) {
-        fprintf (f, "global:\n  host: testhost\n  run_dir: %s\n", s_dir);
-        fclose (f);
-    }
-    config_t *cfg = config_load_verbose (yaml);
-    if (!cfg)
-        exit (1);
-    return cfg;
+    return test_config_in (s_dir);
 }
 
 static int
@@ -256,12 +239,12 @@ test_curve (tally_t *t)
 
     config_t *scfg = test_config (), *ccfg = test_config (), *xcfg = test_config ();
     scfg->bus.curve.enabled = ccfg->bus.curve.enabled = xcfg->bus.curve.enabled = true;
-    set_str (&scfg->bus.curve.cert, server);
-    set_str (&scfg->bus.curve.allow_dir, allow);
-    set_str (&ccfg->bus.curve.cert, client);
-    set_str (&ccfg->bus.curve.server_cert, server);
-    set_str (&xcfg->bus.curve.cert, stranger);
-    set_str (&xcfg->bus.curve.server_cert, server);
+    test_set_str (&scfg->bus.curve.cert, server);
+    test_set_str (&scfg->bus.curve.allow_dir, allow);
+    test_set_str (&ccfg->bus.curve.cert, client);
+    test_set_str (&ccfg->bus.curve.server_cert, server);
+    test_set_str (&xcfg->bus.curve.cert, stranger);
+    test_set_str (&xcfg->bus.curve.server_cert, server);
 
     bus_pub_t *pub = bus_pub_new (scfg, "collector", "tcp://127.0.0.1:*");
     check (t, pub != NULL, "CURVE publisher binds");
@@ -344,8 +327,8 @@ test_bad_endpoints (tally_t *t)
     config_t *cfg = test_config ();
     check (t, bus_pub_new (cfg, "x", "udp://1.2.3.4:5") == NULL, "bad scheme refused");
     cfg->bus.curve.enabled = true;
-    set_str (&cfg->bus.curve.cert, "/nonexistent/cert");
-    set_str (&cfg->bus.curve.allow_dir, s_dir);
+    test_set_str (&cfg->bus.curve.cert, "/nonexistent/cert");
+    test_set_str (&cfg->bus.curve.allow_dir, s_dir);
     check (t, bus_pub_new (cfg, "x", "tcp://127.0.0.1:*") == NULL, "missing certificate refused");
     config_destroy (&cfg);
 }

@@ -21,7 +21,7 @@
 
 #include "log.h"
 #include "query.h"
-#include "certs.h"
+#include "bustest.h"
 #include "tally.h"
 
 static char s_dir[256];
@@ -81,27 +81,11 @@ server_stop (server_t *s)
     query_destroy (&s->query);
 }
 
+/*  A config with the run directory (so the ipc endpoints) under s_dir.     */
 static config_t *
 test_config (void)
 {
-    char yaml[300];
-    snprintf (yaml, sizeof yaml, "%s.yaml", s_dir);
-    FILE *f = fopen (yaml, "w");
-    if (f) {
-        fprintf (f, "global:\n  host: testhost\n  run_dir: %s\n", s_dir);
-        fclose (f);
-    }
-    config_t *cfg = config_load_verbose (yaml);
-    if (!cfg)
-        exit (1);
-    return cfg;
-}
-
-static void
-set_str (char **field, const char *value)
-{
-    free (*field);
-    *field = strdup (value);
+    return test_config_in (s_dir);
 }
 
 /*  query_call of {"cmd":CMD,"n":N}; NULL with ERROR filled.                 */
@@ -318,12 +302,12 @@ test_curve (tally_t *t)
     config_t *scfg = test_config (), *ccfg = test_config (), *xcfg = test_config ();
     config_t *plain = test_config ();
     scfg->bus.curve.enabled = ccfg->bus.curve.enabled = xcfg->bus.curve.enabled = true;
-    set_str (&scfg->bus.curve.cert, server);
-    set_str (&scfg->bus.curve.allow_dir, allow);
-    set_str (&ccfg->bus.curve.cert, client);
-    set_str (&ccfg->bus.curve.server_cert, server);
-    set_str (&xcfg->bus.curve.cert, stranger);
-    set_str (&xcfg->bus.curve.server_cert, server);
+    test_set_str (&scfg->bus.curve.cert, server);
+    test_set_str (&scfg->bus.curve.allow_dir, allow);
+    test_set_str (&ccfg->bus.curve.cert, client);
+    test_set_str (&ccfg->bus.curve.server_cert, server);
+    test_set_str (&xcfg->bus.curve.cert, stranger);
+    test_set_str (&xcfg->bus.curve.server_cert, server);
 
     char ep[64], error[512] = "";
     snprintf (ep, sizeof ep, "tcp://127.0.0.1:%d", free_port ());

@@ -1,15 +1,48 @@
-/*  certs.h — CURVE certificates for the unit tests (test_bus, test_query).
+/*  bustest.h — what the unit tests of the bus and of the query service
+    (test_bus, test_query) both need: a config whose run directory is a
+    test's own, and CURVE certificates.
+
+    test_config_in (DIR) loads a config with host "testhost" and run_dir
+    DIR (written to DIR.yaml); exits 1 when it does not load.
+    test_set_str (&field, value) replaces a config string.
 
     test_certs_make (DIR, &c) writes three certificate pairs with czmq:
     DIR/keys/server.cert{,_secret}, DIR/keys/stranger.cert{,_secret} (a key
     nobody allows) and DIR/allow/client.cert{,_secret} (DIR/allow is the
     server's allow_dir: its client is allowed). The paths of the public
     files land in C.                                                          */
-#ifndef DPI_TESTS_CERTS_H
-#define DPI_TESTS_CERTS_H
+#ifndef DPI_TESTS_BUSTEST_H
+#define DPI_TESTS_BUSTEST_H
 
 #include <czmq.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+
+static inline config_t *
+test_config_in (const char *dir)
+{
+    char yaml[300];
+    snprintf (yaml, sizeof yaml, "%s.yaml", dir);
+    FILE *f = fopen (yaml, "w");
+    if (f) {
+        fprintf (f, "global:\n  host: testhost\n  run_dir: %s\n", dir);
+        fclose (f);
+    }
+    config_t *cfg = config_load_verbose (yaml);
+    if (!cfg)
+        exit (1);
+    return cfg;
+}
+
+static inline void
+test_set_str (char **field, const char *value)
+{
+    free (*field);
+    *field = strdup (value);
+}
 
 typedef struct {
     char keys[300], allow[300];     /* the two directories                   */
