@@ -88,6 +88,7 @@ static const char *const s_level_names[] = { "error", "warning", "info", "debug"
 static const char *const s_trusted_proxies[] = { "127.0.0.1", "::1", NULL };
 static const char *const s_empty_list[] = { NULL };
 static const char *const s_forensic_modes[] = { "off", "alerts", "all", NULL };
+static const char *const s_sensitivity_names[] = { "low", "medium", "high", NULL };
 
 /*  Offset of config_t field F, checked to have type T at compile time
     (comparing distinct pointer types is a diagnostic, an error here).      */
@@ -124,6 +125,7 @@ static const key_def_t s_keys[] = {
     ROW_BOOL      ("global.compat", global.compat, false),
     ROW_STR       ("global.compat_dir", global.compat_dir, "/tmp/secubox"),
     ROW_STR       ("global.user", global.user, ""),
+    ROW_STR_CHECK ("global.state_dir", global.state_dir, "/var/lib/dpi-dual", s_check_not_empty),
 
     ROW_INT       ("bus.heartbeat_interval", bus.heartbeat_interval, 5, 1, 3600),
     ROW_INT       ("bus.sndhwm", bus.sndhwm, 100000, 1, 10000000),
@@ -193,11 +195,33 @@ static const key_def_t s_keys[] = {
     ROW_INT       ("correlation.window", correlation.window, 60, 1, 86400),
     ROW_INT       ("correlation.ban_duration", correlation.ban_duration, 14400, 60, 31536000),
     ROW_INT       ("correlation.threat_threshold", correlation.threat_threshold, 50, 0, 100),
+    ROW_INT       ("correlation.max_entries", correlation.max_entries, 200000, 1000, 100000000),
+    ROW_BOOL      ("correlation.publish_joins", correlation.publish_joins, false),
+    ROW_INT       ("correlation.reputation_decay", correlation.reputation_decay, 3600, 60, 31536000),
+    ROW_LIST      ("correlation.whitelist", correlation.whitelist, s_empty_list),
+    ROW_BOOL      ("correlation.auto_ban", correlation.auto_ban, true),
+    ROW_ENUM      ("correlation.sensitivity", correlation.sensitivity, CONFIG_SENSITIVITY_MEDIUM,
+                   s_sensitivity_names),
+    ROW_BOOL      ("correlation.prefix_aggregates", correlation.prefix_aggregates, false),
+    ROW_INT       ("correlation.max_addresses", correlation.max_addresses, 100000, 100, 100000000),
+    ROW_STR       ("correlation.output", correlation.output, ""),
+    ROW_STR_AUTO  ("correlation.query_endpoint", correlation.query_endpoint, s_check_endpoint,
+                   "ipc://", "correlator.query"),
+    ROW_INT       ("correlation.scoring.waf_block", correlation.scoring.waf_block, 25, 0, 100),
+    ROW_INT       ("correlation.scoring.waf_alert", correlation.scoring.waf_alert, 15, 0, 100),
+    ROW_INT       ("correlation.scoring.crowdsec_ban", correlation.scoring.crowdsec_ban, 30, 0, 100),
+    ROW_INT       ("correlation.scoring.dpi_threat", correlation.scoring.dpi_threat, 20, 0, 100),
+    ROW_INT       ("correlation.scoring.scanner", correlation.scoring.scanner, 35, 0, 100),
+    ROW_INT       ("correlation.scoring.brute_force", correlation.scoring.brute_force, 40, 0, 100),
 
     ROW_BOOL      ("crowdsec.enabled", crowdsec.enabled, false),
     ROW_STR       ("crowdsec.lapi_url", crowdsec.lapi_url, "http://127.0.0.1:8080"),
     ROW_STR       ("crowdsec.api_key_file", crowdsec.api_key_file, ""),
     ROW_INT       ("crowdsec.poll_interval", crowdsec.poll_interval, 10, 1, 3600),
+    ROW_STR       ("crowdsec.machine_credentials_file", crowdsec.machine_credentials_file, ""),
+
+    ROW_STR       ("decision.haproxy_socket", decision.haproxy_socket, ""),
+    ROW_STR       ("decision.haproxy_acl", decision.haproxy_acl, "/etc/haproxy/dpi-dual-banned.acl"),
 };
 
 #define KEY_COUNT (sizeof s_keys / sizeof s_keys[0])

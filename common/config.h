@@ -25,6 +25,12 @@
 #define CONFIG_DEFAULT_PATH "/etc/dpi-dual/dpi-dual.yaml"
 
 typedef enum {
+    CONFIG_SENSITIVITY_LOW = 0,         /* evidence counts 0.5x                 */
+    CONFIG_SENSITIVITY_MEDIUM = 1,      /* 1x                                   */
+    CONFIG_SENSITIVITY_HIGH = 2,        /* 1.5x                                 */
+} config_sensitivity_t;
+
+typedef enum {
     CONFIG_FORENSIC_OFF = 0,
     CONFIG_FORENSIC_ALERTS = 1,     /* only requests that raised an alert   */
     CONFIG_FORENSIC_ALL = 2,
@@ -52,6 +58,7 @@ typedef struct {
         char *compat_dir;
         char *user;                 /* workers started as root drop to it;
                                        "" = stay                            */
+        char *state_dir;            /* what survives a restart (reputation)  */
     } global;
     struct {
         int heartbeat_interval;     /* seconds                              */
@@ -125,13 +132,31 @@ typedef struct {
         int window;                 /* seconds                              */
         int ban_duration;           /* seconds                              */
         int threat_threshold;
+        int max_entries;            /* join state: flows + requests held     */
+        bool publish_joins;         /* correlated.join                       */
+        int reputation_decay;       /* seconds: half-life of a score         */
+        config_strlist_t whitelist; /* CIDRs never banned                    */
+        bool auto_ban;
+        int sensitivity;            /* config_sensitivity_t                  */
+        bool prefix_aggregates;     /* v4 /24 and v6 /64 scores too          */
+        int max_addresses;          /* reputation entries (LRU)              */
+        char *output;               /* JSONL of threats, "" = none           */
+        char *query_endpoint;
+        struct {
+            int waf_block, waf_alert, crowdsec_ban, dpi_threat, scanner, brute_force;
+        } scoring;
     } correlation;
     struct {
         bool enabled;
         char *lapi_url;
         char *api_key_file;
         int poll_interval;
+        char *machine_credentials_file;  /* watcher login: alerts pushed     */
     } crowdsec;
+    struct {
+        char *haproxy_socket;       /* runtime API: bans into an ACL, "" = no */
+        char *haproxy_acl;          /* the ACL file haproxy.cfg loads        */
+    } decision;
     struct config_origin_t *origin; /* where each key was set: config_where */
 } config_t;
 

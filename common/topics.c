@@ -14,6 +14,7 @@ static const struct {
     { TOPIC_MITM_VERDICT, &dpidual__v1__verdict__descriptor },
     { TOPIC_BUFFER_ALERT, &dpidual__v1__alert__descriptor },
     { TOPIC_CORRELATED_THREAT, &dpidual__v1__correlated_threat__descriptor },
+    { TOPIC_CORRELATED_JOIN, &dpidual__v1__join__descriptor },
     { TOPIC_DECISION, &dpidual__v1__decision__descriptor },
     { TOPIC_HEARTBEAT, &dpidual__v1__heartbeat__descriptor },
 };

@@ -17,6 +17,7 @@
 #define TOPIC_MITM_VERDICT      "mitm.verdict"
 #define TOPIC_BUFFER_ALERT      "buffer.alert"
 #define TOPIC_CORRELATED_THREAT "correlated.threat"
+#define TOPIC_CORRELATED_JOIN   "correlated.join"
 #define TOPIC_DECISION          "decision"
 #define TOPIC_HEARTBEAT         "sys.heartbeat"
 

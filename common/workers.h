@@ -17,7 +17,7 @@
     X (BRIDGE_MITM, "bridge-mitm", "bridge_mitm",                              \
        "mitm.request mitm.response mitm.verdict")                              \
     X (BUFFER, "buffer", "buffer", "buffer.alert")                             \
-    X (CORRELATOR, "correlator", "correlator", "correlated.threat decision")
+    X (CORRELATOR, "correlator", "correlator", "correlated.threat correlated.join decision")
 
 typedef enum {
 #define WORKER_ENUM_ROW(ID, NAME, KEY, TOPICS) WORKER_##ID,

@@ -202,7 +202,7 @@ main (int argc, char **argv)
     size_t types = 0;
     for (size_t i = 0; topics_name (i); i++, types++)
         check_type (&t, topics_name (i), topics_descriptor (topics_name (i)), emit);
-    check (&t, types == 9, "expected 9 topics, got %zu", types);
+    check (&t, types == 10, "expected 10 topics, got %zu", types);
     check (&t, topics_descriptor ("tap") == NULL, "prefix is not a topic");
     check_printer_edges (&t, emit);
     return tally_report (&t);
