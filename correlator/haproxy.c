@@ -1,0 +1,2 @@
+/* haproxy.c — not written yet */
+#include "haproxy.h"

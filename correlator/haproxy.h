@@ -1,0 +1,48 @@
+/*  haproxy.h — bans enforced by HAProxy itself, through its runtime API.
+
+    deploy/haproxy/haproxy.cfg denies a client whose address is in the ACL
+    file decision.haproxy_acl (`http-request deny if { src -f FILE }`,
+    before anything reaches mitmproxy). A decision becomes
+    `add acl FILE VALUE` on HAProxy's stats socket (decision.haproxy_socket,
+    level admin), an UNBAN `del acl FILE VALUE`; addresses and CIDR ranges,
+    IPv4 and IPv6. The runtime change is lost when HAProxy reloads: the
+    enforcer also rewrites the ACL file itself (atomically) when it can
+    write it, so a reload keeps the bans; when it cannot, it says so once.
+
+    A socket that is missing or refuses is logged (rate-limited) and
+    counted; the ban stays in the enforcer's list and is sent again when
+    HAProxy answers (haproxy_tick retries). Each command is one short
+    unix-socket exchange with a 500 ms timeout.                            */
+#ifndef DPI_CORRELATOR_HAPROXY_H
+#define DPI_CORRELATOR_HAPROXY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct {
+    uint64_t added, removed;        /* commands HAProxy accepted             */
+    uint64_t errors;                /* refused, or no answer                 */
+    uint64_t pending;               /* waiting to be sent again              */
+    uint64_t file_errors;           /* the ACL file could not be written     */
+} haproxy_stats_t;
+
+typedef struct haproxy_t haproxy_t;
+
+/*  For SOCKET and ACL (decision.*). NULL with the reason in ERRORS (a path
+    too long for a unix socket).                                            */
+haproxy_t *haproxy_new (const char *socket, const char *acl, config_errors_t *errors);
+void haproxy_destroy (haproxy_t **self_p);
+
+/*  VALUE: an address or CIDR. 0 applied, -1 queued for a retry (logged).  */
+int haproxy_ban (haproxy_t *self, const char *value);
+int haproxy_unban (haproxy_t *self, const char *value);
+
+/*  Retry what failed (once a second is plenty).                             */
+void haproxy_tick (haproxy_t *self);
+
+haproxy_stats_t haproxy_stats (const haproxy_t *self);
+
+#endif

@@ -1,0 +1,2 @@
+/* join.c — not written yet */
+#include "join.h"

@@ -1,0 +1,2 @@
+/* lapi.c — not written yet */
+#include "lapi.h"

@@ -1,0 +1,80 @@
+/*  lapi.h — CrowdSec's Local API, both ways, off the event loop.
+
+    A thread of its own talks HTTP (libcurl, JSON with jansson) so a slow
+    or dead LAPI never blocks the correlator:
+
+    Decisions in (bouncer API): every crowdsec.poll_interval seconds,
+    GET /v1/decisions/stream?startup=true (the first time), then without
+    startup, with X-Api-Key from crowdsec.api_key_file. "new" and
+    "deleted" may be null. Each decision is handed over once: a decision
+    id already seen is not handed over again (deletions likewise: the LAPI
+    has been seen to repeat one), scopes other than Ip and Range are
+    ignored and counted. Durations are Go duration strings ("3h59m58.5s",
+    negative for expired ones).
+
+    Alerts out (watcher API, when crowdsec.machine_credentials_file is
+    set — the file cscli machines add --auto -f writes: url, login,
+    password): POST /v1/watchers/login for a JWT (renewed before its hour
+    runs out, and on a 401), then POST /v1/alerts with one alert per ban
+    the correlator made, carrying the decision (type ban, scope Ip, the
+    duration, origin dpi-dual) and the evidence as meta. Always with a
+    User-Agent: the LAPI refuses a login without one.
+
+    Failures (connection refused, timeout, HTTP error, bad JSON) are
+    counted and logged rate-limited; the thread retries with a backoff
+    doubling from the poll interval up to 5 minutes. Keys and passwords
+    are never logged.
+
+    The main loop polls lapi_fd and takes what arrived with lapi_take; it
+    queues bans with lapi_push (never blocks: a full queue drops and counts). */
+#ifndef DPI_CORRELATOR_LAPI_H
+#define DPI_CORRELATOR_LAPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+typedef struct {
+    bool deleted;                   /* a deletion (UNBAN)                    */
+    uint64_t id;
+    char value[64];                 /* "192.0.2.7" or "2001:db8::/32"       */
+    char scope[16];                 /* "ip" or "range" (lower case)          */
+    char type[16];                  /* "ban", "captcha", ...                 */
+    char origin[32];                /* "crowdsec", "cscli", ...              */
+    char scenario[128];
+    int64_t duration_s;             /* what is left; <= 0 when expired       */
+} lapi_decision_t;
+
+typedef struct {
+    char ip[64];
+    uint64_t duration_s;
+    char scenario[64];              /* "dpi-dual/correlated-threat"          */
+    char message[256];
+    uint32_t score;
+    /* evidence, as alert meta (key=value lines, each value <= 255 bytes)    */
+    char meta[1024];                /* "community_id=...\nrequest_ids=...\n..." */
+} lapi_ban_t;
+
+typedef struct {
+    uint64_t polls, poll_errors;
+    uint64_t decisions_new, decisions_deleted, decisions_repeated, scopes_ignored;
+    uint64_t logins, login_errors;
+    uint64_t pushed, push_errors, push_dropped;
+} lapi_stats_t;
+
+typedef struct lapi_t lapi_t;
+
+/*  Start the thread. NULL with the reason in ERRORS (an unreadable key or
+    credentials file, a bad lapi_url).                                      */
+lapi_t *lapi_new (const config_t *cfg, config_errors_t *errors);
+void lapi_destroy (lapi_t **self_p);
+
+int lapi_fd (lapi_t *self);                         /* readable: decisions wait */
+size_t lapi_take (lapi_t *self, lapi_decision_t *out, size_t max);
+int lapi_push (lapi_t *self, const lapi_ban_t *ban);  /* 0, or -1 dropped      */
+bool lapi_pushing (const lapi_t *self);             /* credentials given     */
+lapi_stats_t lapi_stats (lapi_t *self);
+
+#endif

@@ -1,0 +1,2 @@
+/* reputation.c — not written yet */
+#include "reputation.h"
