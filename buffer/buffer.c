@@ -89,10 +89,11 @@ buffer_new (const config_t *cfg, bus_pub_t *pub, const char *offline, bool all,
     self->pub = pub;
     self->output_all = all;
     if (offline) {
-        self->input_name = offline;
-        self->input = strcmp (offline, "-") == 0 ? stdin : fopen (offline, "r");
+        static const char *const topics[] = {
+            TOPIC_MITM_REQUEST, TOPIC_MITM_RESPONSE, TOPIC_MITM_VERDICT, NULL,
+        };
+        self->input = jsonl_in_open (offline, topics, errors);
         if (!self->input) {
-            config_errors_add (errors, "%s: cannot open: %s", offline, strerror (errno));
             buffer_destroy (&self);
             return NULL;
         }
@@ -119,8 +120,7 @@ buffer_destroy (buffer_t **self_p)
     crs_free (&self->old_crs);
     anomaly_destroy (&self->anomaly);
     ring_destroy (&self->ring);
-    if (self->input && self->input != stdin)
-        fclose (self->input);
+    jsonl_in_close (&self->input);
     outfile_close (&self->output);
     free (self);
     *self_p = NULL;

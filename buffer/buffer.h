@@ -36,6 +36,7 @@
 #include "crs.h"
 #include "forensic.h"
 #include "heartbeat.h"
+#include "jsonl_in.h"
 #include "outfile.h"
 #include "pool.h"
 #include "query.h"
@@ -113,9 +114,7 @@ typedef struct buffer_t {
     struct { char ip[RING_IP_MAX]; uint64_t at_ns; } recent[64];
     size_t recent_next;
     /* offline                                                               */
-    FILE *input;
-    const char *input_name;
-    uint64_t input_line;
+    jsonl_in_t *input;              /* --offline: tail's JSON lines          */
     bool input_done;
     bool output_all;                /* --all                                 */
     outfile_t *output;

@@ -183,7 +183,7 @@ buffer_summary (buffer_t *self)
               (unsigned long long) k[BUFFER_ALERTS_WAF], (unsigned long long) k[BUFFER_ALERTS_ANOMALY],
               (unsigned long long) k[BUFFER_REPLAYS], (unsigned long long) k[BUFFER_REPLAY_ALERTS]);
     if (self->input)
-        log_info ("%s: %llu lines, %llu not understood", self->input_name,
+        log_info ("%s: %llu lines, %llu not understood", jsonl_in_name (self->input),
                   (unsigned long long) k[BUFFER_INPUT_LINES],
                   (unsigned long long) k[BUFFER_INPUT_ERRORS]);
 }
