@@ -101,15 +101,6 @@ typedef struct {
     double value[F_COUNT];
 } window_t;
 
-static uint64_t
-hash_text (const char *text)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (const unsigned char *p = (const unsigned char *) (text ? text : ""); *p; p++)
-        h = (h ^ *p) * 1099511628211ull;
-    return hash_mix64 (h);
-}
-
 anomaly_t *
 anomaly_new (const anomaly_params_t *params)
 {
@@ -196,7 +187,7 @@ find (const anomaly_t *self, const char *ip, size_t head)
 static void
 unhash (anomaly_t *self, int32_t i)
 {
-    int32_t *link = &self->heads[hash_text (self->clients[i].ip) & self->mask];
+    int32_t *link = &self->heads[hash_string (self->clients[i].ip) & self->mask];
     while (*link != i)
         link = &self->clients[*link].next_hash;
     *link = self->clients[i].next_hash;
@@ -209,7 +200,7 @@ client_get (anomaly_t *self, const char *ip, bool create)
 {
     if (!ip)
         return NULL;
-    size_t head = hash_text (ip) & self->mask;
+    size_t head = hash_string (ip) & self->mask;
     int32_t i = find (self, ip, head);
     if (i >= 0 || !create) {
         if (i >= 0 && create) {
@@ -403,7 +394,7 @@ target_entropy (const char *path, const char *query)
 static bool
 path_is_new (client_t *c, const char *path)
 {
-    uint64_t h = hash_text (path);
+    uint64_t h = hash_string (path);
     uint32_t *set = c->paths[h % PATH_SETS];
     uint32_t print = (uint32_t) (h >> 32) | 1;
     for (int i = 0; i < PATH_WAYS; i++)
@@ -440,7 +431,7 @@ anomaly_request (anomaly_t *self, const anomaly_request_t *req)
         bump (&b->credentials);
     if (path_is_new (c, req->path))
         bump (&b->new_paths);
-    uint64_t agent = hash_text (req->user_agent);
+    uint64_t agent = hash_string (req->user_agent);
     if (c->agent && c->agent != agent)
         bump (&b->agent_changes);
     c->agent = agent;

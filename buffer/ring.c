@@ -45,22 +45,6 @@ struct ring_t {
     ring_stats_t stats;
 };
 
-/*  A string hash: 8 bytes at a time through hash_mix64.                    */
-static uint64_t
-hash_bytes (const char *data, size_t len)
-{
-    uint64_t h = hash_mix64 (len + 0x9e3779b97f4a7c15ull);
-    while (len) {
-        uint64_t word = 0;
-        size_t n = len < 8 ? len : 8;
-        memcpy (&word, data, n);
-        h = hash_mix64 (h ^ word) + n;
-        data += n;
-        len -= n;
-    }
-    return h;
-}
-
 static size_t
 power_of_two (size_t at_least)
 {
