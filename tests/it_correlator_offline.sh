@@ -89,13 +89,12 @@ $PY "$gen" "$tmp/late.jsonl" "$tmp/late.json" --clients 100 --requests 3 --late-
 check "$tmp/late.out" "$tmp/late.json" || fail "(c)"
 echo "ok (c) every flow after its request"
 
-config "  whitelist: [\"10.66.0.0/30\"]"
-sed -i 's#^  whitelist#  whitelist#' "$tmp/c.yaml"
+config "  whitelist: [\"10.66.0.0/31\"]"
 "$cor" -q -c "$tmp/c.yaml" --offline "$tmp/s.jsonl" > "$tmp/wl.out" || fail "(d) exit $?"
 $PY - "$tmp/wl.out" <<'PY' || fail "(d)"
 import json, sys
 out = [json.loads(l) for l in open(sys.argv[1])]
 bans = {m["value"] for m in out if m["topic"] == "decision" and m["action"] == "BAN"}
-assert bans == {"10.66.0.3"}, bans        # .1 and .2 are in 10.66.0.0/30, .3 is not
+assert bans == {"10.66.0.2", "10.66.0.3"}, bans     # 10.66.0.0/31 holds .0 and .1
 PY
 echo "ok (d) whitelisted attackers scored, not banned"
