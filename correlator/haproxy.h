@@ -12,7 +12,18 @@
     A socket that is missing or refuses is logged (rate-limited) and
     counted; the ban stays in the enforcer's list and is sent again when
     HAProxy answers (haproxy_tick retries). Each command is one short
-    unix-socket exchange with a 500 ms timeout.                            */
+    unix-socket exchange with a 500 ms timeout.
+
+    HAProxy accepts a command with an empty answer; anything else is its
+    refusal (an unban of a value it does not hold, "Key not found.", counts
+    as done). Values are canonical (haproxy_canonical) so a ban and its
+    unban name the same pattern; nothing but a valid address or CIDR ever
+    reaches the socket. At haproxy_new the values already in the file count
+    as applied (HAProxy loaded them); the file is the enforcer's: one value
+    a line, other lines dropped at the next rewrite. A ban already applied
+    is not sent twice; a ban queued while HAProxy was down is sent when it
+    is back even though HAProxy then read it from the file (a duplicate
+    pattern, harmless: `del acl` removes both). One thread at a time.     */
 #ifndef DPI_CORRELATOR_HAPROXY_H
 #define DPI_CORRELATOR_HAPROXY_H
 
@@ -31,12 +42,20 @@ typedef struct {
 
 typedef struct haproxy_t haproxy_t;
 
+#define HAPROXY_VALUE_MAX 64        /* an IPv6 address and "/128", and NUL   */
+
+/*  VALUE (an IPv4/IPv6 address, or one with "/LEN") into OUT canonical:
+    host bits cleared, inet_ntop's spelling, "/LEN" only when shorter than
+    the address. 0, or -1 when VALUE is anything else.                      */
+int haproxy_canonical (const char *value, char out[HAPROXY_VALUE_MAX]);
+
 /*  For SOCKET and ACL (decision.*). NULL with the reason in ERRORS (a path
     too long for a unix socket).                                            */
 haproxy_t *haproxy_new (const char *socket, const char *acl, config_errors_t *errors);
 void haproxy_destroy (haproxy_t **self_p);
 
-/*  VALUE: an address or CIDR. 0 applied, -1 queued for a retry (logged).  */
+/*  VALUE: an address or CIDR. 0 applied, -1 queued for a retry (logged),
+    -2 refused: VALUE is not an address or CIDR (logged, never sent).      */
 int haproxy_ban (haproxy_t *self, const char *value);
 int haproxy_unban (haproxy_t *self, const char *value);
 

@@ -7,7 +7,9 @@
 # defines fail (message; exits). Then:
 #   chain_ports N               CHAIN_PORTS: N free loopback ports
 #   chain_tls                   TMP/site.pem for "shop.test"
-#   chain_haproxy TLS_PORT MITM_PORT   TMP/haproxy.cfg from the shipped one
+#   chain_haproxy TLS_PORT MITM_PORT   TMP/haproxy.cfg from the shipped one, its ban
+#                               list TMP/dpi-dual-banned.acl (created empty when missing);
+#                               CHAIN_HAPROXY_STATS=PATH keeps the stats socket, at PATH
 #   chain_spawn LOG CMD...      start CMD in the background (CHAIN_PIDS), output to LOG
 #   chain_stop                  kill what chain_spawn started
 #   chain_wait SECONDS CMD...   run CMD every 0.1 s until it succeeds
@@ -35,14 +37,21 @@ chain_tls() {
 }
 
 # The shipped haproxy.cfg with test ports and paths; the privileged, daemon and syslog
-# lines of its global section go (run in the foreground, unprivileged paths).
+# lines of its global section go (run in the foreground, unprivileged paths), and the
+# stats socket too unless CHAIN_HAPROXY_STATS names one.
 chain_haproxy() {
-    local tls=$1 mitm=$2
+    local tls=$1 mitm=$2 stats=${CHAIN_HAPROXY_STATS:-} drop='stats socket\|'
+    [ -z "$stats" ] || drop=
+    : >> "$TMP/dpi-dual-banned.acl"
     sed -e "s#/etc/dpi-dual/tls/site.pem#$TMP/site.pem#" \
         -e "s#^\( *bind \):443 #\1127.0.0.1:$tls #" \
         -e "s#127\.0\.0\.1:8080#127.0.0.1:$mitm#" \
-        -e '/^ *\(log \/dev\/log\|chroot\|stats socket\|user\|group\|daemon\)\b/d' \
+        -e "s#/etc/haproxy/dpi-dual-banned\.acl#$TMP/dpi-dual-banned.acl#g" \
+        -e "s#^\( *stats socket \)/run/haproxy/admin\.sock #\1$stats #" \
+        -e "/^ *\(log \/dev\/log\|chroot\|${drop}user\|group\|daemon\)\b/d" \
         "$SOURCE_DIR/deploy/haproxy/haproxy.cfg" > "$TMP/haproxy.cfg"
+    [ -z "$stats" ] || grep -q "^ *stats socket $stats " "$TMP/haproxy.cfg" \
+        || fail "sed on haproxy.cfg: stats socket"
     grep -q "bind 127.0.0.1:$tls ssl crt $TMP/site.pem" "$TMP/haproxy.cfg" \
         || fail "sed on haproxy.cfg: bind"
     grep -q "server mitmdump 127.0.0.1:$mitm" "$TMP/haproxy.cfg" || fail "sed on haproxy.cfg: server"
