@@ -100,6 +100,8 @@ typedef struct {
 
 typedef struct join_t join_t;
 
+/*  FN must not call back into the join. join_destroy reports nothing: call
+    join_flush first for the requests still waiting.                        */
 join_t *join_new (uint64_t window_ns, size_t max_entries, join_fn *fn, void *arg);
 void join_destroy (join_t **self_p);
 
