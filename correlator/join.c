@@ -85,26 +85,11 @@ power_of_two (size_t at_least)
     return n;
 }
 
-static uint64_t
-hash_bytes (const char *data, size_t len, uint32_t port)
-{
-    uint64_t h = hash_mix64 (len + 0x9e3779b97f4a7c15ull + ((uint64_t) port << 32));
-    while (len) {
-        uint64_t word = 0;
-        size_t n = len < 8 ? len : 8;
-        memcpy (&word, data, n);
-        h = hash_mix64 (h ^ word) + n;
-        data += n;
-        len -= n;
-    }
-    return h;
-}
-
 static jkey_t
 key_make (const char *s, uint32_t port)
 {
     jkey_t key = { s, strlen (s), port, 0 };
-    key.hash = hash_bytes (s, key.len, port);
+    key.hash = hash_mix64 (hash_bytes (s, key.len) + ((uint64_t) port << 32));
     return key;
 }
 
