@@ -27,6 +27,11 @@ static const entry_t s_commands[] = {
     { &ctl_replay_command, cmd_replay, "dpi-buffer: analyse a client's requests again" },
     { &ctl_buffer_command, cmd_buffer, "dpi-buffer: its counters (stats), its newest requests (dump)" },
     { &ctl_forensic_command, cmd_forensic, "decrypt the forensic log of dpi-buffer as JSON lines" },
+    { &ctl_threats_command, cmd_threats, "dpi-correlator: its newest correlated threats" },
+    { &ctl_reputation_command, cmd_reputation, "dpi-correlator: an address's reputation, or the worst" },
+    { &ctl_ban_command, cmd_ban, "dpi-correlator: ban an address or range" },
+    { &ctl_unban_command, cmd_unban, "dpi-correlator: lift a ban" },
+    { &ctl_whitelist_command, cmd_whitelist, "dpi-correlator: the ranges never banned" },
 };
 #define COMMANDS (sizeof s_commands / sizeof s_commands[0])
 
@@ -37,7 +42,7 @@ usage (FILE *out, bool details)
     fprintf (out, "usage: dpi-dualctl COMMAND [ARGS]    (dpi-dualctl COMMAND --help: its own help)\n"
                   "\n");
     for (size_t i = 0; i < COMMANDS; i++)
-        fprintf (out, "  %-8s %s\n", s_commands[i].command->name, s_commands[i].summary);
+        fprintf (out, "  %-10s %s\n", s_commands[i].command->name, s_commands[i].summary);
     fprintf (out, "\nEvery command but keys new takes -c FILE (default: $DPI_DUAL_CONFIG, else "
                   CONFIG_DEFAULT_PATH " when it exists).\n"
                   "Exit status: 0 done, 1 failed (see each command), 2 usage error,\n"
