@@ -275,7 +275,7 @@ call_wait (zsock_t *sock, const char *endpoint, int timeout_ms, char *error, siz
         rc = zmq_poll (&item, 1, left > 0 ? (long) left : 0);
     } while (rc < 0 && zmq_errno () == EINTR && !zsys_interrupted);
     if (rc <= 0) {
-        snprintf (error, errlen, "%s from %s after %d ms: is dpi-buffer running?",
+        snprintf (error, errlen, "%s from %s after %d ms",
                   rc < 0 ? "interrupted: no answer" : "no answer", endpoint, timeout_ms);
         return NULL;
     }
@@ -319,7 +319,7 @@ query_call (const config_t *cfg, const char *endpoint, json_t *request, int time
         snprintf (error, errlen, "cannot use the endpoint %s (the message above says why)",
                   endpoint);
     else if (zstr_send (sock, text) != 0)
-        snprintf (error, errlen, "no answer from %s after %d ms: is dpi-buffer running?",
+        snprintf (error, errlen, "no answer from %s after %d ms",
                   ep.address, timeout_ms);
     else
         reply = call_wait (sock, ep.address, timeout_ms, error, errlen);

@@ -65,8 +65,8 @@ query_stats_t query_stats (const query_t *self);
 
 /*  Client: send REQUEST to the service at ENDPOINT and wait up to
     TIMEOUT_MS for the reply (a new object), or NULL with the reason in
-    ERROR ("no answer from ipc://... after 2000 ms: is dpi-buffer
-    running?", "reply is not JSON", ...).                                   */
+    ERROR ("no answer from ipc://... after 2000 ms", "reply is not JSON",
+    ...): the caller names the worker it asked.                              */
 json_t *query_call (const config_t *cfg, const char *endpoint, json_t *request,
                     int timeout_ms, char *error, size_t errlen);
 

@@ -319,7 +319,7 @@ ask (const ctl_command_t *cmd, const opts_t *o, json_t *request,
     json_decref (request);
     config_destroy (&cfg);
     if (!reply) {
-        fprintf (stderr, "dpi-dualctl %s: %s\n", cmd->name, error);
+        fprintf (stderr, "dpi-dualctl %s: %s: is dpi-buffer running?\n", cmd->name, error);
         return 1;
     }
     bool ok = json_is_true (json_object_get (reply, "ok"));

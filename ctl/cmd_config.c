@@ -17,6 +17,7 @@
 
 #include "bridge.h"
 #include "buffer.h"
+#include "correlator.h"
 #include "capture.h"
 #include "ctl.h"
 
@@ -28,6 +29,7 @@ check_workers (const config_t *cfg, config_errors_t *errors)
     rc |= capture_check (cfg, errors);
     rc |= bridge_check (cfg, errors);
     rc |= buffer_check (cfg, errors);
+    rc |= correlator_check (cfg, errors);
     return rc;
 }
 

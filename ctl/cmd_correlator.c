@@ -383,17 +383,6 @@ print_whitelist (const json_t *reply)
 /*  --------------------------------------------------------------------------
     The call                                                                 */
 
-/*  query_call's reason for no answer names dpi-buffer (common/query.c): the
-    correlator instead, in ERROR.                                            */
-static void
-name_correlator (char *error, size_t errlen)
-{
-    static const char buffer[] = "is dpi-buffer running?";
-    char *at = strstr (error, buffer);
-    if (at && (size_t) (at - error) + sizeof "is dpi-correlator running?" <= errlen)
-        strcpy (at, "is dpi-correlator running?");
-}
-
 /*  Send REQUEST (consumed) to the correlator's query service with CFG and
     print the reply with PRINT (or as JSON). The exit code.                  */
 static int
@@ -405,8 +394,7 @@ ask_with (const ctl_command_t *cmd, const opts_t *o, const config_t *cfg, json_t
                                 (int) o->timeout_ms, error, sizeof error);
     json_decref (request);
     if (!reply) {
-        name_correlator (error, sizeof error);
-        fprintf (stderr, "dpi-dualctl %s: %s\n", cmd->name, error);
+        fprintf (stderr, "dpi-dualctl %s: %s: is dpi-correlator running?\n", cmd->name, error);
         return 1;
     }
     bool ok = json_is_true (json_object_get (reply, "ok"));
