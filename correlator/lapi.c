@@ -243,14 +243,15 @@ http_do (lapi_t *self, const char *base, const char *path, const char *body,
     return code;
 }
 
-/*  A failure: counted by the caller, logged here at most once a second.
-    WHAT names the request; nothing secret reaches the line.                 */
+/*  A failure: counted by the caller, logged here at most once a second
+    (not while stopping). WHAT names the request; nothing secret reaches
+    the line (the body shown is the LAPI's answer, never our request).      */
 static void
 lapi_fail (lapi_t *self, const char *what, long code, const char *err, const buf_t *body)
 {
     uint64_t unlogged;
-    if (!ratelog_due (&self->rl, &unlogged))
-        return;
+    if (atomic_load (&self->stop) || !ratelog_due (&self->rl, &unlogged))
+        return;                             /* stopping: aborted on purpose */
     if (code < 0)
         log_warning ("crowdsec lapi: %s: %s (%llu not logged since)", what, err,
                      (unsigned long long) unlogged);
@@ -315,7 +316,8 @@ decisions_queue (lapi_t *self, const lapi_decision_t *batch, size_t n)
         } else
             take = self->dq_cap - self->dq_len;
     }
-    memcpy (self->dq + self->dq_len, batch, take * sizeof *batch);
+    if (take)
+        memcpy (self->dq + self->dq_len, batch, take * sizeof *batch);
     self->dq_len += take;
     self->stats.decisions_dropped += n - take;
     uint64_t one = 1;
@@ -830,9 +832,11 @@ lapi_take (lapi_t *self, lapi_decision_t *out, size_t max)
 {
     pthread_mutex_lock (&self->lock);
     size_t n = self->dq_len < max ? self->dq_len : max;
-    memcpy (out, self->dq, n * sizeof *out);
-    memmove (self->dq, self->dq + n, (self->dq_len - n) * sizeof *out);
-    self->dq_len -= n;
+    if (n) {
+        memcpy (out, self->dq, n * sizeof *out);
+        memmove (self->dq, self->dq + n, (self->dq_len - n) * sizeof *out);
+        self->dq_len -= n;
+    }
     uint64_t count;
     if (self->dq_len == 0 && read (self->efd, &count, sizeof count) < 0 && errno != EAGAIN)
         log_warning ("crowdsec lapi: eventfd: %s", strerror (errno));

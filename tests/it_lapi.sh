@@ -18,7 +18,7 @@ cs_require it_lapi
 tmp=$(mktemp -d /tmp/it_lapi.XXXXXX)
 probe_pid= hold_pid=
 cleanup() {
-    for p in $probe_pid $hold_pid ${cs_lapi_pid:-}; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    for p in $probe_pid $hold_pid ${cs_lapi_pid:-}; do { kill "$p" && wait "$p"; } 2>/dev/null || true; done
     [[ -n ${KEEP:-} ]] && echo "it_lapi: kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT
