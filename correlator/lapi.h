@@ -26,7 +26,9 @@
     are never logged.
 
     The main loop polls lapi_fd and takes what arrived with lapi_take; it
-    queues bans with lapi_push (never blocks: a full queue drops and counts). */
+    queues bans with lapi_push (never blocks: a full queue drops and counts).
+    lapi_new does not look at crowdsec.enabled (the caller does); an empty
+    crowdsec.api_key_file means no decisions polled (pushing only).        */
 #ifndef DPI_CORRELATOR_LAPI_H
 #define DPI_CORRELATOR_LAPI_H
 
@@ -62,6 +64,8 @@ typedef struct {
     uint64_t decisions_new, decisions_deleted, decisions_repeated, scopes_ignored;
     uint64_t logins, login_errors;
     uint64_t pushed, push_errors, push_dropped;
+    uint64_t decisions_dropped;     /* the hand-over queue was full          */
+    uint64_t decisions_malformed;   /* no id, value or a bad duration        */
 } lapi_stats_t;
 
 typedef struct lapi_t lapi_t;

@@ -11,12 +11,8 @@ set -euo pipefail
 src=${SOURCE_DIR:-$(cd "$(dirname "$0")/.." && pwd)}
 cs=$src/deploy/crowdsec
 
-if ! command -v cscli >/dev/null || ! command -v crowdsec >/dev/null; then
-    [[ $(id -u) -eq 0 ]] || { echo "it_crowdsec: cscli missing and not root: cannot install"; exit 1; }
-    t0=$(date +%s)
-    bash "$src/deploy/install-crowdsec.sh"
-    echo "it_crowdsec: crowdsec installed in $(( $(date +%s) - t0 )) s"
-fi
+. "$src/tests/lib/crowdsec.sh"     # cs_require, cs_setup, cs_lapi_start
+cs_require it_crowdsec
 hub=/var/lib/crowdsec/hub
 for f in parsers/s00-raw/crowdsecurity/syslog-logs.yaml parsers/s02-enrich/crowdsecurity/dateparse-enrich.yaml \
          parsers/s02-enrich/crowdsecurity/whitelists.yaml; do
@@ -26,64 +22,26 @@ done
 tmp=$(mktemp -d /tmp/it_crowdsec.XXXXXX)
 lapi_pid= agent_pid=
 cleanup() {
-    for p in $agent_pid $lapi_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    for p in $agent_pid $lapi_pid ${cs_lapi_pid:-}; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 fail() { echo "it_crowdsec: FAIL: $*"; exit 1; }
 
 # --- a private CrowdSec: its own config dir (Debian's s00-raw/s02 steps + ours), LAPI, db
-d=$tmp/etc
-mkdir -p "$d/parsers/s00-raw" "$d/parsers/s01-parse" "$d/parsers/s02-enrich" "$d/scenarios" "$tmp/log"
+cs_setup "$tmp"
+d=$cs_d cfg=$cs_cfg port=$cs_port
+mkdir -p "$d/parsers/s00-raw" "$d/parsers/s01-parse" "$d/parsers/s02-enrich" "$d/scenarios"
 ln -s /etc/crowdsec/patterns "$d/patterns"
 ln -s $hub/parsers/s00-raw/crowdsecurity/syslog-logs.yaml "$d/parsers/s00-raw/"
 ln -s $hub/parsers/s02-enrich/crowdsecurity/dateparse-enrich.yaml "$d/parsers/s02-enrich/"
 ln -s $hub/parsers/s02-enrich/crowdsecurity/whitelists.yaml "$d/parsers/s02-enrich/"
 cp "$cs/dpi-dual-threats-logs.yaml" "$d/parsers/s01-parse/"
 cp "$cs/dpi-dual-critical.yaml" "$cs/dpi-dual-repeated.yaml" "$d/scenarios/"
-cp /etc/crowdsec/profiles.yaml /etc/crowdsec/simulation.yaml "$d/"
-echo "# no Central API" > "$d/online_api_credentials.yaml"
-: > "$d/acquis.yaml"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cp /etc/crowdsec/config.yaml "$d/config.yaml"
-cat > "$d/config.yaml.local" <<YAML
-common:
-  log_media: file
-  log_dir: $tmp/log/
-config_paths:
-  config_dir: $d/
-  simulation_path: $d/simulation.yaml
-crowdsec_service:
-  acquisition_path: $d/acquis.yaml
-  acquisition_dir: $d/acquis.d
-cscli:
-  hub_branch: v1.4.6
-db_config:
-  db_path: $tmp/crowdsec.db
-  use_wal: true
-api:
-  client:
-    credentials_path: $d/local_api_credentials.yaml
-  server:
-    listen_uri: 127.0.0.1:$port
-    profiles_path: $d/profiles.yaml
-    console_path: $d/console.yaml
-    online_client:
-      credentials_path: $d/online_api_credentials.yaml
-prometheus:
-  enabled: false
-YAML
-cfg=$d/config.yaml
 cscli -c "$cfg" --error machines add dpitest --auto -f "$d/local_api_credentials.yaml" \
     --url "http://127.0.0.1:$port/" > /dev/null
-crowdsec -c "$cfg" -no-cs > "$tmp/log/lapi.out" 2>&1 &
-lapi_pid=$!
-for _ in $(seq 1 150); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
-    kill -0 $lapi_pid 2>/dev/null || { cat "$tmp/log/"*; fail "LAPI exited"; }
-    sleep 0.2
-done
-(exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || fail "LAPI not listening on $port after 30 s"
+cs_lapi_start it_crowdsec
+lapi_pid=$cs_lapi_pid
 
 # --- sample threats.log, as dpi-bridge-mitm writes it (bridge-mitm/threatlog.c; the
 # fields CrowdSec needs are in bridge-mitm/PROTOCOL.md, "threats.log")
