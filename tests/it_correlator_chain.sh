@@ -12,7 +12,11 @@
 #     correlated.threat carries the TAP flow's protocol and the join key;
 # (c) dpi-dualctl threats / reputation show it; unban lets it through again; a manual ban
 #     and the whitelist work;
-# (d) the reputation survives a restart of the correlator (state_dir).
+# (d) the reputation survives a restart of the correlator (state_dir);
+# (e) CrowdSec both ways, a private LAPI (tests/lib/crowdsec.sh): the correlator's ban of
+#     (b) is in `cscli decisions list -a` and `cscli alerts inspect` shows its evidence;
+#     `cscli decisions add` for another client -> a decision (origin crowdsec) -> the
+#     bridge refuses that client.
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
 PY=/usr/bin/python3
@@ -34,6 +38,20 @@ cleanup() {
     exit $rc
 }
 trap cleanup EXIT
+
+src=$SOURCE_DIR
+. "$SOURCE_DIR/tests/lib/crowdsec.sh"
+cs_require it_correlator_chain
+cs_setup "$TMP/cs"
+cscli() { command cscli -c "$cs_cfg" --error "$@"; }
+cscli machines add dpitest --auto -f "$cs_d/local_api_credentials.yaml" \
+    --url "http://127.0.0.1:$cs_port/" > /dev/null
+cs_lapi_start it_correlator_chain
+CHAIN_PIDS+=("$cs_lapi_pid")
+cscli bouncers add dpi-correlator -o raw | tr -d '[:space:]' > "$TMP/cs.key"
+[ -s "$TMP/cs.key" ] || fail "cscli bouncers add gave no key"
+cscli machines add dpi-correlator --auto -f "$TMP/cs.creds" --url "http://127.0.0.1:$cs_port/" \
+    > /dev/null
 
 chain_ports 3
 read -r p_back p_mitm p_tls <<< "${CHAIN_PORTS[*]}"
@@ -62,6 +80,12 @@ correlation:
   publish_joins: true
   threat_threshold: 50
   window: 30
+crowdsec:
+  enabled: true
+  lapi_url: "http://127.0.0.1:$cs_port"
+  api_key_file: $TMP/cs.key
+  machine_credentials_file: $TMP/cs.creds
+  poll_interval: 1
 YAML
 "$ctl" config check "$cfg" > /dev/null || fail "config check refuses the test config"
 chain_tls
@@ -180,3 +204,31 @@ chain_wait 30 test -S "$run/correlator.query" || fail "(d) no restart"
 $PY -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["score"] >= 40 and r["events"] >= 4 else 1)' \
     "$TMP/rep2.json" || fail "(d) reputation after restart: $(cat "$TMP/rep2.json")"
 echo "ok (d) the reputation survived the restart"
+
+# --- (e) ------------------------------------------------------------------------------
+pushed() {
+    cscli decisions list -a -o json > "$TMP/cs-decisions.json" 2> /dev/null
+    $PY -c '
+import json, sys
+d = json.load(open(sys.argv[1])) or []
+ok = any(dec["value"] == "127.0.0.5" and dec["origin"] == "dpi-dual"
+         for a in d for dec in (a.get("decisions") or []))
+sys.exit(0 if ok else 1)' "$TMP/cs-decisions.json"
+}
+chain_wait 30 pushed || fail "(e) the correlator's ban is not in cscli decisions list -a"
+aid=$(cscli alerts list -a -o json | $PY -c '
+import json, sys
+for a in json.load(sys.stdin) or []:
+    if any(d["value"] == "127.0.0.5" and d["origin"] == "dpi-dual" for d in a.get("decisions") or []):
+        print(a["id"]); break')
+[ -n "$aid" ] || fail "(e) no CrowdSec alert for the ban"
+cscli alerts inspect "$aid" -o json > "$TMP/cs-alert.json"
+grep -q 'community_id' "$TMP/cs-alert.json" || fail "(e) the alert lacks its evidence: $(head -c 600 "$TMP/cs-alert.json")"
+cscli decisions add -i 127.0.0.4 -d 1h > /dev/null
+[ "$(req 127.0.0.4 /before "${browser[@]}")" != "" ] || true
+crowdsec_ban() { [ "$(req 127.0.0.4 /clean "${browser[@]}")" = "403 ban-list" ]; }
+chain_wait 30 crowdsec_ban || fail "(e) a cscli decision did not reach the bridge"
+grep -q '"origin": *"crowdsec"' "$TMP/out.jsonl" || grep -q '"origin":"crowdsec"' "$TMP/out.jsonl" \
+    || fail "(e) no decision of origin crowdsec on the bus"
+echo "ok (e) CrowdSec: our ban pushed with its evidence, its decision enforced by the bridge"
+
