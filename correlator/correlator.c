@@ -539,6 +539,8 @@ correlator_lapi (correlator_t *self)
     lapi_decision_t d[64];
     size_t n = lapi_take (self->lapi, d, 64);
     for (size_t i = 0; i < n; i++) {
+        if (strcmp (d[i].origin, "dpi-dual") == 0)
+            continue;                       /* our own ban, pushed: enforced already */
         self->counters[CORRELATOR_CROWDSEC_DECISIONS]++;
         char reason[192];
         snprintf (reason, sizeof reason, "CrowdSec %s: %s (%s)", d[i].type, d[i].scenario,

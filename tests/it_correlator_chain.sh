@@ -225,7 +225,6 @@ for a in json.load(sys.stdin) or []:
 cscli alerts inspect "$aid" -o json > "$TMP/cs-alert.json"
 grep -q 'community_id' "$TMP/cs-alert.json" || fail "(e) the alert lacks its evidence: $(head -c 600 "$TMP/cs-alert.json")"
 cscli decisions add -i 127.0.0.4 -d 1h > /dev/null
-[ "$(req 127.0.0.4 /before "${browser[@]}")" != "" ] || true
 crowdsec_ban() { [ "$(req 127.0.0.4 /clean "${browser[@]}")" = "403 ban-list" ]; }
 chain_wait 30 crowdsec_ban || fail "(e) a cscli decision did not reach the bridge"
 grep -q '"origin": *"crowdsec"' "$TMP/out.jsonl" || grep -q '"origin":"crowdsec"' "$TMP/out.jsonl" \
