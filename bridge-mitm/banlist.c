@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,23 +42,13 @@ family_index (int family)
 static unsigned
 family_bits (int family)
 {
-    return family == AF_INET ? 32 : 128;
+    return ipnet_bits (family);
 }
 
-/*  Clear the bits of ADDR past PREFIX (16 bytes written).                  */
 static void
 mask (const uint8_t *addr, int family, unsigned prefix, uint8_t out[16])
 {
-    unsigned bytes = family == AF_INET ? 4 : 16;
-    memset (out, 0, 16);
-    memcpy (out, addr, bytes);
-    for (unsigned i = 0; i < bytes; i++) {
-        unsigned bit = i * 8;
-        if (bit >= prefix)
-            out[i] = 0;
-        else if (prefix - bit < 8)
-            out[i] &= (uint8_t) (0xff << (8 - (prefix - bit)));
-    }
+    ipnet_mask (addr, family, prefix, out);
 }
 
 static uint64_t
@@ -181,94 +170,19 @@ banlist_destroy (banlist_t **self_p)
 int
 banlist_parse_addr (const char *text, int *family, uint8_t addr[16])
 {
-    memset (addr, 0, 16);
-    if (inet_pton (AF_INET, text, addr) == 1) {
-        *family = AF_INET;
-        return 0;
-    }
-    if (inet_pton (AF_INET6, text, addr) != 1)
-        return -1;
-    static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-    if (memcmp (addr, v4mapped, 12) == 0) {
-        memmove (addr, addr + 12, 4);
-        memset (addr + 4, 0, 12);
-        *family = AF_INET;
-    }
-    else
-        *family = AF_INET6;
-    return 0;
-}
-
-static void
-set_error (char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list args;
-    va_start (args, fmt);
-    vsnprintf (err, errlen, fmt, args);
-    va_end (args);
+    return ipnet_parse_addr (text, family, addr);
 }
 
 int
 banlist_parse_net (const char *text, banlist_net_t *net, char *err, size_t errlen)
 {
-    char addr_text[INET6_ADDRSTRLEN + 8];
-    const char *slash = strchr (text, '/');
-    size_t addr_len = slash ? (size_t) (slash - text) : strlen (text);
-    if (addr_len == 0 || addr_len >= sizeof addr_text) {
-        set_error (err, errlen, "'%.64s' is not an IP address", text);
-        return -1;
-    }
-    memcpy (addr_text, text, addr_len);
-    addr_text[addr_len] = 0;
-    uint8_t addr[16];
-    int family;
-    if (banlist_parse_addr (addr_text, &family, addr) != 0) {
-        set_error (err, errlen, "'%s' is not an IP address", addr_text);
-        return -1;
-    }
-    unsigned bits = family_bits (family);
-    unsigned prefix = bits;
-    if (slash) {
-        const char *p = slash + 1;
-        if (*p == 0 || strlen (p) > 3 || strspn (p, "0123456789") != strlen (p)) {
-            set_error (err, errlen, "prefix '/%.16s' is not a number", p);
-            return -1;
-        }
-        prefix = (unsigned) atoi (p);
-        /* an IPv4-mapped address keeps its IPv6 prefix length until here */
-        bool mapped = family == AF_INET && strchr (addr_text, ':');
-        if (mapped) {
-            if (prefix < 96 || prefix > 128) {
-                set_error (err, errlen, "prefix /%u of an IPv4-mapped address must be 96..128",
-                           prefix);
-                return -1;
-            }
-            prefix -= 96;
-        }
-        else if (prefix > bits) {
-            set_error (err, errlen, "prefix /%u is out of range for IPv%d (0..%u)", prefix,
-                       family == AF_INET ? 4 : 6, bits);
-            return -1;
-        }
-    }
-    net->family = family;
-    net->prefix = prefix;
-    mask (addr, family, prefix, net->addr);
-    return 0;
+    return ipnet_parse (text, net, err, errlen);
 }
 
 void
 banlist_format_net (const banlist_net_t *net, char *out, size_t outlen)
 {
-    char text[INET6_ADDRSTRLEN];
-    if (!inet_ntop (net->family, net->addr, text, sizeof text))
-        snprintf (text, sizeof text, "?");
-    if (net->prefix == family_bits (net->family))
-        snprintf (out, outlen, "%s", text);
-    else
-        snprintf (out, outlen, "%s/%u", text, net->prefix);
+    ipnet_format (net, out, outlen);
 }
 
 int

@@ -35,15 +35,12 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "ipnet.h"
 
 typedef struct banlist_t banlist_t;
 
-/*  A parsed address or range.                                               */
-typedef struct {
-    int family;                 /* AF_INET or AF_INET6                       */
-    uint8_t addr[16];           /* network order; 4 bytes used for AF_INET   */
-    unsigned prefix;            /* 0..32 or 0..128                           */
-} banlist_net_t;
+/*  A parsed address or range (common/ipnet.h).                              */
+typedef ipnet_t banlist_net_t;
 
 /*  What a lookup found.                                                     */
 typedef struct {
@@ -54,7 +51,8 @@ typedef struct {
 banlist_t *banlist_new (void);
 void banlist_destroy (banlist_t **self_p);
 
-/*  Parse "IP" or "IP/PREFIX" into NET. 0, or -1 with a reason in ERR.       */
+/*  Parse "IP" or "IP/PREFIX" into NET. 0, or -1 with a reason in ERR
+    (ipnet_parse).                                                           */
 int banlist_parse_net (const char *text, banlist_net_t *net, char *err, size_t errlen);
 
 /*  Parse a plain address ("IP", no prefix): a lookup key. 0 or -1.          */

@@ -17,6 +17,31 @@
     reputation_load reads it back at start (a missing file is not an
     error; a damaged one is, with its line).
 
+    Keys: an address or a prefix, parsed (common/ipnet.h) and printed
+    back canonically — "::ffff:192.0.2.1" is 192.0.2.1, the /24 of
+    192.0.2.7 is "192.0.2.0/24", the /64 "2001:db8:0:1::/64". Text that is
+    neither is ignored (counted in rep_stats_t.invalid). With prefixes,
+    every evidence on an address also goes to its aggregate entry, which is
+    asked for (get, should_ban) by its "PREFIX/LEN". A half-life of 0 means
+    no decay; a clock gone back decays nothing. reputation_set_banned on an
+    unknown key creates its entry (score 0); an eviction forgets the ban
+    (the enforcers keep their own). An expired ban reads as 0.
+
+    The file (reputation_save writes the scores decayed to its NOW_NS):
+
+        dpi-dual-reputation 1
+        # ip score score_ns first_seen_ns last_seen_ns events banned_until_ns last_kind
+        192.0.2.7 37.5 1700000000000000000 1699990000000000000 ... waf_block
+
+    the header line (magic and format version) first, then one entry a
+    line, least recently seen first (so a load rebuilds the LRU order):
+    score as a decimal 0..100 at score_ns (wall clock, ns since the epoch),
+    the counts and times as whole numbers, last_kind one token ("-": none).
+    Blank lines and "#" lines are ignored. A load replaces entries of the
+    same keys and keeps the others; a damaged file changes nothing and its
+    error reads "PATH:LINE: reason". The whitelist is not in the file: it
+    comes from the configuration at every start.
+
     One thread (the correlator's loop).                                     */
 #ifndef DPI_CORRELATOR_REPUTATION_H
 #define DPI_CORRELATOR_REPUTATION_H
@@ -51,6 +76,7 @@ typedef struct {
     uint64_t entries;
     uint64_t evicted;
     uint64_t whitelisted_hits;      /* evidence on whitelisted addresses     */
+    uint64_t invalid;               /* calls with something not an address   */
 } rep_stats_t;
 
 typedef struct reputation_t reputation_t;
