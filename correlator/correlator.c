@@ -16,13 +16,20 @@
 #define SCAN_HOSTS 20               /* distinct hosts likewise               */
 #define NS 1000000000ull
 
-/*  nDPI risks that are evidence of a threat (names as nDPI 4.2 prints them). */
-static const char *const s_threat_risks[] = {
-    "Possible Exploit", "Suspicious DGA Domain name", "Known Protocol on Non Standard Port",
-    "Self-signed Certificate", "Obsolete TLS Version (1.1 or older)", "Malicious JA3 Fingerprint",
-    "Malware Host Contacted", "Suspicious Entropy", "Unsafe Protocol", "SMB Insecure Version",
-    "HTTP Suspicious User-Agent", "HTTP Suspicious Header", "Possibly Malicious JA3 Fingerprint",
-    "TLS Certificate Expired", NULL,
+/*  nDPI risks that are evidence against the client (names as nDPI 4.2
+    prints them).                                                            */
+static const char *const s_client_risks[] = {
+    "Possible Exploit", "Suspicious DGA Domain name", "Malicious JA3 Fingerprint",
+    "Possibly Malicious JA3 Fingerprint", "Malware Host Contacted", "Suspicious Entropy",
+    "Unsafe Protocol", "SMB Insecure Version", "HTTP Suspicious User-Agent",
+    "HTTP Suspicious Header", NULL,
+};
+/*  Risks that describe the server: evidence only when the client went to a
+    server that is not one of ours (a frontend the MITM requests name) — a
+    self-signed certificate on our own HAProxy says nothing of its clients. */
+static const char *const s_server_risks[] = {
+    "Known Protocol on Non Standard Port", "Self-signed Certificate",
+    "Obsolete TLS Version (1.1 or older)", "TLS Certificate Expired", NULL,
 };
 /*  Protocols the MITM never sees that are worth a look on a router.        */
 static const char *const s_suspicious_protos[] = { "Tor", "BitTorrent", "Telnet", NULL };
@@ -369,12 +376,46 @@ memo_slot (correlator_t *self, const char *request_id)
 }
 
 static bool
-risk_is_threat (const char *name)
+listed (const char *const *list, const char *name)
 {
-    for (size_t i = 0; s_threat_risks[i]; i++)
-        if (strcmp (s_threat_risks[i], name) == 0)
+    for (size_t i = 0; list[i]; i++)
+        if (strcmp (list[i], name) == 0)
             return true;
     return false;
+}
+
+/*  The frontends the MITM requests name (ip:port), a small set.           */
+static uint64_t
+frontend_key (const char *ip, uint32_t port)
+{
+    char norm[JOIN_IP_MAX];
+    join_normalise_ip (ip, norm, sizeof norm);
+    return hash_string (norm) ^ ((uint64_t) port << 48) ^ port;
+}
+
+static bool
+is_frontend (const correlator_t *self, const char *ip, uint32_t port)
+{
+    uint64_t key = frontend_key (ip, port);
+    for (size_t i = 0; i < self->nfrontends; i++)
+        if (self->frontends[i] == key)
+            return true;
+    return false;
+}
+
+static void
+add_frontend (correlator_t *self, const char *ip, uint32_t port)
+{
+    if (ip && ip[0] && !is_frontend (self, ip, port)
+        && self->nfrontends < sizeof self->frontends / sizeof self->frontends[0])
+        self->frontends[self->nfrontends++] = frontend_key (ip, port);
+}
+
+static bool
+risk_is_threat (const correlator_t *self, const join_flow_t *flow, const char *name)
+{
+    return listed (s_client_risks, name)
+        || (listed (s_server_risks, name) && !is_frontend (self, flow->dst_ip, flow->dst_port));
 }
 
 static void
@@ -420,7 +461,7 @@ flow_threat (correlator_t *self, const join_flow_t *flow, const Dpidual__V1__Flo
 {
     char reason[256] = "";
     for (size_t i = 0; i < ev->n_risks && !reason[0]; i++)
-        if (risk_is_threat (ev->risks[i]))
+        if (risk_is_threat (self, flow, ev->risks[i]))
             snprintf (reason, sizeof reason, "nDPI risk: %s (%s)", ev->risks[i], flow->proto);
     for (size_t i = 0; s_suspicious_protos[i] && !reason[0]; i++)
         if ((ev->app_protocol_name && strcmp (ev->app_protocol_name, s_suspicious_protos[i]) == 0)
@@ -462,6 +503,7 @@ correlator_request (correlator_t *self, const Dpidual__V1__HttpRequest *req)
     if (self->input)
         see_time (self, req->ts_ns);
     join_request (self->join, req, correlator_now (self));
+    add_frontend (self, req->frontend_ip, req->frontend_port);
     if (!req->request_id || !req->request_id[0])
         return;
     req_memo_t *m = memo_slot (self, req->request_id);

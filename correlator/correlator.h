@@ -100,6 +100,8 @@ typedef struct correlator_t {
     uint64_t state_due_ns, compat_due_ns;
     scan_track_t scans[SCAN_TRACK];
     req_memo_t *memo;               /* [REQ_MEMO]                            */
+    uint64_t frontends[64];         /* our frontends (ip:port), from requests */
+    size_t nfrontends;
     /* the recent threats, a ring of JSON objects (service.c)               */
     struct json_t *recent[RECENT_THREATS];
     size_t recent_next;

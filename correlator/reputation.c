@@ -455,6 +455,18 @@ reputation_set_banned (reputation_t *self, const char *ip, uint64_t until_ns)
     s->banned_until_ns = until_ns;
 }
 
+void
+reputation_forgive (reputation_t *self, const char *ip, uint64_t now_ns)
+{
+    ipnet_t net;
+    slot_t *s = parse_key (ip, &net) ? find (self, &net) : NULL;
+    if (!s)
+        return;
+    s->score = 0;
+    s->score_ns = now_ns;
+    s->banned_until_ns = 0;
+}
+
 static int
 by_score (const void *a, const void *b)
 {

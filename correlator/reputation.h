@@ -97,6 +97,10 @@ bool reputation_get (reputation_t *self, const char *ip, uint64_t now_ns, rep_en
 bool reputation_should_ban (reputation_t *self, const char *ip, uint64_t now_ns);
 void reputation_set_banned (reputation_t *self, const char *ip, uint64_t until_ns);
 
+/*  An operator's unban: IP's score back to 0 and its ban lifted (its
+    history — events, first seen — stays).                                  */
+void reputation_forgive (reputation_t *self, const char *ip, uint64_t now_ns);
+
 /*  Whitelist: CIDR ("192.0.2.0/24", "2001:db8::/32", or one address).
     0, or -1 with the reason in ERROR.                                       */
 int reputation_whitelist_add (reputation_t *self, const char *cidr, char *error, size_t errlen);

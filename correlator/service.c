@@ -152,6 +152,8 @@ ban (correlator_t *self, json_t *request, bool on)
         return error_reply ("ban: the address is whitelisted (correlation.whitelist)");
     correlator_decide (self, on, value, duration, reason && reason[0] ? reason : "manual",
                        "manual");
+    if (!on && !strchr (value, '/'))        /* a fresh start, not a re-ban at the next hit */
+        reputation_forgive (self->rep, value, correlator_now (self));
     return json_pack ("{s:s, s:I}", "value", value, "duration", (json_int_t) (on ? duration : 0));
 }
 
