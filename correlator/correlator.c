@@ -411,11 +411,42 @@ add_frontend (correlator_t *self, const char *ip, uint32_t port)
         self->frontends[self->nfrontends++] = frontend_key (ip, port);
 }
 
-static bool
-risk_is_threat (const correlator_t *self, const join_flow_t *flow, const char *name)
+/*  Decide the held server-side risks that are due by NOW_NS (all of them
+    with ALL): evidence unless the server turned out to be one of ours.    */
+static void
+pending_risks (correlator_t *self, uint64_t now_ns, bool all)
 {
-    return listed (s_client_risks, name)
-        || (listed (s_server_risks, name) && !is_frontend (self, flow->dst_ip, flow->dst_port));
+    size_t kept = 0;
+    for (size_t i = 0; i < self->npending; i++) {
+        pending_risk_t *p = &self->pending[i];
+        if (!all && p->due_ns > now_ns) {
+            self->pending[kept++] = *p;
+            continue;
+        }
+        if (is_frontend (self, p->dst_ip, p->dst_port))
+            continue;
+        evidence_t e = { .ip = p->ip, .community_id = p->community_id, .kind = "dpi_threat",
+                         .source = TOPIC_TAP_FLOW, .reason = p->reason, .severity = 6,
+                         .points = (uint32_t) self->cfg->correlation.scoring.dpi_threat };
+        evidence (self, &e);
+    }
+    self->npending = kept;
+}
+
+static void
+hold_risk (correlator_t *self, const join_flow_t *flow, const char *reason)
+{
+    if (is_frontend (self, flow->dst_ip, flow->dst_port))
+        return;
+    if (self->npending == PENDING_RISKS)
+        pending_risks (self, UINT64_MAX, true);     /* full: decide them all now */
+    pending_risk_t *p = &self->pending[self->npending++];
+    snprintf (p->community_id, sizeof p->community_id, "%s", flow->community_id);
+    snprintf (p->ip, sizeof p->ip, "%s", flow->src_ip);
+    snprintf (p->dst_ip, sizeof p->dst_ip, "%s", flow->dst_ip);
+    p->dst_port = flow->dst_port;
+    snprintf (p->reason, sizeof p->reason, "%s", reason);
+    p->due_ns = correlator_now (self) + PENDING_RISK_NS;
 }
 
 static void
@@ -456,20 +487,29 @@ track_scan (correlator_t *self, const join_flow_t *flow)
 }
 
 /*  A risky flow, or a protocol worth a look: dpi_threat evidence.           */
+/*  A risky flow, or a protocol worth a look: dpi_threat evidence — at once
+    for what speaks of the client, after a moment for what speaks of the
+    server (a self-signed certificate on our own HAProxy is no evidence).  */
 static void
 flow_threat (correlator_t *self, const join_flow_t *flow, const Dpidual__V1__FlowEvent *ev)
 {
-    char reason[256] = "";
-    for (size_t i = 0; i < ev->n_risks && !reason[0]; i++)
-        if (risk_is_threat (self, flow, ev->risks[i]))
+    char reason[160] = "", server[160] = "";
+    for (size_t i = 0; i < ev->n_risks && !reason[0]; i++) {
+        if (listed (s_client_risks, ev->risks[i]))
             snprintf (reason, sizeof reason, "nDPI risk: %s (%s)", ev->risks[i], flow->proto);
+        else if (!server[0] && listed (s_server_risks, ev->risks[i]))
+            snprintf (server, sizeof server, "nDPI risk: %s (%s)", ev->risks[i], flow->proto);
+    }
     for (size_t i = 0; s_suspicious_protos[i] && !reason[0]; i++)
         if ((ev->app_protocol_name && strcmp (ev->app_protocol_name, s_suspicious_protos[i]) == 0)
             || (ev->master_protocol_name
                 && strcmp (ev->master_protocol_name, s_suspicious_protos[i]) == 0))
             snprintf (reason, sizeof reason, "%s on the mirror", s_suspicious_protos[i]);
-    if (!reason[0])
+    if (!reason[0]) {
+        if (server[0])
+            hold_risk (self, flow, server);
         return;
+    }
     evidence_t e = { .ip = flow->src_ip, .community_id = flow->community_id,
                      .kind = "dpi_threat", .source = TOPIC_TAP_FLOW, .reason = reason,
                      .flow = flow, .severity = 6,
@@ -608,6 +648,7 @@ correlator_tick (correlator_t *self)
 {
     uint64_t now = correlator_now (self);
     join_expire (self->join, now);
+    pending_risks (self, now, false);
     if (self->haproxy)
         haproxy_tick (self->haproxy);
     uint64_t mono = bus_mono_ns ();
@@ -629,6 +670,7 @@ void
 correlator_finish (correlator_t *self)
 {
     join_flush (self->join);
+    pending_risks (self, UINT64_MAX, true);
     self->state_due_ns = 0;
     self->compat_due_ns = 0;
     correlator_tick (self);
@@ -655,5 +697,6 @@ correlator_offline_work (correlator_t *self, size_t max)
         return -1;
     self->input_done = jsonl_in_read (self->input, max, offline_message, self) == 0;
     join_expire (self->join, correlator_now (self));
+    pending_risks (self, correlator_now (self), false);
     return self->input_done ? -1 : 1;
 }

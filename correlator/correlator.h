@@ -82,6 +82,20 @@ typedef struct {
 } req_memo_t;
 #define REQ_MEMO 8192
 
+/*  A flow with a server-side risk, held until it is known whether its
+    server is one of our frontends (a MITM request for it comes within
+    moments of the handshake the collector classified).                      */
+typedef struct {
+    char community_id[JOIN_CID_MAX];
+    char ip[JOIN_IP_MAX];
+    char dst_ip[JOIN_IP_MAX];
+    uint32_t dst_port;
+    char reason[160];
+    uint64_t due_ns;
+} pending_risk_t;
+#define PENDING_RISKS 256
+#define PENDING_RISK_NS 2000000000ull
+
 typedef struct correlator_t {
     const config_t *cfg;
     bus_pub_t *pub;                 /* NULL offline                          */
@@ -102,6 +116,8 @@ typedef struct correlator_t {
     req_memo_t *memo;               /* [REQ_MEMO]                            */
     uint64_t frontends[64];         /* our frontends (ip:port), from requests */
     size_t nfrontends;
+    pending_risk_t pending[PENDING_RISKS];
+    size_t npending;
     /* the recent threats, a ring of JSON objects (service.c)               */
     struct json_t *recent[RECENT_THREATS];
     size_t recent_next;
