@@ -149,37 +149,12 @@ check_ip (const ctl_command_t *cmd, const char *ip)
 /*  --------------------------------------------------------------------------
     Text output                                                              */
 
-static const char *
-str_of (const json_t *obj, const char *key)
-{
-    const char *s = json_string_value (json_object_get (obj, key));
-    return s ? s : "";
-}
-
-static long long
-int_of (const json_t *obj, const char *key)
-{
-    return (long long) json_number_value (json_object_get (obj, key));
-}
-
-/*  "2024-05-01 12:00:00.123" (UTC) of TS_NS.                                */
-static void
-format_time (char *out, size_t outlen, long long ts_ns)
-{
-    time_t s = (time_t) (ts_ns / 1000000000);
-    struct tm tm;
-    char date[32] = "-";
-    if (ts_ns > 0 && gmtime_r (&s, &tm))
-        strftime (date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf (out, outlen, ts_ns > 0 ? "%s.%03lld" : "%s", date, ts_ns / 1000000 % 1000);
-}
-
 /*  host + path (+ "?" query), cut to TARGET_WIDTH with "...".               */
 static void
 format_target (char *out, size_t outlen, const json_t *r)
 {
-    const char *query = str_of (r, "query");
-    snprintf (out, outlen, "%s%s%s%s", str_of (r, "host"), str_of (r, "path"), *query ? "?" : "",
+    const char *query = ctl_str (r, "query");
+    snprintf (out, outlen, "%s%s%s%s", ctl_str (r, "host"), ctl_str (r, "path"), *query ? "?" : "",
               query);
     if (strlen (out) > TARGET_WIDTH && outlen > TARGET_WIDTH)
         strcpy (out + TARGET_WIDTH - 3, "...");
@@ -193,8 +168,8 @@ format_findings (char *out, size_t outlen, const json_t *r)
         snprintf (out, outlen, "not analysed");
         return;
     }
-    int len = snprintf (out, outlen, "score %lld", int_of (r, "score"));
-    const char *category = str_of (r, "category");
+    int len = snprintf (out, outlen, "score %lld", ctl_int (r, "score"));
+    const char *category = ctl_str (r, "category");
     if (*category && len >= 0 && (size_t) len < outlen)
         len += snprintf (out + len, outlen - (size_t) len, ", %s", category);
     const json_t *rules = json_object_get (r, "rule_ids");
@@ -213,14 +188,14 @@ static void
 print_request (const json_t *r)
 {
     char when[48], target[512], findings[512], status[16] = "-";
-    format_time (when, sizeof when, int_of (r, "ts_ns"));
+    ctl_format_time (when, sizeof when, ctl_int (r, "ts_ns"));
     format_target (target, sizeof target, r);
     format_findings (findings, sizeof findings, r);
-    if (int_of (r, "status") > 0)
-        snprintf (status, sizeof status, "%lld", int_of (r, "status"));
-    const char *verdict = str_of (r, "verdict");
+    if (ctl_int (r, "status") > 0)
+        snprintf (status, sizeof status, "%lld", ctl_int (r, "status"));
+    const char *verdict = ctl_str (r, "verdict");
     bool alerted = json_is_true (json_object_get (r, "alerted"));
-    printf ("%-23s  %-7s %-*s %3s  %-5s  %s%s\n", when, *str_of (r, "method") ? str_of (r, "method")
+    printf ("%-23s  %-7s %-*s %3s  %-5s  %s%s\n", when, *ctl_str (r, "method") ? ctl_str (r, "method")
             : "-", TARGET_WIDTH, target, status, *verdict ? verdict : "-", findings,
             alerted ? "  ALERT" : "");
 }
@@ -237,10 +212,10 @@ static void
 print_context (const json_t *reply)
 {
     const json_t *anomaly = json_object_get (reply, "anomaly");
-    const char *label = str_of (anomaly, "label");
+    const char *label = ctl_str (anomaly, "label");
     size_t n = json_array_size (json_object_get (reply, "requests"));
-    printf ("%s: %zu request%s in the last %lld s; anomaly score %lld%s%s", str_of (reply, "ip"),
-            n, n == 1 ? "" : "s", int_of (reply, "window"), int_of (anomaly, "score"),
+    printf ("%s: %zu request%s in the last %lld s; anomaly score %lld%s%s", ctl_str (reply, "ip"),
+            n, n == 1 ? "" : "s", ctl_int (reply, "window"), ctl_int (anomaly, "score"),
             *label ? " " : "", label);
     const json_t *reasons = json_object_get (anomaly, "reasons");
     for (size_t i = 0; i < json_array_size (reasons); i++)
@@ -292,11 +267,11 @@ print_stats (const json_t *reply)
 static void
 print_replay (const json_t *reply)
 {
-    const char *target = str_of (reply, "target");
+    const char *target = ctl_str (reply, "target");
     printf ("replay of %s: %lld request%s queued for analysis at paranoia level %lld, "
-            "%lld not queued; target: %s\n", str_of (reply, "ip"), int_of (reply, "queued"),
-            int_of (reply, "queued") == 1 ? "" : "s", int_of (reply, "paranoia"),
-            int_of (reply, "not_queued"), *target ? target : "the configured one");
+            "%lld not queued; target: %s\n", ctl_str (reply, "ip"), ctl_int (reply, "queued"),
+            ctl_int (reply, "queued") == 1 ? "" : "s", ctl_int (reply, "paranoia"),
+            ctl_int (reply, "not_queued"), *target ? target : "the configured one");
 }
 
 /*  --------------------------------------------------------------------------
@@ -313,30 +288,10 @@ ask (const ctl_command_t *cmd, const opts_t *o, json_t *request,
         json_decref (request);
         return 1;
     }
-    char error[1024];
-    json_t *reply = query_call (cfg, cfg->buffer.query_endpoint, request, (int) o->timeout_ms,
-                                error, sizeof error);
-    json_decref (request);
+    int rc = ctl_ask (cmd, "dpi-buffer", cfg, cfg->buffer.query_endpoint, request,
+                      o->timeout_ms, o->json, print);
     config_destroy (&cfg);
-    if (!reply) {
-        fprintf (stderr, "dpi-dualctl %s: %s: is dpi-buffer running?\n", cmd->name, error);
-        return 1;
-    }
-    bool ok = json_is_true (json_object_get (reply, "ok"));
-    char *line = o->json ? json_dumps (reply, JSON_COMPACT) : NULL;
-    if (line)
-        printf ("%s\n", line);
-    else if (ok)
-        print (reply);
-    free (line);
-    if (!ok) {
-        const char *why = str_of (reply, "error");
-        fprintf (stderr, "dpi-dualctl %s: dpi-buffer refused: %s\n", cmd->name,
-                 *why ? why : "(no reason given)");
-    }
-    json_decref (reply);
-    fflush (stdout);
-    return ok ? 0 : 1;
+    return rc;
 }
 
 /*  context and replay: one IP argument.                                     */

@@ -241,34 +241,8 @@ check_value (const ctl_command_t *cmd, const char *value, bool cidr)
 /*  --------------------------------------------------------------------------
     Text output                                                              */
 
-static const char *
-str_of (const json_t *obj, const char *key)
-{
-    const char *s = json_string_value (json_object_get (obj, key));
-    return s ? s : "";
-}
-
 /*  An integer exactly (nanosecond times do not fit a double), a real cut.  */
-static long long
-int_of (const json_t *obj, const char *key)
-{
-    const json_t *v = json_object_get (obj, key);
-    return json_is_integer (v) ? (long long) json_integer_value (v)
-                               : (long long) json_number_value (v);
-}
-
 /*  "2024-05-01 12:00:00.123" (UTC) of TS_NS, "-" for none.                 */
-static void
-format_time (char *out, size_t outlen, long long ts_ns)
-{
-    time_t s = (time_t) (ts_ns / 1000000000);
-    struct tm tm;
-    char date[32] = "-";
-    if (ts_ns > 0 && gmtime_r (&s, &tm))
-        strftime (date, sizeof date, "%Y-%m-%d %H:%M:%S", &tm);
-    snprintf (out, outlen, ts_ns > 0 ? "%s.%03lld" : "%s", date, ts_ns / 1000000 % 1000);
-}
-
 /*  The strings of array KEY joined with ",", or "-" when there are none.   */
 static void
 format_list (char *out, size_t outlen, const json_t *obj, const char *key)
@@ -289,8 +263,8 @@ format_list (char *out, size_t outlen, const json_t *obj, const char *key)
 static void
 format_what (char *out, size_t outlen, const json_t *t)
 {
-    const char *host = str_of (t, "mitm_host"), *path = str_of (t, "mitm_path");
-    const char *proto = str_of (t, "tap_proto"), *sni = str_of (t, "tap_sni");
+    const char *host = ctl_str (t, "mitm_host"), *path = ctl_str (t, "mitm_path");
+    const char *proto = ctl_str (t, "tap_proto"), *sni = ctl_str (t, "tap_sni");
     if (*host || *path)
         snprintf (out, outlen, "%s%s", host, path);
     else if (*proto || *sni)
@@ -303,12 +277,12 @@ static void
 print_threat (const json_t *t)
 {
     char when[48], sources[256], what[512], score[48];
-    format_time (when, sizeof when, int_of (t, "ts_ns"));
+    ctl_format_time (when, sizeof when, ctl_int (t, "ts_ns"));
     format_list (sources, sizeof sources, t, "sources");
     format_what (what, sizeof what, t);
-    snprintf (score, sizeof score, "%lld/%lld", int_of (t, "score"), int_of (t, "reputation"));
-    const char *type = str_of (t, "threat_type"), *join = str_of (t, "join");
-    printf ("%-23s  %-15s  %-7s  %-12s  %-16s  %-12s  %s%s\n", when, str_of (t, "ip"), score,
+    snprintf (score, sizeof score, "%lld/%lld", ctl_int (t, "score"), ctl_int (t, "reputation"));
+    const char *type = ctl_str (t, "threat_type"), *join = ctl_str (t, "join");
+    printf ("%-23s  %-15s  %-7s  %-12s  %-16s  %-12s  %s%s\n", when, ctl_str (t, "ip"), score,
             *type ? type : "-", *join ? join : "-", sources, what,
             json_is_true (json_object_get (t, "banned")) ? "  BANNED" : "");
 }
@@ -328,8 +302,8 @@ static void
 format_ban (char *out, size_t outlen, const json_t *e)
 {
     char until[48];
-    long long until_ns = int_of (e, "banned_until_ns");
-    format_time (until, sizeof until, until_ns);
+    long long until_ns = ctl_int (e, "banned_until_ns");
+    ctl_format_time (until, sizeof until, until_ns);
     snprintf (out, outlen, until_ns > 0 ? "banned until %s" : "not banned", until);
 }
 
@@ -337,13 +311,13 @@ static void
 print_reputation (const json_t *e)
 {
     char first[48], last[48], ban[96];
-    const char *kind = str_of (e, "last_kind");
-    format_time (first, sizeof first, int_of (e, "first_seen_ns"));
-    format_time (last, sizeof last, int_of (e, "last_seen_ns"));
+    const char *kind = ctl_str (e, "last_kind");
+    ctl_format_time (first, sizeof first, ctl_int (e, "first_seen_ns"));
+    ctl_format_time (last, sizeof last, ctl_int (e, "last_seen_ns"));
     format_ban (ban, sizeof ban, e);
-    long long events = int_of (e, "events");
+    long long events = ctl_int (e, "events");
     printf ("%s: score %.1f, %lld event%s; first seen %s, last seen %s (%s); %s%s\n",
-            str_of (e, "ip"), json_number_value (json_object_get (e, "score")), events,
+            ctl_str (e, "ip"), json_number_value (json_object_get (e, "score")), events,
             events == 1 ? "" : "s", first, last, *kind ? kind : "-", ban,
             json_is_true (json_object_get (e, "whitelisted")) ? "; whitelisted" : "");
 }
@@ -361,13 +335,13 @@ print_top (const json_t *reply)
 static void
 print_ban (const json_t *reply)
 {
-    printf ("banned %s for %lld s\n", str_of (reply, "value"), int_of (reply, "duration"));
+    printf ("banned %s for %lld s\n", ctl_str (reply, "value"), ctl_int (reply, "duration"));
 }
 
 static void
 print_unban (const json_t *reply)
 {
-    printf ("unbanned %s\n", str_of (reply, "value"));
+    printf ("unbanned %s\n", ctl_str (reply, "value"));
 }
 
 static void
@@ -389,29 +363,8 @@ static int
 ask_with (const ctl_command_t *cmd, const opts_t *o, const config_t *cfg, json_t *request,
           void (*print) (const json_t *reply))
 {
-    char error[1024];
-    json_t *reply = query_call (cfg, cfg->correlation.query_endpoint, request,
-                                (int) o->timeout_ms, error, sizeof error);
-    json_decref (request);
-    if (!reply) {
-        fprintf (stderr, "dpi-dualctl %s: %s: is dpi-correlator running?\n", cmd->name, error);
-        return 1;
-    }
-    bool ok = json_is_true (json_object_get (reply, "ok"));
-    char *line = o->json ? json_dumps (reply, JSON_COMPACT) : NULL;
-    if (line)
-        printf ("%s\n", line);
-    else if (ok)
-        print (reply);
-    free (line);
-    if (!ok) {
-        const char *why = str_of (reply, "error");
-        fprintf (stderr, "dpi-dualctl %s: dpi-correlator refused: %s\n", cmd->name,
-                 *why ? why : "(no reason given)");
-    }
-    json_decref (reply);
-    fflush (stdout);
-    return ok ? 0 : 1;
+    return ctl_ask (cmd, "dpi-correlator", cfg, cfg->correlation.query_endpoint, request,
+                    o->timeout_ms, o->json, print);
 }
 
 /*  ask_with, the configuration loaded from O.                               */

@@ -126,4 +126,19 @@ void ctl_msg_free (ProtobufCMessage **msg_p);
 /*  Milliseconds until DEADLINE (bus_mono_ns), -1 once it has passed.       */
 int ctl_wait_ms (uint64_t deadline);
 
+/*  reply.c — for the commands that ask a worker's query service
+    (cmd_buffer.c, cmd_correlator.c).                                        */
+struct json_t;
+/*  A string field ("" when absent), a number field (0 when absent).        */
+const char *ctl_str (const struct json_t *obj, const char *key);
+long long ctl_int (const struct json_t *obj, const char *key);
+/*  "2024-05-01 12:00:00.123" (UTC) of TS_NS, "-" for 0.                    */
+void ctl_format_time (char *out, size_t outlen, long long ts_ns);
+/*  Send REQUEST (consumed) to ENDPOINT; print the reply as one JSON line
+    (JSON) or with PRINT; a refusal or no answer said on stderr, naming
+    WORKER. The exit code: 0, or 1.                                          */
+int ctl_ask (const ctl_command_t *cmd, const char *worker, const config_t *cfg,
+             const char *endpoint, struct json_t *request, long timeout_ms, bool json,
+             void (*print) (const struct json_t *reply));
+
 #endif
