@@ -102,6 +102,8 @@ chain_mitmdump "$TMP/mitm.log" "$p_mitm" "$p_back" "$run/bridge-mitm.sock" \
 chain_spawn "$TMP/haproxy.log" haproxy -db -f "$TMP/haproxy.cfg"
 chain_wait 30 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
 chain_wait 30 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
+chain_wait 30 test -S "$run/bridge-mitm.sock" || fail "the bridge did not create its socket"
+chain_wait 30 test -S "$run/collector.pub" || fail "dpi-collector did not start"
 chain_wait 10 port_open "$p_back" || fail "backend not listening"
 chain_wait 20 port_open "$p_mitm" || fail "mitmdump not listening"
 chain_wait 10 port_open "$p_tls" || fail "haproxy not listening"
@@ -119,7 +121,7 @@ req() {
     echo " ${block:--}"
 }
 warm() { [ "$(req 127.0.0.9 /warmup "${browser[@]}")" = "200 -" ] \
-         && grep -q '"request_id"' "$TMP/out.jsonl"; }
+         && grep -q '"topic":"correlated.join".*"join":"COMMUNITY_ID"' "$TMP/out.jsonl"; }
 chain_wait 40 warm || fail "no correlated.join for warm-up requests"
 
 # --- (a) ------------------------------------------------------------------------------
@@ -131,8 +133,9 @@ for batch in 0 1 2 3 4; do                  # 8 clients at once, each its own co
     done
     wait "${curls[@]}"
 done
-joined() {
-    [ "$(grep -c '"topic":"correlated.join"' "$TMP/out.jsonl")" -ge 41 ]
+joined() {       # the 40 page requests come from 127.0.0.10..17
+    [ "$(grep '"topic":"correlated.join"' "$TMP/out.jsonl" \
+         | grep -c '"client_ip":"127\.0\.0\.1[0-7]"')" -ge 40 ]
 }
 chain_wait 60 joined || fail "(a) not every request reported on correlated.join"
 $PY - "$TMP/out.jsonl" "$p_tls" <<'PY' || fail "(a) joins"
