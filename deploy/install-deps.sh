@@ -9,7 +9,7 @@ packages=(
     libzmq3-dev libczmq-dev libprotobuf-c-dev libyaml-dev libndpi-dev libpcap-dev
     # tests and tools: reference protobuf runtime for the JSON check,
     # ndpiReader for conformance, packet capture and namespaces
-    python3 python3-protobuf protobuf-compiler libndpi-bin tcpdump iproute2 zstd curl
+    python3 python3-protobuf protobuf-compiler libndpi-bin tcpdump iproute2 zstd curl jq
     procps
     # MITM stream: the bridge, and the real programs its tests run
     libvectorscan-dev libjansson-dev haproxy mitmproxy wrk openssl

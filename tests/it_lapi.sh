@@ -14,6 +14,7 @@ probe=$build/tests/dpi-lapiprobe
 [[ -x $probe ]] || { echo "it_lapi: FAIL: $probe not built"; exit 1; }
 . "$src/tests/lib/crowdsec.sh"     # cs_require, cs_setup, cs_lapi_start, cs_lapi_stop
 cs_require it_lapi
+command -v jq > /dev/null || { echo "it_lapi: FAIL: jq is not installed (deploy/install-deps.sh installs it)"; exit 1; }
 
 tmp=$(mktemp -d /tmp/it_lapi.XXXXXX)
 probe_pid= hold_pid=
