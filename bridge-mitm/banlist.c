@@ -51,24 +51,6 @@ mask (const uint8_t *addr, int family, unsigned prefix, uint8_t out[16])
     ipnet_mask (addr, family, prefix, out);
 }
 
-static uint64_t
-hash_key (const banlist_t *self, const banlist_net_t *net)
-{
-    uint64_t w0, w1;
-    memcpy (&w0, net->addr, 8);
-    memcpy (&w1, net->addr + 8, 8);
-    uint64_t h = hash_mix64 (self->seed ^ w0);
-    h = hash_mix64 (h ^ w1);
-    return hash_mix64 (h ^ ((uint64_t) net->family << 16 | net->prefix));
-}
-
-static bool
-same_key (const banlist_net_t *a, const banlist_net_t *b)
-{
-    return a->family == b->family && a->prefix == b->prefix
-           && memcmp (a->addr, b->addr, 16) == 0;
-}
-
 /*  Rebuild the list of prefix lengths in use for FAMILY, longest first.    */
 static void
 update_lengths (banlist_t *self, int family)
@@ -116,7 +98,7 @@ static entry_t **
 find_slot (banlist_t *self, const banlist_net_t *net, uint64_t h)
 {
     entry_t **slot = &self->buckets[h & (self->nbuckets - 1)];
-    while (*slot && !((*slot)->hash == h && same_key (&(*slot)->net, net)))
+    while (*slot && !((*slot)->hash == h && ipnet_equal (&(*slot)->net, net)))
         slot = &(*slot)->next;
     return slot;
 }
@@ -190,7 +172,7 @@ banlist_add (banlist_t *self, const banlist_net_t *net, uint64_t expires_ns)
 {
     banlist_net_t key = *net;
     mask (net->addr, net->family, net->prefix, key.addr);
-    uint64_t h = hash_key (self, &key);
+    uint64_t h = ipnet_hash (&key, self->seed);
     entry_t **slot = find_slot (self, &key, h);
     if (*slot) {
         entry_t *e = *slot;
@@ -217,7 +199,7 @@ banlist_remove (banlist_t *self, const banlist_net_t *net)
 {
     banlist_net_t key = *net;
     mask (net->addr, net->family, net->prefix, key.addr);
-    entry_t **slot = find_slot (self, &key, hash_key (self, &key));
+    entry_t **slot = find_slot (self, &key, ipnet_hash (&key, self->seed));
     if (!*slot)
         return 0;
     unlink_entry (self, slot);
@@ -235,7 +217,7 @@ banlist_lookup (banlist_t *self, int family, const uint8_t *addr, uint64_t now_n
     for (unsigned i = 0; i < self->nlengths[f]; i++) {
         key.prefix = self->lengths[f][i];
         mask (addr, family, key.prefix, key.addr);
-        entry_t **slot = find_slot (self, &key, hash_key (self, &key));
+        entry_t **slot = find_slot (self, &key, ipnet_hash (&key, self->seed));
         if (!*slot)
             continue;
         if ((*slot)->expires_ns != 0 && (*slot)->expires_ns <= now_ns) {

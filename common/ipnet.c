@@ -1,5 +1,6 @@
 /*  ipnet.c — see ipnet.h.                                                   */
 #include "ipnet.h"
+#include "hash.h"
 
 #include <arpa/inet.h>
 #include <stdarg.h>
@@ -137,4 +138,22 @@ ipnet_contains (const ipnet_t *net, int family, const uint8_t *addr)
     uint8_t masked[16];
     ipnet_mask (addr, family, net->prefix, masked);
     return memcmp (masked, net->addr, 16) == 0;
+}
+
+uint64_t
+ipnet_hash (const ipnet_t *net, uint64_t seed)
+{
+    uint64_t w0, w1;
+    memcpy (&w0, net->addr, 8);
+    memcpy (&w1, net->addr + 8, 8);
+    uint64_t h = hash_mix64 (seed ^ w0);
+    h = hash_mix64 (h ^ w1);
+    return hash_mix64 (h ^ ((uint64_t) net->family << 16 | net->prefix));
+}
+
+bool
+ipnet_equal (const ipnet_t *a, const ipnet_t *b)
+{
+    return a->family == b->family && a->prefix == b->prefix
+           && memcmp (a->addr, b->addr, 16) == 0;
 }

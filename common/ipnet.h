@@ -39,4 +39,9 @@ void ipnet_mask (const uint8_t *addr, int family, unsigned prefix, uint8_t out[1
 /*  Is ADDR (of FAMILY, as ipnet_parse_addr gives it) inside NET?           */
 bool ipnet_contains (const ipnet_t *net, int family, const uint8_t *addr);
 
+/*  NET's hash under SEED (a table's own, against collision attacks), and
+    whether two networks are the same (family, prefix, address).           */
+uint64_t ipnet_hash (const ipnet_t *net, uint64_t seed);
+bool ipnet_equal (const ipnet_t *a, const ipnet_t *b);
+
 #endif

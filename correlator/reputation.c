@@ -64,24 +64,6 @@ struct reputation_t {
 
 /* ---- keys, hashing, the LRU list ---------------------------------------- */
 
-static uint64_t
-key_hash (const reputation_t *self, const ipnet_t *net)
-{
-    uint64_t w0, w1;
-    memcpy (&w0, net->addr, 8);
-    memcpy (&w1, net->addr + 8, 8);
-    uint64_t h = hash_mix64 (self->seed ^ w0);
-    h = hash_mix64 (h ^ w1);
-    return hash_mix64 (h ^ ((uint64_t) net->family << 16 | net->prefix));
-}
-
-static bool
-same_net (const ipnet_t *a, const ipnet_t *b)
-{
-    return a->family == b->family && a->prefix == b->prefix
-           && memcmp (a->addr, b->addr, 16) == 0;
-}
-
 /*  TEXT ("IP" or "PREFIX/LEN") as a key; false when it is not one.         */
 static bool
 parse_key (const char *text, ipnet_t *net)
@@ -92,14 +74,14 @@ parse_key (const char *text, ipnet_t *net)
 static int32_t *
 bucket_of (reputation_t *self, const ipnet_t *net)
 {
-    return &self->buckets[key_hash (self, net) & (self->nbuckets - 1)];
+    return &self->buckets[ipnet_hash (net, self->seed) & (self->nbuckets - 1)];
 }
 
 static slot_t *
 find (reputation_t *self, const ipnet_t *net)
 {
     for (int32_t i = *bucket_of (self, net); i >= 0; i = self->slots[i].next_hash)
-        if (same_net (&self->slots[i].net, net))
+        if (ipnet_equal (&self->slots[i].net, net))
             return &self->slots[i];
     return NULL;
 }
@@ -241,7 +223,7 @@ static listed_t *
 whitelist_find (const reputation_t *self, const ipnet_t *net)
 {
     for (size_t i = 0; i < self->nwhite; i++)
-        if (same_net (&self->whitelist[i].net, net))
+        if (ipnet_equal (&self->whitelist[i].net, net))
             return &self->whitelist[i];
     return NULL;
 }
