@@ -37,7 +37,7 @@ JOIN_RATE_MIN=${JOIN_RATE_MIN:-99.9}
 TMP=$(mktemp -d)
 fail() { echo "it_correlator_netns: FAIL: $*"; exit 1; }
 [ "$(id -u)" -eq 0 ] || fail "needs root (network namespaces, tc)"
-for tool in ip tc haproxy mitmdump openssl; do
+for tool in ip tc haproxy mitmdump openssl curl; do
     command -v "$tool" > /dev/null || fail "$tool is not installed"
 done
 
