@@ -150,14 +150,15 @@ open_enforcers (correlator_t *self, const config_t *cfg, bool offline, config_er
 static int
 open_outputs (correlator_t *self, const config_t *cfg, bool offline, config_errors_t *errors)
 {
+    /* the threat logs are appended to: a restart keeps what was written   */
     const char *out = offline ? "-" : cfg->correlation.output;
-    if (out[0] && !(self->output = outfile_open (out, errors)))
+    if (out[0] && !(self->output = outfile_open_mode (out, !offline, errors)))
         return -1;
     if (cfg->global.compat) {
         char path[1024];
         snprintf (path, sizeof path, "%s/correlated-threats.json", cfg->global.compat_dir);
         paths_mkdir (cfg->global.compat_dir, 0755);
-        if (!(self->compat_threats = outfile_open (path, errors)))
+        if (!(self->compat_threats = outfile_open_mode (path, true, errors)))
             return -1;
     }
     return 0;
