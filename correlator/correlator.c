@@ -367,6 +367,10 @@ correlator_decide (correlator_t *self, bool ban, const char *value, uint64_t dur
         reputation_set_banned (self->rep, value, ban ? now + duration_s * NS : 0);
     if (self->haproxy)
         (void) (ban ? haproxy_ban (self->haproxy, value) : haproxy_unban (self->haproxy, value));
+    /* an operator's unban lifts our ban in CrowdSec too (only ours: lapi.h) */
+    if (!ban && strcmp (origin, "manual") == 0 && self->lapi && lapi_pushing (self->lapi)
+        && lapi_unban (self->lapi, value) != 0)
+        log_warning ("unban %s: the CrowdSec queue is full, our decision there stays", value);
     log_info ("%s %s (%s): %s", ban ? "ban" : "unban", value, origin, reason);
 }
 
@@ -617,14 +621,38 @@ correlator_alert (correlator_t *self, const Dpidual__V1__Alert *a)
     evidence (self, &e);
 }
 
+/*  One of our own bans, back from CrowdSec's stream. While running, it is
+    the echo of a push: enforced already. In the first poll after a start,
+    it is a ban we made before: published again (origin correlator) so a
+    bridge that restarted meanwhile holds it too, and the HAProxy ACL and
+    the reputation get its expiry — unless the state says the operator
+    lifted it (a known address, not banned) or it is whitelisted now.      */
+static void
+restore_ours (correlator_t *self, const lapi_decision_t *d)
+{
+    if (!d->startup || d->deleted || d->duration_s <= 0 || strcmp (d->type, "ban") != 0)
+        return;
+    uint64_t now = correlator_now (self);
+    rep_entry_t e;
+    bool known = strcmp (d->scope, "ip") == 0 && reputation_get (self->rep, d->value, now, &e);
+    if ((known && e.banned_until_ns <= now)
+        || (strcmp (d->scope, "ip") == 0 && reputation_whitelisted (self->rep, d->value)))
+        return;
+    self->counters[CORRELATOR_BANS_RESTORED]++;
+    correlator_decide (self, true, d->value, (uint64_t) d->duration_s,
+                       "restored at start: our ban, still held by CrowdSec", "correlator");
+}
+
 void
 correlator_lapi (correlator_t *self)
 {
     lapi_decision_t d[64];
     size_t n = lapi_take (self->lapi, d, 64);
     for (size_t i = 0; i < n; i++) {
-        if (strcmp (d[i].origin, "dpi-dual") == 0)
-            continue;                       /* our own ban, pushed: enforced already */
+        if (strcmp (d[i].origin, "dpi-dual") == 0) {
+            restore_ours (self, &d[i]);
+            continue;
+        }
         self->counters[CORRELATOR_CROWDSEC_DECISIONS]++;
         char reason[192];
         snprintf (reason, sizeof reason, "CrowdSec %s: %s (%s)", d[i].type, d[i].scenario,
