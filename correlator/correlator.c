@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "correlator.h"
 #include "hash.h"
@@ -366,7 +367,9 @@ correlator_decide (correlator_t *self, bool ban, const char *value, uint64_t dur
     if (!strchr (value, '/'))
         reputation_set_banned (self->rep, value, ban ? now + duration_s * NS : 0);
     if (self->haproxy)
-        (void) (ban ? haproxy_ban (self->haproxy, value) : haproxy_unban (self->haproxy, value));
+        (void) (ban ? haproxy_ban_until (self->haproxy, value,
+                                         (int64_t) time (NULL) + (int64_t) duration_s)
+                    : haproxy_unban (self->haproxy, value));
     /* an operator's unban lifts our ban in CrowdSec too (only ours: lapi.h) */
     if (!ban && strcmp (origin, "manual") == 0 && self->lapi && lapi_pushing (self->lapi)
         && lapi_unban (self->lapi, value) != 0)

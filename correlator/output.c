@@ -169,6 +169,7 @@ correlator_counters (correlator_t *self, heartbeat_counter_t *out, size_t max)
         { "lapi_unbans", l.unbans }, { "lapi_unban_deleted", l.unban_deleted },
         { "lapi_unban_errors", l.unban_errors },
         { "haproxy_added", h.added }, { "haproxy_removed", h.removed },
+        { "haproxy_expired", h.expired },
         { "haproxy_errors", h.errors }, { "haproxy_pending", h.pending },
     };
     for (size_t i = 0; i < sizeof more / sizeof more[0] && n < max; i++)
