@@ -19,7 +19,8 @@
 #     reaches the correlator (origin crowdsec); `dpi-dualctl unban` takes it out of the ACL,
 #     lets it through again and deletes OUR decision in CrowdSec while cscli's stays (the
 #     bouncer API's view of the address); a cscli decision for another client is refused
-#     at HAProxy; a manual ban and the whitelist work;
+#     at HAProxy; a manual ban and the whitelist work; a 6 s ban has its expiry in the ACL
+#     file, leaves HAProxy's ACL and the file when its time is up, the client passes again;
 # (d) a second attacker banned, then the correlator restarted: the reputation survives
 #     (state_dir), the ban comes back from CrowdSec's stream and is published again
 #     (bans_restored), HAProxy still refuses the banned clients;
@@ -343,7 +344,18 @@ cs_seen 127.0.0.4 || fail "(c) no decision of origin crowdsec on the bus"
 "$ctl" ban 127.0.0.6 --duration 600 -c "$cfg" > /dev/null || fail "(c) manual ban"
 chain_wait 20 in_acl 127.0.0.6 || fail "(c) manual ban not in HAProxy's ACL"
 [ "$(req 127.0.0.6 /clean "${browser[@]}")" = "000 -" ] || fail "(c) manual ban not enforced"
-echo "ok (c) threats, reputation, unban (ACL, CrowdSec: ours deleted, cscli's kept), cscli ban at HAProxy, whitelist, manual ban"
+# a ban's time is up: HAProxy lets the client in again (as the bridge does). A 6 s CrowdSec
+# decision (dpi-dualctl ban takes 60 s at least); the expiry is in the ACL file, and
+# whichever comes first lifts it: the enforcer's expiry or CrowdSec's deletion
+cscli decisions add -i 127.0.0.11 -d 6s > /dev/null
+chain_wait 5 in_acl 127.0.0.11 || fail "(c) short ban not in HAProxy's ACL"
+grep -B1 -xF 127.0.0.11 "$TMP/dpi-dual-banned.acl" | grep -q '^# dpi-dual until [0-9]' \
+    || fail "(c) the ACL file lacks the expiry: $(cat "$TMP/dpi-dual-banned.acl")"
+[ "$(req 127.0.0.11 /clean "${browser[@]}")" = "000 -" ] || fail "(c) short ban not enforced"
+expired() { ! in_acl 127.0.0.11 && ! grep -qxF 127.0.0.11 "$TMP/dpi-dual-banned.acl"; }
+chain_wait 10 expired || fail "(c) an expired ban is still in HAProxy's ACL or its file"
+[ "$(req 127.0.0.11 /clean "${browser[@]}")" = "200 -" ] || fail "(c) refused after the ban expired"
+echo "ok (c) threats, reputation, unban (ACL, CrowdSec: ours deleted, cscli's kept), cscli ban at HAProxy, whitelist, manual ban, expiry"
 
 # --- (d) ------------------------------------------------------------------------------
 # 127.0.0.3: two injections, banned (and pushed); its reputation and its ban across a restart
