@@ -629,14 +629,29 @@ correlator_alert (correlator_t *self, const Dpidual__V1__Alert *a)
     it is a ban we made before: published again (origin correlator) so a
     bridge that restarted meanwhile holds it too, and the HAProxy ACL and
     the reputation get its expiry — unless the state says the operator
-    lifted it (a known address, not banned) or it is whitelisted now.      */
+    lifted it (a known address, not banned) or it is whitelisted now.
+    Its deletion, while the reputation still has it banned for more than
+    a minute (not its expiry, not our own unban, which forgives first), is
+    an operator's `cscli decisions delete`: the ban is lifted here too, and
+    the score forgiven, as `dpi-dualctl unban` does.                        */
+#define OURS_EXPIRY_SLACK_NS (60 * NS)
 static void
 restore_ours (correlator_t *self, const lapi_decision_t *d)
 {
-    if (!d->startup || d->deleted || d->duration_s <= 0 || strcmp (d->type, "ban") != 0)
-        return;
     uint64_t now = correlator_now (self);
     rep_entry_t e;
+    if (d->deleted) {               /* deleted in CrowdSec before its time: lifted here too */
+        if (strcmp (d->scope, "ip") == 0 && reputation_get (self->rep, d->value, now, &e)
+            && e.banned_until_ns > now + OURS_EXPIRY_SLACK_NS) {
+            self->counters[CORRELATOR_BANS_LIFTED_IN_CROWDSEC]++;
+            correlator_decide (self, false, d->value, 0, "our decision deleted in CrowdSec",
+                               "crowdsec");
+            reputation_forgive (self->rep, d->value, now);  /* as an operator's unban */
+        }
+        return;
+    }
+    if (!d->startup || d->duration_s <= 0 || strcmp (d->type, "ban") != 0)
+        return;
     bool known = strcmp (d->scope, "ip") == 0 && reputation_get (self->rep, d->value, now, &e);
     if ((known && e.banned_until_ns <= now)
         || (strcmp (d->scope, "ip") == 0 && reputation_whitelisted (self->rep, d->value)))

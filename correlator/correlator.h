@@ -52,6 +52,7 @@
     X (BANS_WHITELISTED, "bans_whitelisted")  /* score reached, not banned */ \
     X (CROWDSEC_DECISIONS, "crowdsec_decisions")                            \
     X (BANS_RESTORED, "bans_restored")        /* ours, from CrowdSec at start */ \
+    X (BANS_LIFTED_IN_CROWDSEC, "bans_lifted_in_crowdsec") /* ours, deleted there */ \
     X (JOINS_PUBLISHED, "joins_published")                                  \
     X (OUTPUT_ERRORS, "output_errors")                                      \
     X (STATE_ERRORS, "state_errors")          /* reputation file          */
