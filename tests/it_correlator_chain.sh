@@ -31,7 +31,9 @@
 #     one line per correlated.threat of the bus with SecuBox's fields and types and the
 #     same values; the compat correlated-threats.json has the same lines; ip-reputation.json,
 #     read over and over while the test ran, always parsed (atomic replacement) and agrees
-#     with `dpi-dualctl reputation`.
+#     with `dpi-dualctl reputation`;
+# (g) `cscli decisions delete` of our decision for 127.0.0.3: the correlator lifts the ban
+#     (UNBAN, origin crowdsec; out of HAProxy's ACL; the client passes; bans_lifted_in_crowdsec).
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
 PY=/usr/bin/python3
@@ -483,3 +485,16 @@ print(f"  correlation.output: {len(out)} lines = {len(bus)} threats on the bus, 
       f" {stats.strip()}")
 PY
 echo "ok (f) correlation.output and the compat files read back, against the bus"
+
+# --- (g) ------------------------------------------------------------------------------
+cscli decisions delete -i 127.0.0.3 > /dev/null
+lifted() {
+    grep '^{"topic":"decision"' "$TMP/out.jsonl" | grep -F '"value":"127.0.0.3"' | grep '"action":"UNBAN"' \
+        | grep -q '"origin":"crowdsec"'
+}
+chain_wait 20 lifted || fail "(g) no UNBAN of 127.0.0.3 after its decision was deleted in CrowdSec"
+in_acl 127.0.0.3 && fail "(g) 127.0.0.3 still in HAProxy's ACL"
+[ "$(req 127.0.0.3 /clean "${browser[@]}")" = "200 -" ] || fail "(g) 127.0.0.3 still refused"
+chain_wait 5 counter_is correlator bans_lifted_in_crowdsec -eq 1 \
+    || fail "(g) bans_lifted_in_crowdsec $(counter correlator bans_lifted_in_crowdsec)"
+echo "ok (g) our decision deleted in CrowdSec: the ban lifted at HAProxy and the bridge"
