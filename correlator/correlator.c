@@ -624,25 +624,31 @@ correlator_alert (correlator_t *self, const Dpidual__V1__Alert *a)
     evidence (self, &e);
 }
 
-/*  One of our own bans, back from CrowdSec's stream. While running, it is
-    the echo of a push: enforced already. In the first poll after a start,
-    it is a ban we made before: published again (origin correlator) so a
-    bridge that restarted meanwhile holds it too, and the HAProxy ACL and
-    the reputation get its expiry — unless the state says the operator
-    lifted it (a known address, not banned) or it is whitelisted now.
-    Its deletion, while the reputation still has it banned for more than
-    a minute (not its expiry, not our own unban, which forgives first), is
-    an operator's `cscli decisions delete`: the ban is lifted here too, and
-    the score forgiven, as `dpi-dualctl unban` does.                        */
+/*  One of our own bans, back from CrowdSec's stream.
+    - New: while running, the echo of a push, enforced already; its id and
+      end are noted (self->ours). In the first poll after a start, a ban we
+      made before: published again (origin correlator) so a bridge that
+      restarted meanwhile holds it too, and the HAProxy ACL and the
+      reputation get its expiry — unless the state says the operator lifted
+      it (a known address, not banned) or it is whitelisted now.
+    - Deleted more than a minute before the end noted: an operator's
+      `cscli decisions delete` (an expiry comes at the end; our own unban's
+      deletion finds the reputation forgiven, not banned): the ban is lifted
+      here too and the score forgiven, as `dpi-dualctl unban` does. A
+      deletion of a decision not noted is left alone.                      */
 #define OURS_EXPIRY_SLACK_NS (60 * NS)
 static void
 restore_ours (correlator_t *self, const lapi_decision_t *d)
 {
     uint64_t now = correlator_now (self);
+    ours_t *o = &self->ours[hash_mix64 (d->id) % OURS_MAX];
     rep_entry_t e;
-    if (d->deleted) {               /* deleted in CrowdSec before its time: lifted here too */
-        if (strcmp (d->scope, "ip") == 0 && reputation_get (self->rep, d->value, now, &e)
-            && e.banned_until_ns > now + OURS_EXPIRY_SLACK_NS) {
+    if (d->deleted) {
+        bool early = o->id == d->id && now + OURS_EXPIRY_SLACK_NS < o->until_ns;
+        if (o->id == d->id)
+            o->id = 0;
+        if (early && strcmp (d->scope, "ip") == 0 && reputation_get (self->rep, d->value, now, &e)
+            && e.banned_until_ns > now) {
             self->counters[CORRELATOR_BANS_LIFTED_IN_CROWDSEC]++;
             correlator_decide (self, false, d->value, 0, "our decision deleted in CrowdSec",
                                "crowdsec");
@@ -650,6 +656,8 @@ restore_ours (correlator_t *self, const lapi_decision_t *d)
         }
         return;
     }
+    if (d->duration_s > 0)
+        *o = (ours_t) { d->id, now + (uint64_t) d->duration_s * NS };
     if (!d->startup || d->duration_s <= 0 || strcmp (d->type, "ban") != 0)
         return;
     bool known = strcmp (d->scope, "ip") == 0 && reputation_get (self->rep, d->value, now, &e);
