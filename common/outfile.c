@@ -35,6 +35,12 @@ failed (outfile_t *self, const char *what, int error)
 outfile_t *
 outfile_open (const char *path, config_errors_t *errors)
 {
+    return outfile_open_mode (path, false, errors);
+}
+
+outfile_t *
+outfile_open_mode (const char *path, bool append, config_errors_t *errors)
+{
     outfile_t *self = calloc (1, sizeof *self);
     if (!self) {
         config_errors_add (errors, "%s: out of memory", path);
@@ -42,7 +48,7 @@ outfile_open (const char *path, config_errors_t *errors)
     }
     self->is_stdout = strcmp (path, "-") == 0;
     snprintf (self->path, sizeof self->path, "%s", self->is_stdout ? "stdout" : path);
-    self->file = self->is_stdout ? stdout : fopen (path, "w");
+    self->file = self->is_stdout ? stdout : fopen (path, append ? "a" : "w");
     if (!self->file) {
         config_errors_add (errors, "%s: cannot open: %s", path, strerror (errno));
         free (self);

@@ -21,6 +21,7 @@
 #ifndef DPI_OUTFILE_H
 #define DPI_OUTFILE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +33,8 @@ typedef struct outfile_t outfile_t;
 /*  Open PATH ("-": stdout) for writing, truncated. NULL with the reason in
     ERRORS ("PATH: cannot open: REASON").                                     */
 outfile_t *outfile_open (const char *path, config_errors_t *errors);
+/*  The same, appending when APPEND (a log kept across restarts).           */
+outfile_t *outfile_open_mode (const char *path, bool append, config_errors_t *errors);
 
 /*  Flush and close; 0, or -1 when the last data could not be written
     (counted and logged).                                                     */

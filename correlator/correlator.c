@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "correlator.h"
 #include "hash.h"
@@ -150,14 +151,15 @@ open_enforcers (correlator_t *self, const config_t *cfg, bool offline, config_er
 static int
 open_outputs (correlator_t *self, const config_t *cfg, bool offline, config_errors_t *errors)
 {
+    /* the threat logs are appended to: a restart keeps what was written   */
     const char *out = offline ? "-" : cfg->correlation.output;
-    if (out[0] && !(self->output = outfile_open (out, errors)))
+    if (out[0] && !(self->output = outfile_open_mode (out, !offline, errors)))
         return -1;
     if (cfg->global.compat) {
         char path[1024];
         snprintf (path, sizeof path, "%s/correlated-threats.json", cfg->global.compat_dir);
         paths_mkdir (cfg->global.compat_dir, 0755);
-        if (!(self->compat_threats = outfile_open (path, errors)))
+        if (!(self->compat_threats = outfile_open_mode (path, true, errors)))
             return -1;
     }
     return 0;
@@ -365,7 +367,13 @@ correlator_decide (correlator_t *self, bool ban, const char *value, uint64_t dur
     if (!strchr (value, '/'))
         reputation_set_banned (self->rep, value, ban ? now + duration_s * NS : 0);
     if (self->haproxy)
-        (void) (ban ? haproxy_ban (self->haproxy, value) : haproxy_unban (self->haproxy, value));
+        (void) (ban ? haproxy_ban_until (self->haproxy, value,
+                                         (int64_t) time (NULL) + (int64_t) duration_s)
+                    : haproxy_unban (self->haproxy, value));
+    /* an operator's unban lifts our ban in CrowdSec too (only ours: lapi.h) */
+    if (!ban && strcmp (origin, "manual") == 0 && self->lapi && lapi_pushing (self->lapi)
+        && lapi_unban (self->lapi, value) != 0)
+        log_warning ("unban %s: the CrowdSec queue is full, our decision there stays", value);
     log_info ("%s %s (%s): %s", ban ? "ban" : "unban", value, origin, reason);
 }
 
@@ -616,14 +624,61 @@ correlator_alert (correlator_t *self, const Dpidual__V1__Alert *a)
     evidence (self, &e);
 }
 
+/*  One of our own bans, back from CrowdSec's stream.
+    - New: while running, the echo of a push, enforced already; its id and
+      end are noted (self->ours). In the first poll after a start, a ban we
+      made before: published again (origin correlator) so a bridge that
+      restarted meanwhile holds it too, and the HAProxy ACL and the
+      reputation get its expiry — unless the state says the operator lifted
+      it (a known address, not banned) or it is whitelisted now.
+    - Deleted more than a minute before the end noted: an operator's
+      `cscli decisions delete` (an expiry comes at the end; our own unban's
+      deletion finds the reputation forgiven, not banned): the ban is lifted
+      here too and the score forgiven, as `dpi-dualctl unban` does. A
+      deletion of a decision not noted is left alone.                      */
+#define OURS_EXPIRY_SLACK_NS (60 * NS)
+static void
+restore_ours (correlator_t *self, const lapi_decision_t *d)
+{
+    uint64_t now = correlator_now (self);
+    ours_t *o = &self->ours[hash_mix64 (d->id) % OURS_MAX];
+    rep_entry_t e;
+    if (d->deleted) {
+        bool early = o->id == d->id && now + OURS_EXPIRY_SLACK_NS < o->until_ns;
+        if (o->id == d->id)
+            o->id = 0;
+        if (early && strcmp (d->scope, "ip") == 0 && reputation_get (self->rep, d->value, now, &e)
+            && e.banned_until_ns > now) {
+            self->counters[CORRELATOR_BANS_LIFTED_IN_CROWDSEC]++;
+            correlator_decide (self, false, d->value, 0, "our decision deleted in CrowdSec",
+                               "crowdsec");
+            reputation_forgive (self->rep, d->value, now);  /* as an operator's unban */
+        }
+        return;
+    }
+    if (d->duration_s > 0)
+        *o = (ours_t) { d->id, now + (uint64_t) d->duration_s * NS };
+    if (!d->startup || d->duration_s <= 0 || strcmp (d->type, "ban") != 0)
+        return;
+    bool known = strcmp (d->scope, "ip") == 0 && reputation_get (self->rep, d->value, now, &e);
+    if ((known && e.banned_until_ns <= now)
+        || (strcmp (d->scope, "ip") == 0 && reputation_whitelisted (self->rep, d->value)))
+        return;
+    self->counters[CORRELATOR_BANS_RESTORED]++;
+    correlator_decide (self, true, d->value, (uint64_t) d->duration_s,
+                       "restored at start: our ban, still held by CrowdSec", "correlator");
+}
+
 void
 correlator_lapi (correlator_t *self)
 {
     lapi_decision_t d[64];
     size_t n = lapi_take (self->lapi, d, 64);
     for (size_t i = 0; i < n; i++) {
-        if (strcmp (d[i].origin, "dpi-dual") == 0)
-            continue;                       /* our own ban, pushed: enforced already */
+        if (strcmp (d[i].origin, "dpi-dual") == 0) {
+            restore_ours (self, &d[i]);
+            continue;
+        }
         self->counters[CORRELATOR_CROWDSEC_DECISIONS]++;
         char reason[192];
         snprintf (reason, sizeof reason, "CrowdSec %s: %s (%s)", d[i].type, d[i].scenario,

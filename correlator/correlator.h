@@ -51,6 +51,8 @@
     X (UNBANS, "unbans")                                                    \
     X (BANS_WHITELISTED, "bans_whitelisted")  /* score reached, not banned */ \
     X (CROWDSEC_DECISIONS, "crowdsec_decisions")                            \
+    X (BANS_RESTORED, "bans_restored")        /* ours, from CrowdSec at start */ \
+    X (BANS_LIFTED_IN_CROWDSEC, "bans_lifted_in_crowdsec") /* ours, deleted there */ \
     X (JOINS_PUBLISHED, "joins_published")                                  \
     X (OUTPUT_ERRORS, "output_errors")                                      \
     X (STATE_ERRORS, "state_errors")          /* reputation file          */
@@ -96,6 +98,16 @@ typedef struct {
 #define PENDING_RISKS 256
 #define PENDING_RISK_NS 2000000000ull
 
+/*  Our decisions in CrowdSec, as their echo on the stream showed them: the
+    id and when it ends, so a deletion before then is told from an expiry.
+    A table keyed by id; a collision forgets the older one (then its
+    deletion is not acted on: the safe side).                               */
+typedef struct {
+    uint64_t id;                    /* 0: empty                              */
+    uint64_t until_ns;
+} ours_t;
+#define OURS_MAX 4096
+
 typedef struct correlator_t {
     const config_t *cfg;
     bus_pub_t *pub;                 /* NULL offline                          */
@@ -118,6 +130,7 @@ typedef struct correlator_t {
     size_t nfrontends;
     pending_risk_t pending[PENDING_RISKS];
     size_t npending;
+    ours_t ours[OURS_MAX];          /* lapi.c's echo of our decisions        */
     /* the recent threats, a ring of JSON objects (service.c)               */
     struct json_t *recent[RECENT_THREATS];
     size_t recent_next;

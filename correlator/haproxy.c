@@ -32,6 +32,7 @@ typedef struct {
     char value[VALUE_MAX];          /* canonical address or CIDR             */
     bool banned;                    /* wanted: in the list (else: removed)   */
     bool synced;                    /* HAProxy has been told                 */
+    int64_t until_s;                /* expiry (UNIX time), 0: none           */
 } entry_t;
 
 struct haproxy_t {
@@ -45,6 +46,7 @@ struct haproxy_t {
 };
 
 static void load_file (haproxy_t *self);
+static void write_file (haproxy_t *self);
 static entry_t *find (haproxy_t *self, const char *value);
 static entry_t *add_entry (haproxy_t *self, const char *value);
 
@@ -184,10 +186,16 @@ load_file (haproxy_t *self)
     }
     char line[256], value[VALUE_MAX];
     unsigned lineno = 0;
+    long long until = 0;                    /* from the comment just before  */
     while (fgets (line, sizeof line, f)) {
         lineno++;
         line[strcspn (line, "\r\n")] = 0;
         char *start = line + strspn (line, " \t");
+        long long when;
+        if (sscanf (start, "# dpi-dual until %lld", &when) == 1 && when > 0) {
+            until = when;
+            continue;
+        }
         start[strcspn (start, " \t")] = 0;
         if (!*start || *start == '#')
             continue;
@@ -195,8 +203,11 @@ load_file (haproxy_t *self)
         if (haproxy_canonical (start, value) != 0)
             log_warning ("%s:%u: not an address or CIDR, dropped at the next rewrite: %.64s",
                          self->acl, lineno, start);
-        else if (!find (self, value) && (e = add_entry (self, value)))
+        else if (!find (self, value) && (e = add_entry (self, value))) {
             e->synced = true;
+            e->until_s = until;
+        }
+        until = 0;
     }
     fclose (f);
 }
@@ -320,9 +331,20 @@ write_file (haproxy_t *self)
     if (access (self->acl, W_OK) == 0 || errno == ENOENT)
         f = outfile_snapshot_begin (&snap, self->acl, 0);
     if (f) {
-        for (size_t i = 0; i < self->count; i++)
-            if (self->entries[i].banned)
-                fprintf (f, "%s\n", self->entries[i].value);
+        for (size_t i = 0; i < self->count; i++) {
+            const entry_t *e = &self->entries[i];
+            if (!e->banned)
+                continue;
+            if (e->until_s > 0) {           /* a comment to HAProxy          */
+                char when[32];
+                struct tm tm;
+                time_t t = (time_t) e->until_s;
+                gmtime_r (&t, &tm);
+                strftime (when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+                fprintf (f, "# dpi-dual until %lld (%s)\n", (long long) e->until_s, when);
+            }
+            fprintf (f, "%s\n", e->value);
+        }
         if (outfile_snapshot_commit (&snap) == 0) {
             self->file_warned = false;
             return;
@@ -335,9 +357,16 @@ write_file (haproxy_t *self)
     self->file_warned = true;
 }
 
-/*  Want VALUE banned (or not), rewrite the file, tell HAProxy.            */
+/*  The later of two expiries, 0 (none) winning.                          */
+static int64_t
+later (int64_t a, int64_t b)
+{
+    return a == 0 || b == 0 ? 0 : a > b ? a : b;
+}
+
+/*  Want VALUE banned until UNTIL (or not), rewrite the file, tell HAProxy. */
 static int
-change (haproxy_t *self, const char *value, bool banned)
+change (haproxy_t *self, const char *value, bool banned, int64_t until)
 {
     char canon[VALUE_MAX];
     if (!self || haproxy_canonical (value, canon) != 0) {
@@ -348,14 +377,25 @@ change (haproxy_t *self, const char *value, bool banned)
         return -2;
     }
     entry_t *e = find (self, canon);
-    if (e && e->banned == banned && e->synced)
-        return 0;                           /* HAProxy has it already        */
+    if (e && e->banned && banned) {         /* banned already: the expiry    */
+        int64_t until_s = later (e->until_s, until);
+        if (until_s != e->until_s) {
+            e->until_s = until_s;
+            write_file (self);
+        }
+        if (e->synced)
+            return 0;                       /* HAProxy has it already        */
+    } else if (e && !e->banned && !banned && e->synced)
+        return 0;
+    bool fresh = !e;
     if (!e)                                 /* an unban: may predate us      */
         e = add_entry (self, canon);
     if (!e) {
         log_error ("haproxy: out of memory, %s not sent", canon);
         return -1;
     }
+    if (banned && (fresh || !e->banned))
+        e->until_s = until;
     e->banned = banned;
     e->synced = false;
     write_file (self);
@@ -369,13 +409,19 @@ change (haproxy_t *self, const char *value, bool banned)
 int
 haproxy_ban (haproxy_t *self, const char *value)
 {
-    return change (self, value, true);
+    return change (self, value, true, 0);
+}
+
+int
+haproxy_ban_until (haproxy_t *self, const char *value, int64_t until_s)
+{
+    return change (self, value, true, until_s);
 }
 
 int
 haproxy_unban (haproxy_t *self, const char *value)
 {
-    return change (self, value, false);
+    return change (self, value, false, 0);
 }
 
 void
@@ -383,6 +429,19 @@ haproxy_tick (haproxy_t *self)
 {
     if (!self)
         return;
+    int64_t now = (int64_t) time (NULL);
+    bool expired = false;
+    for (size_t i = 0; i < self->count; i++) {
+        entry_t *e = &self->entries[i];
+        if (e->banned && e->until_s > 0 && e->until_s <= now) {
+            e->banned = false;              /* its time is up: del acl       */
+            e->synced = false;
+            expired = true;
+            self->stats.expired++;
+        }
+    }
+    if (expired)
+        write_file (self);
     for (size_t i = 0; i < self->count;) {
         entry_t *e = &self->entries[i];
         if (e->synced) {

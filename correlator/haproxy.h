@@ -23,7 +23,14 @@
     a line, other lines dropped at the next rewrite. A ban already applied
     is not sent twice; a ban queued while HAProxy was down is sent when it
     is back even though HAProxy then read it from the file (a duplicate
-    pattern, harmless: `del acl` removes both). One thread at a time.     */
+    pattern, harmless: `del acl` removes both). One thread at a time.
+
+    Expiry: a ban made with haproxy_ban_until is lifted by haproxy_tick when
+    its time is up (`del acl`, and out of the file), as the bridge's ban list
+    lets its entries expire. The expiry is kept in the file as a comment line
+    before the value ("# dpi-dual until UNIX-TIME (ISO time)": HAProxy skips
+    lines starting with '#'), so it survives a restart of the correlator; a
+    value without one (the operator's own lines) never expires.          */
 #ifndef DPI_CORRELATOR_HAPROXY_H
 #define DPI_CORRELATOR_HAPROXY_H
 
@@ -38,6 +45,7 @@ typedef struct {
     uint64_t errors;                /* refused, or no answer                 */
     uint64_t pending;               /* waiting to be sent again              */
     uint64_t file_errors;           /* the ACL file could not be written     */
+    uint64_t expired;               /* bans whose time was up (then del acl) */
 } haproxy_stats_t;
 
 typedef struct haproxy_t haproxy_t;
@@ -58,8 +66,12 @@ void haproxy_destroy (haproxy_t **self_p);
     -2 refused: VALUE is not an address or CIDR (logged, never sent).      */
 int haproxy_ban (haproxy_t *self, const char *value);
 int haproxy_unban (haproxy_t *self, const char *value);
+/*  The same ban, lifted at UNTIL_S (UNIX time; 0: never) by haproxy_tick.
+    A ban already held keeps the later expiry (never wins).                */
+int haproxy_ban_until (haproxy_t *self, const char *value, int64_t until_s);
 
-/*  Retry what failed (once a second is plenty).                             */
+/*  Lift the bans whose time is up, retry what failed (once a second is
+    plenty).                                                                 */
 void haproxy_tick (haproxy_t *self);
 
 haproxy_stats_t haproxy_stats (const haproxy_t *self);

@@ -207,11 +207,12 @@ on_progress (void *clientp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ult
     return atomic_load (&self->stop) ? 1 : 0;
 }
 
-/*  One request: a GET (BODY NULL) or a JSON POST of BODY to BASE PATH.
-    The HTTP status, or -1 with the reason in ERR.                           */
+/*  One request: a GET (BODY NULL) or a JSON POST of BODY to BASE PATH, or
+    METHOD when not NULL (DELETE). The HTTP status, or -1 with the reason
+    in ERR.                                                                  */
 static long
-http_do (lapi_t *self, const char *base, const char *path, const char *body,
-         struct curl_slist *hdrs, buf_t *out, char *err)
+http_do (lapi_t *self, const char *method, const char *base, const char *path,
+         const char *body, struct curl_slist *hdrs, buf_t *out, char *err)
 {
     char url[512];
     snprintf (url, sizeof url, "%s%s", base, path);
@@ -231,6 +232,8 @@ http_do (lapi_t *self, const char *base, const char *path, const char *body,
     curl_easy_setopt (c, CURLOPT_HTTPHEADER, hdrs);
     if (body)
         curl_easy_setopt (c, CURLOPT_POSTFIELDS, body);
+    if (method)
+        curl_easy_setopt (c, CURLOPT_CUSTOMREQUEST, method);
     err[0] = 0;
     CURLcode rc = curl_easy_perform (c);
     if (rc != CURLE_OK) {
@@ -345,6 +348,7 @@ decisions_take_list (lapi_t *self, json_t *list, bool deleted)
             *(rc == 0 ? &ignored : &malformed) += 1;
             continue;
         }
+        batch[n].startup = !self->streamed;
         if (!idset_add (deleted ? &self->seen_deleted : &self->seen_new, batch[n].id)) {
             repeated++;
             continue;
@@ -369,7 +373,7 @@ lapi_poll (lapi_t *self)
     char err[CURL_ERROR_SIZE];
     buf_t body = { 0 };
     const char *path = self->streamed ? "/v1/decisions/stream" : "/v1/decisions/stream?startup=true";
-    long code = http_do (self, self->url, path, NULL, self->key_hdrs, &body, err);
+    long code = http_do (self, NULL, self->url, path, NULL, self->key_hdrs, &body, err);
     STAT_ADD (self, polls, 1);
     bool ok = code == 200;
     json_t *root = NULL;
@@ -420,7 +424,7 @@ lapi_login (lapi_t *self)
                              self->password, "scenarios", "dpi-dual/correlated-threat");
     char *text = req ? json_dumps (req, JSON_COMPACT) : NULL;
     struct curl_slist *hdrs = json_headers (NULL);
-    long code = text && hdrs ? http_do (self, self->watcher_url, "/v1/watchers/login", text, hdrs, &body, err) : -1;
+    long code = text && hdrs ? http_do (self, NULL, self->watcher_url, "/v1/watchers/login", text, hdrs, &body, err) : -1;
     if (!text || !hdrs)
         snprintf (err, sizeof err, "out of memory");
     json_t *root = code == 200 ? json_loadb (body.data ? body.data : "", body.len, 0, NULL) : NULL;
@@ -504,7 +508,9 @@ alerts_body (lapi_t *self, size_t *n)
     rfc3339_now (now, sizeof now);
     json_t *alerts = json_array ();
     pthread_mutex_lock (&self->lock);
-    *n = self->bq_len < LAPI_PUSH_BATCH ? self->bq_len : LAPI_PUSH_BATCH;
+    size_t max = self->bq_len < LAPI_PUSH_BATCH ? self->bq_len : LAPI_PUSH_BATCH;
+    for (*n = 0; *n < max && !self->bq[(self->bq_head + *n) % LAPI_BANS_MAX].unban; ++*n)
+        ;                                   /* the bans before the first unban */
     for (size_t i = 0; i < *n && alerts; i++)
         json_array_append_new (alerts, ban_alert (&self->bq[(self->bq_head + i) % LAPI_BANS_MAX], now));
     pthread_mutex_unlock (&self->lock);
@@ -524,17 +530,89 @@ post_alerts (lapi_t *self, const char *text, buf_t *body, char *err)
         return -1;
     }
     body->len = 0;
-    long code = http_do (self, self->watcher_url, "/v1/alerts", text, hdrs, body, err);
+    long code = http_do (self, NULL, self->watcher_url, "/v1/alerts", text, hdrs, body, err);
     curl_slist_free_all (hdrs);
     return code;
 }
 
-/*  Push up to a batch of waiting bans. False on a failure: bans stay
-    queued when the LAPI could not be reached, are dropped when it refused
-    them (an HTTP error that retrying would not fix).                      */
+/*  DELETE /v1/decisions for IP (an address, or a CIDR: our decisions
+    inside it), only those of origin dpi-dual. The HTTP status, -1 not
+    reached (ERR), -2 no JWT.                                               */
+static long
+delete_ours (lapi_t *self, const char *ip, buf_t *body, char *err)
+{
+    if ((!self->jwt[0] || now_ms () >= self->jwt_renew_ms) && !lapi_login (self))
+        return -2;
+    char *value = curl_easy_escape (self->curl, ip, 0), path[256];
+    struct curl_slist *hdrs = json_headers (self->jwt);
+    if (!value || !hdrs) {
+        curl_free (value);
+        curl_slist_free_all (hdrs);
+        snprintf (err, CURL_ERROR_SIZE, "out of memory");
+        return -1;
+    }
+    if (strchr (ip, '/'))
+        snprintf (path, sizeof path, "/v1/decisions?range=%s&contains=false&origin=dpi-dual", value);
+    else
+        snprintf (path, sizeof path, "/v1/decisions?ip=%s&origin=dpi-dual", value);
+    curl_free (value);
+    body->len = 0;
+    long code = http_do (self, "DELETE", self->watcher_url, path, NULL, hdrs, body, err);
+    curl_slist_free_all (hdrs);
+    return code;
+}
+
+/*  The unban at the head of the queue. False on a failure: it stays queued
+    when the LAPI could not be reached, is dropped when it was refused.    */
+static bool
+lapi_unban_head (lapi_t *self)
+{
+    char err[CURL_ERROR_SIZE] = "", ip[sizeof self->bq[0].ip];
+    buf_t body = { 0 };
+    pthread_mutex_lock (&self->lock);
+    memcpy (ip, self->bq[self->bq_head].ip, sizeof ip);
+    pthread_mutex_unlock (&self->lock);
+    long code = delete_ours (self, ip, &body, err);
+    if (code == 401) {                          /* the JWT expired early     */
+        self->jwt[0] = 0;
+        code = delete_ours (self, ip, &body, err);
+    }
+    bool ok = code == 200;
+    json_t *root = ok ? json_loadb (body.data ? body.data : "", body.len, 0, NULL) : NULL;
+    const char *deleted = json_string_value (json_object_get (root, "nbDeleted"));
+    pthread_mutex_lock (&self->lock);
+    if (code != -1 && code != -2) {             /* answered: done with it    */
+        self->bq_head = (self->bq_head + 1) % LAPI_BANS_MAX;
+        self->bq_len--;
+    }
+    if (ok) {
+        self->stats.unbans++;
+        self->stats.unban_deleted += deleted ? strtoull (deleted, NULL, 10) : 0;
+    } else if (code != -2)
+        self->stats.unban_errors++;
+    pthread_mutex_unlock (&self->lock);
+    if (ok)
+        log_info ("crowdsec lapi: unban %s: %s of our decisions deleted", ip,
+                  deleted ? deleted : "?");
+    else if (code != -2)
+        lapi_fail (self, "DELETE /v1/decisions", code, err, &body);
+    json_decref (root);
+    free (body.data);
+    return ok;
+}
+
+/*  Push up to a batch of waiting bans (or the unban at the head). False on
+    a failure: bans stay queued when the LAPI could not be reached, are
+    dropped when it refused them (an HTTP error that retrying would not
+    fix).                                                                    */
 static bool
 lapi_push_pending (lapi_t *self)
 {
+    pthread_mutex_lock (&self->lock);
+    bool unban = self->bq_len && self->bq[self->bq_head].unban;
+    pthread_mutex_unlock (&self->lock);
+    if (unban)
+        return lapi_unban_head (self);
     char err[CURL_ERROR_SIZE] = "out of memory";
     buf_t body = { 0 };
     size_t n = 0;
@@ -858,6 +936,16 @@ lapi_push (lapi_t *self, const lapi_ban_t *ban)
         self->stats.push_dropped++;
     pthread_mutex_unlock (&self->lock);
     return room ? 0 : -1;
+}
+
+int
+lapi_unban (lapi_t *self, const char *ip)
+{
+    lapi_ban_t op = { .unban = true };
+    if (!ip || strlen (ip) >= sizeof op.ip)
+        return -1;
+    memcpy (op.ip, ip, strlen (ip) + 1);
+    return lapi_push (self, &op);
 }
 
 bool

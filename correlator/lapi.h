@@ -20,13 +20,23 @@
     duration, origin dpi-dual) and the evidence as meta. Always with a
     User-Agent: the LAPI refuses a login without one.
 
+    Unbans out (watcher API, same JWT): an operator's unban of an address
+    (lapi_unban) becomes DELETE /v1/decisions?ip=IP&origin=dpi-dual. The
+    origin filter keeps it to the decisions we pushed: a decision for the
+    same address from cscli, a scenario or the CAPI stays (checked against
+    CrowdSec 1.4.6, tests/it_correlator_chain.sh (e)). A LAPI that does not
+    know the filter answers 500 "'origin' doesn't exist": counted and
+    logged, never retried without it. Bans and unbans leave in the order
+    they were queued (a ban then its unban never arrive swapped).
+
     Failures (connection refused, timeout, HTTP error, bad JSON) are
     counted and logged rate-limited; the thread retries with a backoff
     doubling from the poll interval up to 5 minutes. Keys and passwords
     are never logged.
 
     The main loop polls lapi_fd and takes what arrived with lapi_take; it
-    queues bans with lapi_push (never blocks: a full queue drops and counts).
+    queues bans with lapi_push and unbans with lapi_unban (never block: a
+    full queue drops and counts).
     lapi_new does not look at crowdsec.enabled (the caller does); an empty
     crowdsec.api_key_file means no decisions polled (pushing only).        */
 #ifndef DPI_CORRELATOR_LAPI_H
@@ -47,9 +57,11 @@ typedef struct {
     char origin[32];                /* "crowdsec", "cscli", ...              */
     char scenario[128];
     int64_t duration_s;             /* what is left; <= 0 when expired       */
+    bool startup;                   /* from the first poll (startup=true)    */
 } lapi_decision_t;
 
 typedef struct {
+    bool unban;                     /* delete our decisions for ip instead   */
     char ip[64];
     uint64_t duration_s;
     char scenario[64];              /* "dpi-dual/correlated-threat"          */
@@ -64,6 +76,9 @@ typedef struct {
     uint64_t decisions_new, decisions_deleted, decisions_repeated, scopes_ignored;
     uint64_t logins, login_errors;
     uint64_t pushed, push_errors, push_dropped;
+    uint64_t unbans;                /* DELETE /v1/decisions answered 200     */
+    uint64_t unban_deleted;         /* decisions those deleted (nbDeleted)   */
+    uint64_t unban_errors;          /* refused, or not reached (each try)    */
     uint64_t decisions_dropped;     /* the hand-over queue was full          */
     uint64_t decisions_malformed;   /* no id, value or a bad duration        */
 } lapi_stats_t;
@@ -78,6 +93,7 @@ void lapi_destroy (lapi_t **self_p);
 int lapi_fd (lapi_t *self);                         /* readable: decisions wait */
 size_t lapi_take (lapi_t *self, lapi_decision_t *out, size_t max);
 int lapi_push (lapi_t *self, const lapi_ban_t *ban);  /* 0, or -1 dropped      */
+int lapi_unban (lapi_t *self, const char *ip);      /* 0, or -1 dropped      */
 bool lapi_pushing (const lapi_t *self);             /* credentials given     */
 lapi_stats_t lapi_stats (lapi_t *self);
 

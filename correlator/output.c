@@ -166,6 +166,10 @@ correlator_counters (correlator_t *self, heartbeat_counter_t *out, size_t max)
         { "reputation_entries", r.entries }, { "reputation_evicted", r.evicted },
         { "lapi_polls", l.polls }, { "lapi_poll_errors", l.poll_errors },
         { "lapi_pushed", l.pushed }, { "lapi_push_errors", l.push_errors },
+        { "lapi_unbans", l.unbans }, { "lapi_unban_deleted", l.unban_deleted },
+        { "lapi_unban_errors", l.unban_errors },
+        { "haproxy_added", h.added }, { "haproxy_removed", h.removed },
+        { "haproxy_expired", h.expired },
         { "haproxy_errors", h.errors }, { "haproxy_pending", h.pending },
     };
     for (size_t i = 0; i < sizeof more / sizeof more[0] && n < max; i++)

@@ -7,6 +7,7 @@
 #   a CIDR ban (host bits cleared); IPv6 ::1 when loopback IPv6 is there; the ACL file
 #   holds the bans and a restarted haproxy keeps them; with haproxy down a ban is
 #   counted as an error, queued, and applied by haproxy_tick when it is back;
+#   a ban with an expiry is kept in the file with it and lifted when its time is up;
 #   "1.2.3.4\nshow info" and the like never reach the socket.
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
@@ -183,6 +184,23 @@ grep -Eq "^added=1 removed=0 errors=[1-9][0-9]* pending=0 file_errors=0$" "$tmp/
 refused 127.0.0.5 g1
 passes 127.0.0.3 g2
 ok "a ban sent while haproxy is down is counted, queued, and applied when it is back"
+
+# An expiring ban (-e 2: haproxy_ban_until): refused, in the file after its "# dpi-dual until"
+# comment (which haproxy -c and a restart accept); lifted by haproxy_tick when its time is up.
+"$hapban" -w 10 -e 2 "$sock" "$acl" ban 127.0.0.6 > "$tmp/hapban.out" 2> "$tmp/hapban.err" &
+ban_pid=$!
+chain_wait 5 grep -q "^127.0.0.6 applied" "$tmp/hapban.out" || fail "expiring ban not applied"
+grep -B1 -x 127.0.0.6 "$acl" | grep -q '^# dpi-dual until [0-9]* (20[0-9-]*T[0-9:]*Z)$' \
+    || fail "no expiry comment in the file: $(cat "$acl")"
+haproxy -c -q -f "$tmp/haproxy.cfg" || fail "haproxy -c rejects the ACL file with its comment"
+refused 127.0.0.6 h1
+wait $ban_pid || fail "dpi-hapban -e: $(cat "$tmp/hapban.out")"
+grep -qx "expired=1" "$tmp/hapban.out" || fail "not expired: $(cat "$tmp/hapban.out")"
+! grep -q '127\.0\.0\.6' "$acl" || fail "the expired ban is still in the file: $(cat "$acl")"
+! hap_cmd "show acl $acl" | grep -q ' 127\.0\.0\.6$' || fail "the expired ban is still in HAProxy"
+passes 127.0.0.6 h2
+refused 127.0.0.5 h3
+ok "an expiring ban is refused, kept in the file with its expiry, lifted when its time is up"
 
 for bad in $'1.2.3.4\nshow info' '1.2.3.4;show info' '1.2.3.4 show info' '1.2.3.4/33' \
            'shop.test' '' $'::1\r'; do

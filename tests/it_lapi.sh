@@ -5,6 +5,9 @@
 #   decisions in: an Ip, a Range and an IPv6 decision each handed over once (not again on the next
 #   polls); a deletion handed over once; a ban pushed by the probe comes back in the stream.
 #   alerts out: the pushed ban is a decision of origin dpi-dual for 1 h, its alert carries the meta.
+#   unbans out: a ban pushed and unbanned in one go (in that order) leaves no decision of ours, and
+#   a cscli decision for the same address stays (HTTP 200, nbDeleted counted); an unban while the
+#   LAPI is down is counted, retried with the backoff, and done once it is back.
 #   failures: a wrong key (403: counted, logged without the key); the LAPI stopped (counted, backoff
 #   doubling) then restarted (recovers); a LAPI that never answers: lapi_destroy returns at once.
 set -euo pipefail
@@ -17,9 +20,9 @@ cs_require it_lapi
 command -v jq > /dev/null || { echo "it_lapi: FAIL: jq is not installed (deploy/install-deps.sh installs it)"; exit 1; }
 
 tmp=$(mktemp -d /tmp/it_lapi.XXXXXX)
-probe_pid= hold_pid=
+probe_pid= hold_pid= unban_pid=
 cleanup() {
-    for p in $probe_pid $hold_pid ${cs_lapi_pid:-}; do { kill "$p" && wait "$p"; } 2>/dev/null || true; done
+    for p in $probe_pid $hold_pid $unban_pid ${cs_lapi_pid:-}; do { kill "$p" && wait "$p"; } 2>/dev/null || true; done
     [[ -n ${KEEP:-} ]] && echo "it_lapi: kept $tmp" || rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -121,6 +124,21 @@ wait_for 10 "the pushed ban did not come back in the stream" ge \
     "count $out '.value == \"203.0.113.50\" and .origin == \"dpi-dual\" and .deleted == false'" 1
 echo "it_lapi: pushed ban 203.0.113.50: decision origin dpi-dual for 1 h, alert $aid with its meta, back in the stream"
 
+# --- 2b. unban: DELETE /v1/decisions?ip=..&origin=dpi-dual, after the push queued before it
+origins() {   # origins IP: the origins of the active decisions for IP (the bouncer API's view)
+    curl -s --max-time 5 -H "X-Api-Key: $key" "http://127.0.0.1:$cs_port/v1/decisions?ip=$1" \
+        | jq -r '[(. // [])[] | .origin] | sort | join(" ")'
+}
+cscli decisions add -i 203.0.113.60 -d 1h > /dev/null
+"$probe" -c "$tmp/push.yaml" --push 203.0.113.60 --unban 203.0.113.60 --seconds 4 \
+    > "$tmp/unban.out" 2> "$tmp/unban.err" || fail "unban probe"
+[[ $(last_stats "$tmp/unban.out" pushed) -eq 1 && $(last_stats "$tmp/unban.out" unbans) -eq 1 \
+   && $(last_stats "$tmp/unban.out" unban_deleted) -eq 1 && $(last_stats "$tmp/unban.out" unban_errors) -eq 0 ]] \
+    || { cat "$tmp/unban.out" "$tmp/unban.err"; fail "push then unban: counters"; }
+[[ $(origins 203.0.113.60) == cscli ]] || fail "after the unban, 203.0.113.60 has [$(origins 203.0.113.60)], expected [cscli]"
+[[ $(origins 203.0.113.50) == dpi-dual ]] || fail "another address's decision of ours went too: [$(origins 203.0.113.50)]"
+echo "it_lapi: push + unban of 203.0.113.60: ours deleted (1), cscli's kept, 203.0.113.50's untouched"
+
 # --- 3. a wrong key: 403s counted, logged, the key not in the log
 echo "wrongkey0123456789abcdef" > "$tmp/wrongkey"
 config "$tmp/wrong.yaml" "$tmp/wrongkey" ""
@@ -140,7 +158,20 @@ cscli decisions add -i 192.0.2.8 -d 1h > /dev/null
 wait_for 30 "no recovery after the LAPI restarted" ge "count $out '.value == \"192.0.2.8\"'" 1
 echo "it_lapi: LAPI down: $(( $(last_stats "$out" poll_errors) - e0 )) errors, backoff 1, 2, 4 s...; restarted: recovered"
 
-for f in "$tmp/probe.err" "$tmp/push.err" "$tmp/wrong.err" "$tmp/probe.out" "$tmp/push.out"; do
+# --- 4b. an unban while the LAPI is down: counted, retried, done when it is back
+cs_lapi_stop
+"$probe" -c "$tmp/push.yaml" --unban 203.0.113.50 --seconds 30 > "$tmp/unban2.out" 2> "$tmp/unban2.err" &
+unban_pid=$!
+wait_for 10 "the unban's failures not counted" ge "last_stats $tmp/unban2.out login_errors" 1
+cs_lapi_start it_lapi
+wait_for 20 "the unban was not done once the LAPI was back" ge "last_stats $tmp/unban2.out unban_deleted" 1
+kill -TERM $unban_pid; wait $unban_pid || fail "unban probe exit status"
+[[ $(origins 203.0.113.50) == "" ]] || fail "203.0.113.50 still has [$(origins 203.0.113.50)]"
+echo "it_lapi: unban with the LAPI down: $(last_stats "$tmp/unban2.out" login_errors) failed logins, then done" \
+     "(unbans $(last_stats "$tmp/unban2.out" unbans), deleted $(last_stats "$tmp/unban2.out" unban_deleted))"
+
+for f in "$tmp/probe.err" "$tmp/push.err" "$tmp/wrong.err" "$tmp/probe.out" "$tmp/push.out" \
+         "$tmp/unban.err" "$tmp/unban2.err"; do
     if grep -qF -- "$key" "$f" || grep -qF -- "$password" "$f"; then fail "a key or password in $f"; fi
 done
 kill -TERM $probe_pid; wait $probe_pid || fail "probe exit status"; probe_pid=

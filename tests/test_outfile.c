@@ -3,7 +3,8 @@
 
     Catches: a write error that is not counted (/dev/full only fails at the
     flush: a module that checks fwrite alone passes it), a reopen that
-    truncates or keeps writing to the rotated file, a snapshot that leaves
+    truncates or keeps writing to the rotated file, an append that
+    truncates, a snapshot that leaves
     its temporary file or harms the old file when it fails, a mkdir -p that
     stops at the first missing level.                                         */
 #include <stdlib.h>
@@ -46,6 +47,13 @@ test_stream (tally_t *t, const char *dir)
     check (t, strcmp (slurp (rotated, text, sizeof text), "one\ntwo\n") == 0,
            "the rotated file: '%s'", text);
     check (t, strcmp (slurp (path, text, sizeof text), "three\n") == 0, "the new file: '%s'", text);
+
+    /* append mode: what was there stays (the correlator's threat log)   */
+    out = outfile_open_mode (rotated, true, &errors);
+    check (t, out && outfile_write (out, "four\n", 5) == 0 && outfile_close (&out) == 0,
+           "append: open, write, close");
+    check (t, strcmp (slurp (rotated, text, sizeof text), "one\ntwo\nfour\n") == 0,
+           "appended: '%s'", text);
 
     snprintf (path, sizeof path, "%s/no/such/dir/x", dir);
     check (t, !outfile_open (path, &errors), "open in a missing directory fails");

@@ -1,10 +1,11 @@
 /*  lapiprobe — runs correlator/lapi.c alone, for tests/it_lapi.sh.
 
-    dpi-lapiprobe -c FILE [--push IP] [--seconds N]
+    dpi-lapiprobe -c FILE [--push IP] [--unban IP] [--seconds N]
 
     Starts lapi with FILE's crowdsec.* keys, prints every decision handed
     over as one JSON line on stdout, and a {"stats":{...}} line each time
-    the counters change. --push IP queues one ban (1 h, with meta) at start.
+    the counters change. --push IP queues one ban (1 h, with meta) at start,
+    --unban IP an unban (our decisions for IP deleted) after it.
     Runs N seconds (default: until SIGINT/SIGTERM); exits 0, or 1 when lapi
     could not start. Logs (lapi's warnings) go to stderr.                   */
 #include <errno.h>
@@ -32,9 +33,9 @@ static void
 print_decision (const lapi_decision_t *d)
 {
     printf ("{\"deleted\":%s,\"id\":%llu,\"value\":\"%s\",\"scope\":\"%s\",\"type\":\"%s\","
-            "\"origin\":\"%s\",\"scenario\":\"%s\",\"duration_s\":%lld}\n",
+            "\"origin\":\"%s\",\"scenario\":\"%s\",\"duration_s\":%lld,\"startup\":%s}\n",
             d->deleted ? "true" : "false", (unsigned long long) d->id, d->value, d->scope, d->type,
-            d->origin, d->scenario, (long long) d->duration_s);
+            d->origin, d->scenario, (long long) d->duration_s, d->startup ? "true" : "false");
 }
 
 static void
@@ -43,14 +44,16 @@ print_stats (const lapi_stats_t *s)
     printf ("{\"stats\":{\"polls\":%llu,\"poll_errors\":%llu,\"decisions_new\":%llu,"
             "\"decisions_deleted\":%llu,\"decisions_repeated\":%llu,\"scopes_ignored\":%llu,"
             "\"logins\":%llu,\"login_errors\":%llu,\"pushed\":%llu,\"push_errors\":%llu,"
-            "\"push_dropped\":%llu,\"decisions_dropped\":%llu,\"decisions_malformed\":%llu}}\n",
+            "\"push_dropped\":%llu,\"decisions_dropped\":%llu,\"decisions_malformed\":%llu,"
+            "\"unbans\":%llu,\"unban_deleted\":%llu,\"unban_errors\":%llu}}\n",
             (unsigned long long) s->polls, (unsigned long long) s->poll_errors,
             (unsigned long long) s->decisions_new, (unsigned long long) s->decisions_deleted,
             (unsigned long long) s->decisions_repeated, (unsigned long long) s->scopes_ignored,
             (unsigned long long) s->logins, (unsigned long long) s->login_errors,
             (unsigned long long) s->pushed, (unsigned long long) s->push_errors,
             (unsigned long long) s->push_dropped, (unsigned long long) s->decisions_dropped,
-            (unsigned long long) s->decisions_malformed);
+            (unsigned long long) s->decisions_malformed, (unsigned long long) s->unbans,
+            (unsigned long long) s->unban_deleted, (unsigned long long) s->unban_errors);
 }
 
 static int
@@ -92,17 +95,19 @@ run (lapi_t *lapi, time_t deadline)
 int
 main (int argc, char **argv)
 {
-    const char *cfg_path = NULL, *push = NULL;
+    const char *cfg_path = NULL, *push = NULL, *unban = NULL;
     long seconds = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp (argv[i], "-c") == 0 && i + 1 < argc)
             cfg_path = argv[++i];
         else if (strcmp (argv[i], "--push") == 0 && i + 1 < argc)
             push = argv[++i];
+        else if (strcmp (argv[i], "--unban") == 0 && i + 1 < argc)
+            unban = argv[++i];
         else if (strcmp (argv[i], "--seconds") == 0 && i + 1 < argc)
             seconds = atol (argv[++i]);
         else {
-            fprintf (stderr, "usage: dpi-lapiprobe -c FILE [--push IP] [--seconds N]\n");
+            fprintf (stderr, "usage: dpi-lapiprobe -c FILE [--push IP] [--unban IP] [--seconds N]\n");
             return 2;
         }
     }
@@ -122,6 +127,8 @@ main (int argc, char **argv)
     signal (SIGTERM, on_signal);
     if (push && push_one (lapi, push) < 0)
         fprintf (stderr, "dpi-lapiprobe: push of %s dropped\n", push);
+    if (unban && lapi_unban (lapi, unban) < 0)        /* after the push, in order */
+        fprintf (stderr, "dpi-lapiprobe: unban of %s dropped\n", unban);
     run (lapi, seconds > 0 ? time (NULL) + seconds : 0);
     struct timespec t0, t1;
     clock_gettime (CLOCK_MONOTONIC, &t0);
