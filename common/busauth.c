@@ -246,7 +246,8 @@ describe_failure (uint16_t event, uint32_t value, char *out, size_t outlen)
     else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
         snprintf (out, outlen, "protocol error 0x%x (not a ZeroMQ CURVE client?)", value);
     else
-        snprintf (out, outlen, "handshake not finished: %s", strerror ((int) value));
+        snprintf (out, outlen, "the client left during the handshake (%s): a client without "
+                  "CURVE, or not a ZeroMQ client?", strerror ((int) value));
 }
 
 /*  The peer of a connection's file descriptor, read at ACCEPTED (the
@@ -615,8 +616,8 @@ client_failed (busauth_t *self, client_endpoint_t *e, uint16_t event, uint32_t v
     if (e->backoff_ms > BACKOFF_MAX_MS)
         e->backoff_ms = BACKOFF_MAX_MS;
     if (!e->failing)
-        log_error ("bus: handshake with %s failed: %s (retrying every %d s at most)", e->endpoint,
-                   e->reason, BACKOFF_MAX_MS / 1000);
+        log_error ("bus: handshake with %s failed: %s (trying again after 1 s, then "
+                   "doubling up to %d s)", e->endpoint, e->reason, BACKOFF_MAX_MS / 1000);
     else
         log_debug ("bus: handshake with %s failed again (%llu times): %s", e->endpoint,
                    (unsigned long long) e->failures, e->reason);
