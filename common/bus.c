@@ -47,83 +47,9 @@ bus_host_name (const config_t *cfg, char *out, size_t outlen)
     out[outlen - 1] = 0;
 }
 
-/*  zcert_load, for a file that has a certificate's shape only: czmq's
-    parser reports a syntax error with zclock_log, on stdout, where a worker
-    may be writing data (--jsonl -).                                          */
-static zcert_t *
-load_cert (const char *path)
-{
-    FILE *file = fopen (path, "r");
-    char line[512];
-    bool curve = false, key = false;
-    while (file && fgets (line, sizeof line, file)) {
-        curve = curve || strcmp (line, "curve\n") == 0;
-        key = key || (curve && strstr (line, "public-key = \""));
-    }
-    if (file)
-        fclose (file);
-    return curve && key ? zcert_load (path) : NULL;
-}
-
-/*  Make SOCK the CURVE server for a bind: our secret certificate, and a ZAP
-    handler that accepts the client keys in allow_dir. *AUTH receives the
-    zauth actor (one per socket that binds).                                 */
-static int
-curve_server (zsock_t *sock, const config_t *cfg, zactor_t **auth)
-{
-    const char *allow_dir = cfg->bus.curve.allow_dir;
-    if (!allow_dir || !*allow_dir) {
-        log_error ("bus.curve.allow_dir: required to bind a CURVE endpoint");
-        return -1;
-    }
-    zcert_t *cert = load_cert (cfg->bus.curve.cert);
-    if (!cert) {
-        log_error ("bus.curve.cert: cannot load certificate '%s'", cfg->bus.curve.cert);
-        return -1;
-    }
-    if (!*auth) {
-        *auth = zactor_new (zauth, NULL);
-        if (!*auth) {
-            zcert_destroy (&cert);
-            log_error ("bus: cannot start the ZAP handler");
-            return -1;
-        }
-        zstr_sendx (*auth, "CURVE", allow_dir, NULL);
-        zsock_wait (*auth);
-    }
-    zcert_apply (cert, sock);
-    zsock_set_curve_server (sock, 1);
-    zsock_set_zap_domain (sock, "dpi-dual");
-    zcert_destroy (&cert);
-    return 0;
-}
-
-/*  Present our certificate and expect the server's public key.              */
-static int
-curve_client (zsock_t *sock, const config_t *cfg)
-{
-    zcert_t *cert = load_cert (cfg->bus.curve.cert);
-    if (!cert) {
-        log_error ("bus.curve.cert: cannot load certificate '%s'", cfg->bus.curve.cert);
-        return -1;
-    }
-    zcert_t *server = load_cert (cfg->bus.curve.server_cert);
-    if (!server) {
-        zcert_destroy (&cert);
-        log_error ("bus.curve.server_cert: cannot load certificate '%s'",
-                   cfg->bus.curve.server_cert);
-        return -1;
-    }
-    zcert_apply (cert, sock);
-    zsock_set_curve_serverkey (sock, zcert_public_txt (server));
-    zcert_destroy (&cert);
-    zcert_destroy (&server);
-    return 0;
-}
-
 int
 bus_attach (zsock_t *sock, const char *text, bool bind_default, const config_t *cfg,
-            zactor_t **auth, endpoint_t *ep)
+            busauth_t **auth, endpoint_t *ep)
 {
     const char *reason = NULL;
     if (endpoint_parse (text, bind_default, ep, &reason) != 0) {
@@ -133,8 +59,7 @@ bus_attach (zsock_t *sock, const char *text, bool bind_default, const config_t *
     bool bind = ep->bind;
     const char *endpoint = ep->address;
     if (cfg->bus.curve.enabled && ep->transport == ENDPOINT_TCP) {
-        int rc = bind ? curve_server (sock, cfg, auth) : curve_client (sock, cfg);
-        if (rc)
+        if (busauth_attach (auth, sock, cfg, bind) != 0)
             return -1;
     }
     if (bind && ep->transport == ENDPOINT_IPC)
@@ -164,7 +89,7 @@ check_cert (const config_t *cfg, const char *key, const char *path, bool secret,
 {
     size_t from = errors ? errors->count : 0;
     const char *unreadable = access (path, R_OK) != 0 ? strerror (errno) : NULL;
-    zcert_t *cert = unreadable ? NULL : load_cert (path);
+    zcert_t *cert = unreadable ? NULL : busauth_load_cert (path);
     static const char zero[] = "0000000000000000000000000000000000000000";
     if (!cert)
         config_errors_add (errors, "cannot load the certificate '%s': %s", path,
@@ -188,7 +113,7 @@ check_curve_endpoint (const config_t *cfg, const char *key, const char *text, bo
     if (endpoint_parse (text, bind_default, &ep, &reason) != 0 || ep.transport != ENDPOINT_TCP)
         return 0;
     const char *needed = ep.bind ? cfg->bus.curve.allow_dir : cfg->bus.curve.server_cert;
-    if (*needed)
+    if (*needed || (ep.bind && cfg->bus.curve.allow_any))
         return 0;
     size_t from = errors ? errors->count : 0;
     config_errors_add (errors, "'%s' %s over CURVE, which needs %s", text,
@@ -197,6 +122,32 @@ check_curve_endpoint (const config_t *cfg, const char *key, const char *text, bo
                                : "bus.curve.server_cert (the server's public key)");
     config_errors_blame (errors, from, cfg, key);
     return -1;
+}
+
+/*  The allow-list: a readable directory of certificates only (a file that
+    is not one would be ignored at every handshake).                         */
+static int
+check_allow_dir (const config_t *cfg, const char *dir, config_errors_t *errors)
+{
+    size_t from = errors ? errors->count : 0;
+    zhashx_t *keys = zhashx_new ();
+    zlistx_t *bad = zlistx_new ();
+    if (!keys || !bad)
+        config_errors_add (errors, "out of memory");
+    else {
+        zhashx_set_destructor (keys, (zhashx_destructor_fn *) zstr_free);
+        zlistx_set_destructor (bad, (zlistx_destructor_fn *) zstr_free);
+        zlistx_set_duplicator (bad, (zlistx_duplicator_fn *) strdup);
+        if (access (dir, R_OK | X_OK) != 0 || busauth_allow_load (dir, keys, bad) < 0)
+            config_errors_add (errors, "'%s': %s", dir, strerror (errno));
+        for (char *path = zlistx_first (bad); path; path = zlistx_next (bad))
+            config_errors_add (errors, "'%s' is not a certificate (keys new writes NAME.cert)",
+                               path);
+    }
+    zhashx_destroy (&keys);
+    zlistx_destroy (&bad);
+    config_errors_blame (errors, from, cfg, "bus.curve.allow_dir");
+    return errors && errors->count > from ? -1 : 0;
 }
 
 int
@@ -214,12 +165,8 @@ bus_check (const config_t *cfg, config_errors_t *errors)
     if (*cfg->bus.curve.server_cert)
         rc |= check_cert (cfg, "bus.curve.server_cert", cfg->bus.curve.server_cert, false, errors);
     const char *dir = cfg->bus.curve.allow_dir;
-    if (*dir && access (dir, R_OK | X_OK) != 0) {
-        size_t from = errors ? errors->count : 0;
-        config_errors_add (errors, "'%s': %s", dir, strerror (errno));
-        config_errors_blame (errors, from, cfg, "bus.curve.allow_dir");
-        rc = -1;
-    }
+    if (*dir)
+        rc |= check_allow_dir (cfg, dir, errors);
     return rc;
 }
 
@@ -257,7 +204,7 @@ struct bus_pub_t {
     } pending[BUS_MAX_BATCH];
     zsock_t *sock;
     void *handle;                   /* the libzmq socket under sock         */
-    zactor_t *auth;
+    busauth_t *auth;
     msgpool_t *pool;                /* payload buffers, see msgpool.h       */
     char name[64];
     char source[256];
@@ -321,7 +268,7 @@ bus_pub_destroy (bus_pub_t **self_p)
     zsock_destroy (&self->sock);
     if (self->binds)
         remove_ipc_file (self->endpoint);
-    zactor_destroy (&self->auth);
+    busauth_destroy (&self->auth);
     msgpool_release (&self->pool);      /* freed with ZeroMQ's last message */
     free (self);
     *self_p = NULL;
@@ -655,7 +602,7 @@ arena_reset (arena_t *a)
 struct bus_sub_t {
     zsock_t *sock;
     void *handle;
-    zactor_t *auth;
+    busauth_t *auth;
     const config_t *cfg;
     sub_endpoint_t *endpoints;
     size_t endpoint_count;
@@ -720,7 +667,7 @@ bus_sub_destroy (bus_sub_t **self_p)
         free (self->arena);
     }
     zsock_destroy (&self->sock);
-    zactor_destroy (&self->auth);
+    busauth_destroy (&self->auth);
     zhashx_destroy (&self->tracks);
     for (size_t i = 0; i < self->endpoint_count; i++) {
         if (self->endpoints[i].binds && self->endpoints[i].endpoint)
@@ -973,8 +920,14 @@ bus_sub_recv (bus_sub_t *self, int timeout_ms, bus_msg_t *msg)
                 return 0;
             wait_ms = (long) ((deadline - now) / 1000000ull) + 1;
         }
-        zmq_pollitem_t item = { self->handle, 0, ZMQ_POLLIN, 0 };
-        if (zmq_poll (&item, 1, wait_ms > 1000 || wait_ms < 0 ? 1000 : wait_ms) < 0
+        zsock_t *monitor = busauth_sock (self->auth);
+        zmq_pollitem_t items[2] = { { self->handle, 0, ZMQ_POLLIN, 0 },
+                                    { monitor ? zsock_resolve (monitor) : NULL, 0, ZMQ_POLLIN, 0 } };
+        if (monitor && wait_ms != 0)
+            busauth_service (self->auth);
+        /* a failed handshake's endpoint is tried again within a second */
+        long limit = monitor ? 250 : 1000;
+        if (zmq_poll (items, monitor ? 2 : 1, wait_ms > limit || wait_ms < 0 ? limit : wait_ms) < 0
             && zmq_errno () != EINTR)
             return 0;
     }
@@ -982,6 +935,15 @@ bus_sub_recv (bus_sub_t *self, int timeout_ms, bus_msg_t *msg)
 }
 
 zsock_t *bus_sub_sock (bus_sub_t *self) { return self->sock; }
+void bus_sub_service (bus_sub_t *self) { busauth_service (self->auth); }
+
+const char *
+bus_sub_handshake_failure (bus_sub_t *self, size_t index)
+{
+    return index < self->endpoint_count
+               ? busauth_failure (self->auth, self->endpoints[index].endpoint)
+               : NULL;
+}
 size_t bus_sub_endpoint_count (bus_sub_t *self) { return self->endpoint_count; }
 uint64_t bus_sub_decode_errors (bus_sub_t *self) { return self->decode_errors; }
 uint64_t bus_sub_received (bus_sub_t *self) { return self->received; }

@@ -19,7 +19,9 @@
     binding side of a tcp:// endpoint is the CURVE server and authenticates
     clients with a ZAP handler (zauth) against the certificates in
     bus.curve.allow_dir; the connecting side presents bus.curve.cert and
-    expects bus.curve.server_cert. ipc:// endpoints never use CURVE.
+    expects bus.curve.server_cert. ipc:// endpoints never use CURVE. Refused
+    clients are logged and counted, a failed handshake is said and retried
+    with a backoff (busauth.h).
 
     The publisher socket is an XPUB that sees every subscription come and
     go (ZMQ_XPUB_VERBOSER), so it knows whether anyone listens: a message
@@ -42,6 +44,7 @@
 
 #include <czmq.h>
 
+#include "busauth.h"
 #include "config.h"
 #include "dpidual.pb-c.h"
 #include "endpoint.h"
@@ -88,11 +91,12 @@ int bus_check (const config_t *cfg, config_errors_t *errors);
 
 /*  Bind or connect SOCK (any ZeroMQ socket: the bus's, a query service's)
     to TEXT (endpoint.h; BIND_DEFAULT without a prefix), with CURVE on
-    tcp:// when bus.curve is on — a binding side starts a zauth actor into
-    *AUTH (the caller destroys it after the socket). EP receives what TEXT
-    says. Returns 0 or -1 (logged).                                          */
+    tcp:// when bus.curve is on (busauth.h: *AUTH is the socket's CURVE
+    state, created on first use; the caller destroys it with
+    busauth_destroy after the socket). EP receives what TEXT says. Returns
+    0 or -1 (logged, with the endpoint and the reason).                      */
 int bus_attach (zsock_t *sock, const char *text, bool bind_default, const config_t *cfg,
-                zactor_t **auth, endpoint_t *ep);
+                busauth_t **auth, endpoint_t *ep);
 
 /*  Publisher NAME (e.g. "collector") on ENDPOINT. NULL on error (logged).  */
 bus_pub_t *bus_pub_new (const config_t *cfg, const char *name, const char *endpoint);
@@ -168,6 +172,12 @@ void bus_sub_set_headers_only (bus_sub_t *self, bool headers_only);
 int bus_sub_recv (bus_sub_t *self, int timeout_ms, bus_msg_t *msg);
 
 zsock_t *bus_sub_sock (bus_sub_t *self);            /* for zpoller           */
+/*  Handshake events of a CURVE subscriber (busauth_service): bus_sub_recv
+    does it; an owner that polls the socket itself calls it now and then.  */
+void bus_sub_service (bus_sub_t *self);
+/*  Why the CURVE handshake with endpoint INDEX fails, NULL when it does not
+    (or never was tried).                                                     */
+const char *bus_sub_handshake_failure (bus_sub_t *self, size_t index);
 size_t bus_sub_endpoint_count (bus_sub_t *self);
 const char *bus_sub_endpoint (bus_sub_t *self, size_t index);
 bool bus_sub_binds (bus_sub_t *self, size_t index);

@@ -47,6 +47,7 @@
     so it is reported alone. config_load resets *ERRORS on entry; ERRORS
     may be NULL when the caller only wants success or failure.
 */
+#define _GNU_SOURCE     /* asprintf */
 #include "config.h"
 
 #include <ctype.h>
@@ -140,6 +141,7 @@ static const key_def_t s_keys[] = {
     ROW_STR       ("bus.curve.cert", bus.curve.cert, ""),
     ROW_STR       ("bus.curve.server_cert", bus.curve.server_cert, ""),
     ROW_STR       ("bus.curve.allow_dir", bus.curve.allow_dir, ""),
+    ROW_BOOL      ("bus.curve.allow_any", bus.curve.allow_any, false),
 
     ROW_STR       ("tap.interface", tap.interface, ""),
     ROW_INT       ("tap.snaplen", tap.snaplen, 65535, 64, 262144),
@@ -851,6 +853,26 @@ s_check_resolved (loader_t *self, const bool *resolved)
     }
 }
 
+/*  A relative path given for KEY is relative to the config file's
+    directory (the file and its keys travel together), not to the current
+    directory of whoever starts the worker.                                  */
+static void
+s_relative_to_file (loader_t *self, const char *key)
+{
+    int row = s_find_key (key);
+    char **value = s_str (self->config, &s_keys[row]);
+    const char *slash = strrchr (self->file, '/');
+    if (!*value || !**value || **value == '/' || !slash)
+        return;
+    char *joined = NULL;
+    if (asprintf (&joined, "%.*s/%s", (int) (slash - self->file), self->file, *value) < 0) {
+        s_error (self, self->value_mark[row], key, "out of memory");
+        return;
+    }
+    free (*value);
+    *value = joined;
+}
+
 static void
 s_check_curve (loader_t *self)
 {
@@ -859,6 +881,18 @@ s_check_curve (loader_t *self)
     if (config->bus.curve.enabled && !*config->bus.curve.cert)
         s_error (self, self->value_mark[row], "bus.curve",
                  "enabled is true but cert is empty");
+    int dir = s_find_key ("bus.curve.allow_dir");
+    if (strcmp (config->bus.curve.allow_dir, "*") == 0)
+        s_error (self, self->value_mark[dir], "bus.curve.allow_dir",
+                 "'*' is not a directory: to accept any client key (encryption without "
+                 "authentication) say bus.curve.allow_any: true");
+    else if (config->bus.curve.allow_any && *config->bus.curve.allow_dir)
+        s_error (self, self->value_mark[s_find_key ("bus.curve.allow_any")], "bus.curve",
+                 "allow_any is true and allow_dir is set: say one (allow_any accepts any "
+                 "client key, allow_dir only those it holds)");
+    s_relative_to_file (self, "bus.curve.cert");
+    s_relative_to_file (self, "bus.curve.server_cert");
+    s_relative_to_file (self, "bus.curve.allow_dir");
 }
 
 //  --------------------------------------------------------------------------

@@ -73,6 +73,7 @@ typedef struct {
             char *cert;             /* this node's secret certificate       */
             char *server_cert;      /* server public cert (client side)     */
             char *allow_dir;        /* allowed client public certs (server) */
+            bool allow_any;         /* any client key: NOT authenticated    */
         } curve;
     } bus;
     struct {

@@ -6,6 +6,7 @@
 #include "topics.h"
 
 struct heartbeat_t {
+    const config_t *cfg;
     bus_pub_t *pub;
     bus_sub_t *sub;
     char host[128];
@@ -20,6 +21,7 @@ heartbeat_new (const config_t *cfg, bus_pub_t *pub, bus_sub_t *sub)
     heartbeat_t *self = calloc (1, sizeof *self);
     if (!self)
         return NULL;
+    self->cfg = cfg;
     self->pub = pub;
     self->sub = sub;
     bus_host_name (cfg, self->host, sizeof self->host);
@@ -120,6 +122,8 @@ heartbeat_tick (heartbeat_t *self, const heartbeat_counter_t *counters, size_t c
     hb.n_received = sources;
     hb.received = sc_ptrs;
     hb.decode_errors = self->sub ? bus_sub_decode_errors (self->sub) : 0;
+    hb.auth_refused = busauth_refused ();
+    hb.bus_auth = (char *) busauth_mode (self->cfg);
 
     Dpidual__V1__Counter cn[count + 1], *cn_ptrs[count + 1];
     for (size_t i = 0; i < count; i++) {

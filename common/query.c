@@ -32,7 +32,7 @@
 struct query_t {
     zsock_t *sock;
     void *handle;                   /* the libzmq socket                     */
-    zactor_t *auth;                 /* the ZAP handler of a CURVE bind       */
+    busauth_t *auth;                /* CURVE state of the socket (busauth.h) */
     query_handler_fn *handler;
     void *arg;
     bool binds;
@@ -95,7 +95,7 @@ query_destroy (query_t **self_p)
     if (self->binds && strncmp (self->endpoint, "ipc://", 6) == 0
         && unlink (self->endpoint + 6) != 0 && errno != ENOENT)
         log_warning ("query: cannot remove %s: %s", self->endpoint + 6, strerror (errno));
-    zactor_destroy (&self->auth);
+    busauth_destroy (&self->auth);
     free (self);
     *self_p = NULL;
 }
@@ -311,7 +311,7 @@ query_call (const config_t *cfg, const char *endpoint, json_t *request, int time
     }
     zsock_set_linger (sock, 0);
     zsock_set_sndtimeo (sock, timeout_ms);
-    zactor_t *auth = NULL;
+    busauth_t *auth = NULL;
     endpoint_t ep = { 0 };
     json_t *reply = NULL;
     bool attached = bus_attach (sock, endpoint, false, cfg, &auth, &ep) == 0;
@@ -324,7 +324,7 @@ query_call (const config_t *cfg, const char *endpoint, json_t *request, int time
     else
         reply = call_wait (sock, ep.address, timeout_ms, error, errlen);
     zsock_destroy (&sock);
-    zactor_destroy (&auth);
+    busauth_destroy (&auth);
     if (attached && ep.bind && ep.transport == ENDPOINT_IPC)
         unlink (ep.path);     /* the socket file we bound */
     free (text);

@@ -328,6 +328,8 @@ tick_when_due (worker_t *w)
     if (now < w->next_tick_ns)
         return;
     w->next_tick_ns = now + (uint64_t) (w->def->tick_ms ? w->def->tick_ms : 1000) * 1000000ull;
+    if (w->sub)
+        bus_sub_service (w->sub);       /* CURVE handshakes: said, backed off */
     if (w->def->ops->tick)
         w->def->ops->tick (w->self);
 }

@@ -69,8 +69,9 @@ keys_new (const ctl_command_t *cmd, int argc, char **argv)
     char path[4096], secret[4200];
     snprintf (path, sizeof path, "%s/%s.cert", dir, name);
     snprintf (secret, sizeof secret, "%s_secret", path);
-    if (access (path, F_OK) == 0 || access (secret, F_OK) == 0) {
-        fprintf (stderr, "dpi-dualctl keys new: %s already exists; not overwriting\n", path);
+    const char *exists = access (path, F_OK) == 0 ? path : access (secret, F_OK) == 0 ? secret : NULL;
+    if (exists) {
+        fprintf (stderr, "dpi-dualctl keys new: %s already exists; not overwriting\n", exists);
         return 1;
     }
     zcert_t *cert = zcert_new ();

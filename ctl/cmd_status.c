@@ -273,6 +273,15 @@ print_heartbeat (const heartbeat_msg_t *hb, uint64_t at)
         wrap_item (&wrap, "%s %s %s", hb->endpoints[i]->socket, hb->endpoints[i]->role,
                    hb->endpoints[i]->endpoint);
     wrap_end (&wrap);
+    if (*hb->bus_auth && strcmp (hb->bus_auth, "off") != 0) {
+        wrap_begin (&wrap, "bus auth:");
+        if (strcmp (hb->bus_auth, "curve-any-client") == 0)
+            wrap_item (&wrap, "CURVE, any client key accepted: UNAUTHENTICATED (allow_any)");
+        else
+            wrap_item (&wrap, "CURVE, clients from allow_dir");
+        wrap_item (&wrap, "%llu refused", (unsigned long long) hb->auth_refused);
+        wrap_end (&wrap);
+    }
     wrap_begin (&wrap, "published:");
     for (size_t i = 0; i < hb->n_published; i++) {
         const Dpidual__V1__TopicCounter *t = hb->published[i];

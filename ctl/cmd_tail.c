@@ -91,8 +91,19 @@ print_messages (bus_sub_t *sub, long count, uint64_t deadline, bool count_only)
             fflush (stdout);
         }
     }
-    if (rc == 1)
-        fprintf (stderr, "tail: timeout after %ld of %ld messages\n", printed, count);
+    if (rc == 1) {
+        bool said = false;
+        for (size_t i = 0; i < bus_sub_endpoint_count (sub); i++) {
+            const char *why = bus_sub_handshake_failure (sub, i);
+            if (why && !printed) {
+                fprintf (stderr, "tail: no message: handshake with %s failed: %s\n",
+                         bus_sub_endpoint (sub, i), why);
+                said = true;
+            }
+        }
+        if (!said)
+            fprintf (stderr, "tail: timeout after %ld of %ld messages\n", printed, count);
+    }
     pbjson_buf_free (&line);
     return rc;
 }
