@@ -548,6 +548,17 @@ typedef struct {
     bool binds;
 } sub_endpoint_t;
 
+#define BUS_SUB_MAX_PREFIXES 32     /* subscriptions remembered for the heartbeat */
+
+/*  Monotonic time, coarse (a few ms) and cheap: when a source was last heard. */
+static uint64_t
+coarse_mono_ns (void)
+{
+    struct timespec ts;
+    clock_gettime (CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t) ts.tv_sec * 1000000000ull + (uint64_t) ts.tv_nsec;
+}
+
 /*  Decoding allocates a dozen small blocks per message: they come from one
     arena, reset before each message, instead of malloc and free. Blocks
     that do not fit in the arena's chunk are malloc'd and freed at reset.   */
@@ -620,6 +631,8 @@ struct bus_sub_t {
     char last_source[256];          /* the (source, topic) of the last message */
     char last_topic[64];
     sub_track_t *last_track;
+    char *subscriptions[BUS_SUB_MAX_PREFIXES];  /* as subscribed, owned     */
+    size_t subscription_count;
 };
 
 static void
@@ -678,6 +691,8 @@ bus_sub_destroy (bus_sub_t **self_p)
     for (size_t i = 0; i < self->source_count; i++)
         free ((char *) self->sources[i].source);
     free (self->sources);
+    for (size_t i = 0; i < self->subscription_count; i++)
+        free (self->subscriptions[i]);
     free (self);
     *self_p = NULL;
 }
@@ -709,6 +724,22 @@ void
 bus_sub_subscribe (bus_sub_t *self, const char *prefix)
 {
     zsock_set_subscribe (self->sock, prefix);
+    for (size_t i = 0; i < self->subscription_count; i++)
+        if (strcmp (self->subscriptions[i], prefix) == 0)
+            return;
+    if (self->subscription_count < BUS_SUB_MAX_PREFIXES) {
+        char *copy = strdup (prefix);
+        if (copy)
+            self->subscriptions[self->subscription_count++] = copy;
+    }
+}
+
+size_t bus_sub_subscription_count (bus_sub_t *self) { return self->subscription_count; }
+
+const char *
+bus_sub_subscription (bus_sub_t *self, size_t index)
+{
+    return index < self->subscription_count ? self->subscriptions[index] : NULL;
 }
 
 /*  The index of SOURCE in the sources table, added if new; -1 when full.   */
@@ -744,6 +775,7 @@ new_track (bus_sub_t *self, const char *key, const Dpidual__V1__Header *header)
     t->instance = header->instance;
     zhashx_insert (self->tracks, key, t);
     self->sources[index].received++;
+    self->sources[index].last_ns = coarse_mono_ns ();
     return t;
 }
 
@@ -772,6 +804,7 @@ track (bus_sub_t *self, const char *topic, const Dpidual__V1__Header *header)
     }
     bus_source_stats_t *s = &self->sources[t->source];
     s->received++;
+    s->last_ns = coarse_mono_ns ();
     if (header->instance != t->instance || (header->seq == 1 && t->last_seq > 1)) {
         s->restarts++;
         t->instance = header->instance;

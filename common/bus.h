@@ -67,6 +67,8 @@ typedef struct {
     uint64_t gaps;
     uint64_t restarts;
     uint64_t out_of_order;
+    uint64_t last_ns;               /* bus_mono_ns of its last message (coarse,
+                                       a few ms), 0 before any              */
 } bus_source_stats_t;
 
 /*  A received message: valid until the next bus_sub_recv or destroy.        */
@@ -157,8 +159,11 @@ void bus_sub_destroy (bus_sub_t **self_p);
 /*  Connect to (or, with "@", bind) ENDPOINT. 0, or -1 (logged).            */
 int bus_sub_attach (bus_sub_t *self, const char *endpoint);
 
-/*  Receive topics starting with PREFIX ("" = everything).                  */
+/*  Receive topics starting with PREFIX ("" = everything). The prefixes are
+    kept (the first 32) for the heartbeat: bus_sub_subscription.            */
 void bus_sub_subscribe (bus_sub_t *self, const char *prefix);
+size_t bus_sub_subscription_count (bus_sub_t *self);
+const char *bus_sub_subscription (bus_sub_t *self, size_t index);
 
 /*  Decode only each message's Header (sequence accounting), not its body:
     for subscribers that count, like `dpi-dualctl tail --count-only`. The

@@ -1,6 +1,7 @@
 /*  heartbeat.c — see heartbeat.h.                                           */
 #include "heartbeat.h"
 
+#include <string.h>
 #include <unistd.h>
 
 #include "topics.h"
@@ -13,6 +14,11 @@ struct heartbeat_t {
     uint64_t start_ns;              /* monotonic                             */
     uint64_t interval_ns;
     uint64_t next_ns;
+    uint64_t last_ns;               /* when the previous heartbeat went out  */
+    uint64_t *last_sent;            /* per publisher topic, then            */
+    size_t last_sent_count;
+    uint64_t *last_received;        /* per source, then                      */
+    size_t last_received_count;
 };
 
 heartbeat_t *
@@ -28,14 +34,42 @@ heartbeat_new (const config_t *cfg, bus_pub_t *pub, bus_sub_t *sub)
     self->start_ns = bus_mono_ns ();
     self->interval_ns = (uint64_t) cfg->bus.heartbeat_interval * 1000000000ull;
     self->next_ns = self->start_ns;     /* the first one goes out at once */
+    self->last_ns = self->start_ns;
     return self;
 }
 
 void
 heartbeat_destroy (heartbeat_t **self_p)
 {
+    if (*self_p) {
+        free ((*self_p)->last_sent);
+        free ((*self_p)->last_received);
+    }
     free (*self_p);
     *self_p = NULL;
+}
+
+/*  *VALUES (grown to COUNT, new ones 0) keeps the counters of the previous
+    heartbeat: false if no memory.                                           */
+static bool
+grow (uint64_t **values, size_t *have, size_t count)
+{
+    if (count <= *have)
+        return true;
+    uint64_t *grown = realloc (*values, count * sizeof *grown);
+    if (!grown)
+        return false;
+    memset (grown + *have, 0, (count - *have) * sizeof *grown);
+    *values = grown;
+    *have = count;
+    return true;
+}
+
+/*  Messages a second from PREVIOUS to NOW over SECONDS (0 when too short). */
+static double
+rate_of (uint64_t now, uint64_t previous, double seconds)
+{
+    return seconds >= 0.001 && now >= previous ? (double) (now - previous) / seconds : 0;
 }
 
 int
@@ -87,7 +121,12 @@ heartbeat_tick (heartbeat_t *self, const heartbeat_counter_t *counters, size_t c
     hb.n_endpoints = fill_endpoints (self, eps, ep_ptrs, 16);
     hb.endpoints = ep_ptrs;
 
+    double elapsed = (double) (now - self->last_ns) / 1e9;
     size_t topics = bus_pub_topic_count (self->pub);
+    size_t sources = self->sub ? bus_sub_source_count (self->sub) : 0;
+    bool rates = grow (&self->last_sent, &self->last_sent_count, topics)
+                 && grow (&self->last_received, &self->last_received_count, sources);
+    hb.interval_s = (uint32_t) self->cfg->bus.heartbeat_interval;
     Dpidual__V1__TopicCounter tc[topics + 1], *tc_ptrs[topics + 1];
     for (size_t i = 0; i < topics; i++) {
         bus_topic_stats_t st = bus_pub_topic_stats (self->pub, i);
@@ -96,12 +135,15 @@ heartbeat_tick (heartbeat_t *self, const heartbeat_counter_t *counters, size_t c
         tc[i].sent = st.sent;
         tc[i].send_errors = st.send_errors;
         tc[i].unheard = st.unheard;
+        if (rates) {
+            tc[i].rate = rate_of (st.sent, self->last_sent[i], elapsed);
+            self->last_sent[i] = st.sent;
+        }
         tc_ptrs[i] = &tc[i];
     }
     hb.n_published = topics;
     hb.published = tc_ptrs;
 
-    size_t sources = self->sub ? bus_sub_source_count (self->sub) : 0;
     Dpidual__V1__SourceCounter *sc = calloc (sources + 1, sizeof *sc);
     Dpidual__V1__SourceCounter **sc_ptrs = calloc (sources + 1, sizeof *sc_ptrs);
     if (!sc || !sc_ptrs) {
@@ -117,6 +159,11 @@ heartbeat_tick (heartbeat_t *self, const heartbeat_counter_t *counters, size_t c
         sc[i].gaps = st.gaps;
         sc[i].restarts = st.restarts;
         sc[i].out_of_order = st.out_of_order;
+        if (rates) {
+            sc[i].rate = rate_of (st.received, self->last_received[i], elapsed);
+            self->last_received[i] = st.received;
+        }
+        sc[i].last_age_ms = st.last_ns && now > st.last_ns ? (now - st.last_ns) / 1000000ull : 0;
         sc_ptrs[i] = &sc[i];
     }
     hb.n_received = sources;
@@ -124,6 +171,13 @@ heartbeat_tick (heartbeat_t *self, const heartbeat_counter_t *counters, size_t c
     hb.decode_errors = self->sub ? bus_sub_decode_errors (self->sub) : 0;
     hb.auth_refused = busauth_refused ();
     hb.bus_auth = (char *) busauth_mode (self->cfg);
+    size_t nsubs = self->sub ? bus_sub_subscription_count (self->sub) : 0;
+    char *subs[nsubs + 1];
+    for (size_t i = 0; i < nsubs; i++)
+        subs[i] = (char *) bus_sub_subscription (self->sub, i);
+    hb.n_subscriptions = nsubs;
+    hb.subscriptions = subs;
+    self->last_ns = now;
 
     Dpidual__V1__Counter cn[count + 1], *cn_ptrs[count + 1];
     for (size_t i = 0; i < count; i++) {

@@ -1,9 +1,11 @@
 /*  heartbeat.h — the sys.heartbeat every worker publishes.
 
     Every bus.heartbeat_interval seconds a worker publishes, on its own
-    publisher: name, host, pid, version, uptime, the endpoints it bound or
-    connected, what it published per topic, what it received per source
-    (with the gaps seen), the messages it could not decode, and counters of
+    publisher: name, host, pid, version, uptime, its interval, the endpoints
+    it bound or connected, the topic prefixes it subscribed to, what it
+    published per topic, what it received per source (with the gaps seen
+    and the age of the last message), both with their rate since the
+    previous heartbeat, the messages it could not decode, and counters of
     its own. The worker calls heartbeat_tick from its loop; it sends only
     when due.                                                               */
 #ifndef DPI_HEARTBEAT_H

@@ -314,6 +314,43 @@ test_heartbeat (tally_t *t)
               && strcmp (h->endpoints[1]->role, "connect") == 0
               && strcmp (h->endpoints[1]->socket, "sub") == 0, "endpoints");
     check (t, h->n_counters == 1 && h->counters[0]->value == 7, "worker counters");
+    check (t, h->interval_s == (uint32_t) cfg->bus.heartbeat_interval, "interval");
+    check (t, h->n_subscriptions == 0, "no subscription yet");
+
+    /* what the subscriber asked for, and rates and ages since the previous one */
+    bus_sub_subscribe (own, TOPIC_HEARTBEAT);
+    bus_sub_subscribe (own, "tap.");
+    bus_sub_subscribe (own, "tap.");                /* kept once */
+    bus_pub_t *cpub = bus_pub_new (cfg, "collector", cfg->bus.endpoints[WORKER_COLLECTOR]);
+    heartbeat_t *chb = heartbeat_new (cfg, cpub, NULL);
+    check (t, bus_pub_wait_subscriber (cpub, 3000) == 0, "collector: subscription seen");
+    int got = 0;
+    for (int i = 0; i < 3; i++)
+        heartbeat_tick (chb, NULL, 0, true);
+    while (got < 3 && bus_sub_recv (own, 2000, &msg) == 1)
+        got++;
+    check (t, got == 3, "the worker received the collector's 3 heartbeats (%d)", got);
+    Dpidual__V1__Decision d = DPIDUAL__V1__DECISION__INIT;
+    for (int i = 0; i < 10; i++)
+        bus_pub_send (pub, TOPIC_DECISION, &d.base);
+    zclock_sleep (100);
+    check (t, heartbeat_tick (hb, counters, 1, true) == 1, "forced heartbeat");
+    check (t, bus_sub_recv (sub, 2000, &msg) == 1, "second heartbeat received");
+    h = (Dpidual__V1__Heartbeat *) msg.body;
+    check (t, h->n_subscriptions == 2 && strcmp (h->subscriptions[0], TOPIC_HEARTBEAT) == 0
+              && strcmp (h->subscriptions[1], "tap.") == 0, "subscriptions");
+    const Dpidual__V1__TopicCounter *dec = NULL;
+    for (size_t i = 0; i < h->n_published; i++)
+        if (strcmp (h->published[i]->topic, TOPIC_DECISION) == 0)
+            dec = h->published[i];
+    check (t, dec && dec->sent == 10 && dec->rate > 0 && dec->rate <= 10 / 0.099,
+           "decision rate: 10 in at least 0.1 s (%g)", dec ? dec->rate : -1);
+    check (t, h->n_received == 1 && strcmp (h->received[0]->source, "collector@testhost") == 0
+              && h->received[0]->received == 3 && h->received[0]->rate > 0
+              && h->received[0]->last_age_ms >= 50 && h->received[0]->last_age_ms < 60000,
+           "received: count, rate, age of the last message");
+    heartbeat_destroy (&chb);
+    bus_pub_destroy (&cpub);
     heartbeat_destroy (&hb);
     bus_sub_destroy (&sub);
     bus_sub_destroy (&own);
