@@ -62,127 +62,8 @@ const ctl_command_t ctl_status_command = {
 typedef Dpidual__V1__Heartbeat heartbeat_msg_t;
 typedef Dpidual__V1__TapStats tap_stats_msg_t;
 
-/*  What is known of one worker.                                             */
-typedef struct {
-    const ctl_target_t *target;     /* NULL: answered without being asked  */
-    char source[256];               /* "name@host", "" until seen           */
-    heartbeat_msg_t *hb;            /* the last one, owned                  */
-    uint64_t hb_at;                 /* bus_mono_ns when it arrived          */
-    tap_stats_msg_t *stats;         /* the last one, owned                  */
-    uint64_t stats_at;
-} worker_t;
-
-typedef struct {
-    worker_t *items;
-    size_t count, cap;
-} workers_t;
-
-static worker_t *
-workers_add (workers_t *w, const ctl_target_t *target)
-{
-    if (w->count == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 8;
-        worker_t *items = realloc (w->items, cap * sizeof *items);
-        if (!items)
-            return NULL;
-        w->items = items;
-        w->cap = cap;
-    }
-    worker_t *worker = &w->items[w->count++];
-    memset (worker, 0, sizeof *worker);
-    worker->target = target;
-    return worker;
-}
-
-static void
-workers_clear (workers_t *w)
-{
-    for (size_t i = 0; i < w->count; i++) {
-        ctl_msg_free ((ProtobufCMessage **) &w->items[i].hb);
-        ctl_msg_free ((ProtobufCMessage **) &w->items[i].stats);
-    }
-    free (w->items);
-    memset (w, 0, sizeof *w);
-}
-
-static bool
-publishes_on (const heartbeat_msg_t *hb, const char *endpoint)
-{
-    for (size_t i = 0; hb && i < hb->n_endpoints; i++)
-        if (strcmp (hb->endpoints[i]->socket, "pub") == 0
-            && strcmp (hb->endpoints[i]->endpoint, endpoint) == 0)
-            return true;
-    return false;
-}
-
-/*  The worker a message from SOURCE belongs to (HB: its heartbeat, or
-    NULL), added when it is new. NULL when out of memory.                   */
-static worker_t *
-workers_find (workers_t *w, const char *source, const heartbeat_msg_t *hb)
-{
-    for (size_t i = 0; i < w->count; i++)
-        if (strcmp (w->items[i].source, source) == 0)
-            return &w->items[i];
-    size_t name_len = strcspn (source, "@");
-    for (size_t i = 0; i < w->count; i++) {
-        worker_t *worker = &w->items[i];
-        const ctl_target_t *t = worker->target;
-        if (*worker->source || !t || t->connects_out)
-            continue;
-        if ((*t->name && strlen (t->name) == name_len && strncmp (t->name, source, name_len) == 0)
-            || publishes_on (hb, t->endpoint)) {
-            snprintf (worker->source, sizeof worker->source, "%s", source);
-            return worker;
-        }
-    }
-    worker_t *worker = workers_add (w, NULL);
-    if (worker)
-        snprintf (worker->source, sizeof worker->source, "%s", source);
-    return worker;
-}
-
-static bool
-workers_all_seen (const workers_t *w)
-{
-    for (size_t i = 0; i < w->count; i++)
-        if (w->items[i].target && !w->items[i].target->connects_out && !w->items[i].hb)
-            return false;
-    return true;
-}
-
-/*  Keep a copy of MSG in *SLOT (replacing the older one).                   */
-static void
-keep (ProtobufCMessage **slot, uint64_t *at, const ProtobufCMessage *msg)
-{
-    ProtobufCMessage *copy = ctl_msg_dup (msg);
-    if (!copy)
-        return;
-    ctl_msg_free (slot);
-    *slot = copy;
-    *at = bus_mono_ns ();
-}
-
-static void
-collect (bus_sub_t *sub, workers_t *workers, uint64_t deadline)
-{
-    while (!workers_all_seen (workers) && !zsys_interrupted) {
-        int wait_ms = ctl_wait_ms (deadline);
-        if (wait_ms < 0)
-            break;
-        bus_msg_t msg;
-        if (bus_sub_recv (sub, wait_ms, &msg) != 1)
-            continue;
-        bool is_hb = strcmp (msg.topic, TOPIC_HEARTBEAT) == 0;
-        if (!is_hb && strcmp (msg.topic, TOPIC_TAP_STATS) != 0)
-            continue;
-        worker_t *worker = workers_find (workers, msg.header->source,
-                                         is_hb ? (const heartbeat_msg_t *) msg.body : NULL);
-        if (worker && is_hb)
-            keep ((ProtobufCMessage **) &worker->hb, &worker->hb_at, msg.body);
-        else if (worker)
-            keep ((ProtobufCMessage **) &worker->stats, &worker->stats_at, msg.body);
-    }
-}
+typedef ctl_worker_t worker_t;
+typedef ctl_workers_t workers_t;
 
 /*  --------------------------------------------------------------------------
     Text output                                                              */
@@ -227,22 +108,6 @@ wrap_end (wrap_t *wrap)
 }
 
 static void
-format_duration (char *out, size_t outlen, uint64_t s)
-{
-    if (s < 60)
-        snprintf (out, outlen, "%llus", (unsigned long long) s);
-    else if (s < 3600)
-        snprintf (out, outlen, "%llum%02llus", (unsigned long long) (s / 60),
-                  (unsigned long long) (s % 60));
-    else if (s < 86400)
-        snprintf (out, outlen, "%lluh%02llum%02llus", (unsigned long long) (s / 3600),
-                  (unsigned long long) (s / 60 % 60), (unsigned long long) (s % 60));
-    else
-        snprintf (out, outlen, "%llud%02lluh%02llum", (unsigned long long) (s / 86400),
-                  (unsigned long long) (s / 3600 % 24), (unsigned long long) (s / 60 % 60));
-}
-
-static void
 format_bytes (char *out, size_t outlen, double bytes)
 {
     static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
@@ -264,7 +129,7 @@ static void
 print_heartbeat (const heartbeat_msg_t *hb, uint64_t at)
 {
     char uptime[64];
-    format_duration (uptime, sizeof uptime, hb->uptime_s);
+    ctl_format_duration (uptime, sizeof uptime, hb->uptime_s);
     printf ("%s@%s: running, pid %u, version %s, up %s (heartbeat %.1f s ago)\n",
             hb->name, hb->host, hb->pid, hb->version, uptime, seconds_ago (at));
     wrap_t wrap;
@@ -359,14 +224,6 @@ print_stats (const tap_stats_msg_t *st, uint64_t at)
     wrap_end (&wrap);
 }
 
-static const char *
-worker_label (const worker_t *w)
-{
-    if (w->target && *w->target->name)
-        return w->target->name;
-    return *w->source ? w->source : w->target->endpoint;
-}
-
 static void
 print_text (const workers_t *workers, double timeout)
 {
@@ -375,10 +232,10 @@ print_text (const workers_t *workers, double timeout)
         if (w->hb)
             print_heartbeat (w->hb, w->hb_at);
         else if (w->target && w->target->connects_out)
-            printf ("%s: not checked (it connects out to %s)\n", worker_label (w),
+            printf ("%s: not checked (it connects out to %s)\n", ctl_worker_label (w),
                     w->target->endpoint);
         else if (w->target)
-            printf ("%s: not running (no heartbeat on %s in %g s)\n", worker_label (w),
+            printf ("%s: not running (no heartbeat on %s in %g s)\n", ctl_worker_label (w),
                     w->target->endpoint, timeout);
         else
             printf ("%s: no heartbeat in %g s\n", w->source, timeout);
@@ -412,7 +269,7 @@ json_number (pbjson_buf_t *buf, const char *key, double value)
 static int
 json_worker (pbjson_buf_t *buf, const worker_t *w, double timeout)
 {
-    const char *name = w->hb ? w->hb->name : worker_label (w);
+    const char *name = w->hb ? w->hb->name : ctl_worker_label (w);
     int rc = pbjson_buf_puts (buf, "{\"worker\":", 10);
     rc |= pbjson_buf_string (buf, name, strlen (name));
     if (*w->source)
@@ -487,10 +344,10 @@ cmd_status (int argc, char **argv)
     bus_sub_t *sub = targets ? ctl_sub_open (cfg, targets, ntargets) : NULL;
     workers_t workers = { 0 };
     for (size_t i = 0; sub && i < ntargets; i++)
-        if (!workers_add (&workers, &targets[i]))
+        if (!ctl_workers_add (&workers, &targets[i]))
             bus_sub_destroy (&sub);
     if (!sub) {
-        workers_clear (&workers);
+        ctl_workers_clear (&workers);
         free (targets);
         config_destroy (&cfg);
         ctl_listen_options_free (&o);
@@ -498,7 +355,7 @@ cmd_status (int argc, char **argv)
     }
     bus_sub_subscribe (sub, TOPIC_HEARTBEAT);
     bus_sub_subscribe (sub, TOPIC_TAP_STATS);
-    collect (sub, &workers, bus_mono_ns () + (uint64_t) (timeout * 1e9));
+    ctl_workers_collect (sub, &workers, bus_mono_ns () + (uint64_t) (timeout * 1e9), true);
 
     if (o.json)
         print_json (&workers, timeout);
@@ -507,7 +364,7 @@ cmd_status (int argc, char **argv)
     fflush (stdout);
     rc = exit_status (&workers);
     ctl_sub_report_errors (sub, "status");
-    workers_clear (&workers);
+    ctl_workers_clear (&workers);
     bus_sub_destroy (&sub);
     free (targets);
     config_destroy (&cfg);

@@ -40,6 +40,7 @@ typedef struct {
     const char *help;
     long max_count;                 /* -n COUNT up to this; 0: no -n        */
     bool json, count_only, args;    /* takes --json, --count-only, arguments */
+    bool dot, watch;                /* takes --dot, --watch [SEC]            */
 } ctl_command_t;
 
 extern const ctl_command_t ctl_config_command, ctl_keys_command, ctl_tail_command,
@@ -70,11 +71,12 @@ int ctl_usage_error (const ctl_command_t *cmd, const char *format, ...)
     __attribute__ ((format (printf, 2, 3)));
 
 /*  sub.c — shared by the commands that listen on the bus (tail, flows,
-    status).                                                                  */
+    status, topology).                                                       */
 
 /*  -c FILE, --connect EP (repeatable), -n COUNT, --timeout SEC, --json,
-    --count-only, -h: as CMD takes them. count and timeout are -1 when not
-    given. With CMD->args, the remaining arguments start at argv[first_arg].
+    --count-only, --dot, --watch [SEC], -h: as CMD takes them. count,
+    timeout and watch are -1 when not given (watch 0: --watch without SEC;
+    SEC may be the next argument when it is a number). With CMD->args, the remaining arguments start at argv[first_arg].
     Numbers are whole strings of digits ("." too in SEC) within range.      */
 typedef struct {
     const char *config_path;
@@ -84,6 +86,8 @@ typedef struct {
     double timeout;
     bool json;
     bool count_only;
+    bool dot;
+    double watch;
     bool help;                      /* --help was printed: exit 0           */
     int first_arg;
 } ctl_listen_opts_t;
@@ -114,6 +118,37 @@ bus_sub_t *ctl_sub_open (const config_t *cfg, const ctl_target_t *targets, size_
 
 /*  The attached endpoints as "EP, EP" into OUT.                             */
 void ctl_targets_join (const ctl_target_t *targets, size_t count, char *out, size_t outlen);
+
+/*  heartbeats.c — the heartbeats of the workers behind the targets, for
+    status and topology: what is known of each worker.                       */
+typedef struct {
+    const ctl_target_t *target;     /* NULL: answered without being asked  */
+    char source[256];               /* "name@host", "" until seen           */
+    Dpidual__V1__Heartbeat *hb;     /* the last one, owned                  */
+    uint64_t hb_at;                 /* bus_mono_ns when it arrived          */
+    Dpidual__V1__TapStats *stats;   /* the last tap.stats, owned            */
+    uint64_t stats_at;
+} ctl_worker_t;
+
+typedef struct {
+    ctl_worker_t *items;
+    size_t count, cap;
+} ctl_workers_t;
+
+/*  A worker for TARGET (NULL: one that answered unasked); NULL if no memory. */
+ctl_worker_t *ctl_workers_add (ctl_workers_t *w, const ctl_target_t *target);
+void ctl_workers_clear (ctl_workers_t *w);
+/*  Has every target that can be asked (not connects_out) sent a heartbeat? */
+bool ctl_workers_all_seen (const ctl_workers_t *w);
+/*  Receive sys.heartbeat and tap.stats on SUB (subscribed to them) into
+    WORKERS, keeping each worker's last ones, until DEADLINE (bus_mono_ns),
+    an interrupt, or — with UNTIL_ALL_SEEN — every target has answered.     */
+void ctl_workers_collect (bus_sub_t *sub, ctl_workers_t *workers, uint64_t deadline,
+                          bool until_all_seen);
+/*  The target's worker name, else the source, else the endpoint.           */
+const char *ctl_worker_label (const ctl_worker_t *w);
+/*  S seconds as "42s", "3m05s", "2h01m00s", "1d02h03m".                    */
+void ctl_format_duration (char *out, size_t outlen, uint64_t s);
 
 /*  On stderr: undecodable messages and sequence gaps, when there were any. */
 void ctl_sub_report_errors (bus_sub_t *sub, const char *cmd);

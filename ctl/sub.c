@@ -51,15 +51,27 @@ static int
 take_option (const ctl_command_t *cmd, int opt, char *arg, ctl_listen_opts_t *o)
 {
     if ((opt == 'n' && !cmd->max_count) || (opt == 'j' && !cmd->json)
-        || (opt == 'q' && !cmd->count_only))
+        || (opt == 'q' && !cmd->count_only) || (opt == 'd' && !cmd->dot)
+        || (opt == 'w' && !cmd->watch))
         return ctl_usage_error (cmd, "%s is not an option of %s",
-                                opt == 'n' ? "-n (--count)" : opt == 'j' ? "--json" : "--count-only",
+                                opt == 'n'   ? "-n (--count)"
+                                : opt == 'j' ? "--json"
+                                : opt == 'd' ? "--dot"
+                                : opt == 'w' ? "--watch"
+                                             : "--count-only",
                                 cmd->name);
     switch (opt) {
     case 'c': o->config_path = arg; return 0;
     case 'e': o->connects[o->nconnect++] = arg; return 0;
     case 'j': o->json = true; return 0;
     case 'q': o->count_only = true; return 0;
+    case 'd': o->dot = true; return 0;
+    case 'w':
+        o->watch = 0;
+        if (!arg || (parse_seconds (arg, &o->watch) && o->watch >= 0.1))
+            return 0;
+        return ctl_usage_error (cmd, "bad value '%s' for --watch: seconds from 0.1 to %.0f", arg,
+                                CTL_MAX_TIMEOUT);
     case 'n':
         if (ctl_parse_count (arg, 1, cmd->max_count, &o->count))
             return 0;
@@ -84,12 +96,15 @@ ctl_listen_options (int argc, char **argv, const ctl_command_t *cmd, ctl_listen_
         { "timeout", required_argument, NULL, 't' },
         { "json", no_argument, NULL, 'j' },
         { "count-only", no_argument, NULL, 'q' },
+        { "dot", no_argument, NULL, 'd' },
+        { "watch", optional_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     memset (o, 0, sizeof *o);
     o->count = -1;
     o->timeout = -1;
+    o->watch = -1;
     o->connects = calloc ((size_t) argc + 1, sizeof *o->connects);
     if (!o->connects)
         return 2;
@@ -104,8 +119,14 @@ ctl_listen_options (int argc, char **argv, const ctl_command_t *cmd, ctl_listen_
             ctl_help (cmd);
             o->help = true;
         }
-        else
-            rc = take_option (cmd, opt, optarg, o);
+        else {
+            char *arg = optarg;
+            /* --watch SEC: the seconds may be the next argument */
+            if (opt == 'w' && cmd->watch && !arg && optind < argc && *argv[optind]
+                && strspn (argv[optind], "0123456789.") == strlen (argv[optind]))
+                arg = argv[optind++];
+            rc = take_option (cmd, opt, arg, o);
+        }
     }
     argv[0] = argv0;
     o->first_arg = optind;

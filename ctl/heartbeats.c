@@ -1,0 +1,147 @@
+/*  heartbeats.c — see ctl.h: the heartbeats (and tap.stats) of the workers
+    behind the targets, collected for status and topology.
+
+    A message is matched to its worker by source ("name@host"); a source
+    seen for the first time goes to the target of that worker name, or of
+    the endpoint its heartbeat says it publishes on (for --connect
+    endpoints not in the config); a worker that answers without being asked
+    for is added.                                                           */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "topics.h"
+
+ctl_worker_t *
+ctl_workers_add (ctl_workers_t *w, const ctl_target_t *target)
+{
+    if (w->count == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 8;
+        ctl_worker_t *items = realloc (w->items, cap * sizeof *items);
+        if (!items)
+            return NULL;
+        w->items = items;
+        w->cap = cap;
+    }
+    ctl_worker_t *worker = &w->items[w->count++];
+    memset (worker, 0, sizeof *worker);
+    worker->target = target;
+    return worker;
+}
+
+void
+ctl_workers_clear (ctl_workers_t *w)
+{
+    for (size_t i = 0; i < w->count; i++) {
+        ctl_msg_free ((ProtobufCMessage **) &w->items[i].hb);
+        ctl_msg_free ((ProtobufCMessage **) &w->items[i].stats);
+    }
+    free (w->items);
+    memset (w, 0, sizeof *w);
+}
+
+static bool
+publishes_on (const Dpidual__V1__Heartbeat *hb, const char *endpoint)
+{
+    for (size_t i = 0; hb && i < hb->n_endpoints; i++)
+        if (strcmp (hb->endpoints[i]->socket, "pub") == 0
+            && strcmp (hb->endpoints[i]->endpoint, endpoint) == 0)
+            return true;
+    return false;
+}
+
+/*  The worker a message from SOURCE belongs to (HB: its heartbeat, or
+    NULL), added when it is new. NULL when out of memory.                   */
+static ctl_worker_t *
+workers_find (ctl_workers_t *w, const char *source, const Dpidual__V1__Heartbeat *hb)
+{
+    for (size_t i = 0; i < w->count; i++)
+        if (strcmp (w->items[i].source, source) == 0)
+            return &w->items[i];
+    size_t name_len = strcspn (source, "@");
+    for (size_t i = 0; i < w->count; i++) {
+        ctl_worker_t *worker = &w->items[i];
+        const ctl_target_t *t = worker->target;
+        if (*worker->source || !t || t->connects_out)
+            continue;
+        if ((*t->name && strlen (t->name) == name_len && strncmp (t->name, source, name_len) == 0)
+            || publishes_on (hb, t->endpoint)) {
+            snprintf (worker->source, sizeof worker->source, "%s", source);
+            return worker;
+        }
+    }
+    ctl_worker_t *worker = ctl_workers_add (w, NULL);
+    if (worker)
+        snprintf (worker->source, sizeof worker->source, "%s", source);
+    return worker;
+}
+
+bool
+ctl_workers_all_seen (const ctl_workers_t *w)
+{
+    for (size_t i = 0; i < w->count; i++)
+        if (w->items[i].target && !w->items[i].target->connects_out && !w->items[i].hb)
+            return false;
+    return true;
+}
+
+/*  Keep a copy of MSG in *SLOT (replacing the older one).                   */
+static void
+keep (ProtobufCMessage **slot, uint64_t *at, const ProtobufCMessage *msg)
+{
+    ProtobufCMessage *copy = ctl_msg_dup (msg);
+    if (!copy)
+        return;
+    ctl_msg_free (slot);
+    *slot = copy;
+    *at = bus_mono_ns ();
+}
+
+void
+ctl_workers_collect (bus_sub_t *sub, ctl_workers_t *workers, uint64_t deadline,
+                     bool until_all_seen)
+{
+    while (!(until_all_seen && ctl_workers_all_seen (workers)) && !zsys_interrupted) {
+        int wait_ms = ctl_wait_ms (deadline);
+        if (wait_ms < 0)
+            break;
+        bus_msg_t msg;
+        if (bus_sub_recv (sub, wait_ms, &msg) != 1)
+            continue;
+        bool is_hb = strcmp (msg.topic, TOPIC_HEARTBEAT) == 0;
+        if (!is_hb && strcmp (msg.topic, TOPIC_TAP_STATS) != 0)
+            continue;
+        ctl_worker_t *worker = workers_find (workers, msg.header->source,
+                                             is_hb ? (const Dpidual__V1__Heartbeat *) msg.body
+                                                   : NULL);
+        if (worker && is_hb)
+            keep ((ProtobufCMessage **) &worker->hb, &worker->hb_at, msg.body);
+        else if (worker)
+            keep ((ProtobufCMessage **) &worker->stats, &worker->stats_at, msg.body);
+    }
+}
+
+const char *
+ctl_worker_label (const ctl_worker_t *w)
+{
+    if (w->target && *w->target->name)
+        return w->target->name;
+    return *w->source ? w->source : w->target->endpoint;
+}
+
+void
+ctl_format_duration (char *out, size_t outlen, uint64_t s)
+{
+    if (s < 60)
+        snprintf (out, outlen, "%llus", (unsigned long long) s);
+    else if (s < 3600)
+        snprintf (out, outlen, "%llum%02llus", (unsigned long long) (s / 60),
+                  (unsigned long long) (s % 60));
+    else if (s < 86400)
+        snprintf (out, outlen, "%lluh%02llum%02llus", (unsigned long long) (s / 3600),
+                  (unsigned long long) (s / 60 % 60), (unsigned long long) (s % 60));
+    else
+        snprintf (out, outlen, "%llud%02lluh%02llum", (unsigned long long) (s / 86400),
+                  (unsigned long long) (s / 3600 % 24), (unsigned long long) (s / 60 % 60));
+}
