@@ -24,6 +24,7 @@ int cmd_reputation (int argc, char **argv);
 int cmd_ban (int argc, char **argv);
 int cmd_unban (int argc, char **argv);
 int cmd_whitelist (int argc, char **argv);
+int cmd_topology (int argc, char **argv);     /* cmd_topology.c: who feeds whom, from heartbeats */
 
 /*  TEXT as a whole number in [MIN, MAX]: digits only (no sign, no space);
     for the commands' numeric options (sub.c).                              */
@@ -46,7 +47,7 @@ typedef struct {
 extern const ctl_command_t ctl_config_command, ctl_keys_command, ctl_tail_command,
     ctl_flows_command, ctl_status_command, ctl_context_command, ctl_replay_command,
     ctl_buffer_command, ctl_forensic_command, ctl_threats_command, ctl_reputation_command,
-    ctl_ban_command, ctl_unban_command, ctl_whitelist_command;
+    ctl_ban_command, ctl_unban_command, ctl_whitelist_command, ctl_topology_command;
 
 /*  Option lines shared by the help texts.                                   */
 #define CTL_HELP_CONFIG                                                              \

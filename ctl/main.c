@@ -23,6 +23,7 @@ static const entry_t s_commands[] = {
     { &ctl_tail_command, cmd_tail, "print bus messages as JSON lines" },
     { &ctl_flows_command, cmd_flows, "the most recent flows from tap.flow, as a table" },
     { &ctl_status_command, cmd_status, "which workers run, from their heartbeats and tap.stats" },
+    { &ctl_topology_command, cmd_topology, "hosts, workers, who feeds whom (tree, JSON, Graphviz)" },
     { &ctl_context_command, cmd_context, "dpi-buffer: the recent requests of a client address" },
     { &ctl_replay_command, cmd_replay, "dpi-buffer: analyse a client's requests again" },
     { &ctl_buffer_command, cmd_buffer, "dpi-buffer: its counters (stats), its newest requests (dump)" },
