@@ -10,8 +10,8 @@
     target (a worker of the config, or a --connect endpoint) that sent none
     in the wait is stale too ("expected but silent"); one that connects out
     (">") cannot be listened to and is "unchecked". A source that appears
-    only in another worker's received counters is shown as well (stale: no
-    heartbeat of it reached us).
+    only in another worker's received counters is shown as well, "heard
+    of" (not listened to: with --connect, not every endpoint is asked).
 
     Edges. A publisher's pub endpoint and a subscriber's sub endpoint meet
     when their addresses are the same and one side binds while the other
@@ -87,7 +87,7 @@ const ctl_command_t ctl_topology_command = {
 typedef Dpidual__V1__Heartbeat hb_t;
 typedef Dpidual__V1__SourceCounter rx_t;
 
-typedef enum { NODE_UP, NODE_STALE, NODE_UNCHECKED } node_state_t;
+typedef enum { NODE_UP, NODE_STALE, NODE_UNCHECKED, NODE_HEARD_OF } node_state_t;
 
 typedef struct {
     char id[256];                   /* "name@host"; the name, or the endpoint,
@@ -242,9 +242,8 @@ node_of_source (topo_t *t, const char *source, const char *seen_by)
     snprintf (n->id, sizeof n->id, "%s", source);
     snprintf (n->name, sizeof n->name, "%s", name);
     snprintf (n->host, sizeof n->host, "%s", host);
-    n->state = NODE_STALE;
-    snprintf (n->why, sizeof n->why,
-              "no heartbeat of it reached dpi-dualctl (known from what %s received)", seen_by);
+    n->state = NODE_HEARD_OF;
+    snprintf (n->why, sizeof n->why, "not listened to: known from what %s received", seen_by);
     return (long) (t->nnodes - 1);
 }
 
@@ -535,6 +534,8 @@ print_node (const topo_t *t, size_t k, const char *indent, bool last)
         len += (size_t) snprintf (head + len, sizeof head - len, "STALE (%s)", n->why);
     else if (n->state == NODE_UNCHECKED)
         len += (size_t) snprintf (head + len, sizeof head - len, "unchecked (%s)", n->why);
+    else if (n->state == NODE_HEARD_OF)
+        len += (size_t) snprintf (head + len, sizeof head - len, "heard of (%s)", n->why);
     else
         len += (size_t) snprintf (head + len, sizeof head - len, "up");
     if (hb) {
@@ -656,7 +657,8 @@ real3 (double value)
 static const char *
 state_name (node_state_t state)
 {
-    return state == NODE_UP ? "up" : state == NODE_STALE ? "stale" : "unchecked";
+    return state == NODE_UP ? "up" : state == NODE_STALE ? "stale"
+           : state == NODE_UNCHECKED ? "unchecked" : "heard-of";
 }
 
 static json_t *
@@ -808,13 +810,15 @@ dot_node (const topo_t *t, size_t k, const char *indent)
         snprintf (label + len, sizeof label - len, "\nSTALE: %s", n->why);
     else if (n->state == NODE_UNCHECKED)
         snprintf (label + len, sizeof label - len, "\nunchecked");
+    else if (n->state == NODE_HEARD_OF)
+        snprintf (label + len, sizeof label - len, "\nnot listened to");
     printf ("%s", indent);
     dot_string (n->id);
     printf (" [label=");
     dot_string (label);
     if (n->state == NODE_STALE)
         printf (", color=red, fontcolor=red, style=dashed");
-    else if (n->state == NODE_UNCHECKED)
+    else if (n->state != NODE_UP)
         printf (", color=gray, style=dotted");
     printf ("];\n");
 }
