@@ -4,7 +4,7 @@
     dpi-testpub [-c FILE] [--bind EP] [--name NAME] [-n COUNT] [--topic T]
                 [--wait-subscriber MS] [--interval-ms MS] [--quiet]
                 [--action ban|unban] [--value IP[/PREFIX]] [--scope ip|range]
-                [--duration S] [--expires-ns NS]
+                [--duration S] [--expires-ns NS] [--heartbeat]
 
     dpi-testpub ... --jsonl FILE   publishes the messages of FILE instead: JSON
     lines as `dpi-dualctl tail` prints them (each its own "topic"; a
@@ -16,7 +16,9 @@
     ZeroMQ PUB socket bound to --bind: for the subscribers' decode errors.
 
     Topics: tap.flow (FlowEvent, varied tuples and protocols), decision,
-    sys.heartbeat (a real heartbeat of this process). Prints on stdout the
+    sys.heartbeat (a real heartbeat of this process). --heartbeat: also a
+    heartbeat every bus.heartbeat_interval while sending, as a worker does
+    (dpi-dualctl topology then sees it as a worker). Prints on stdout the
     community_id of each FlowEvent it sends so a test can compare. A
     decision bans 203.0.113.N for 3600 s unless --value and the others say
     otherwise (as the correlator will: publish on its endpoint, --bind).    */
@@ -187,6 +189,7 @@ main (int argc, char **argv)
         { "expires-ns", required_argument, NULL, 'e' },
         { "jsonl", required_argument, NULL, 'j' },
         { "garbage", required_argument, NULL, 'g' },
+        { "heartbeat", no_argument, NULL, 'H' },
         { NULL, 0, NULL, 0 }
     };
     decision_opts_t decision = { false, NULL, "ip", 3600, 0 };
@@ -194,7 +197,7 @@ main (int argc, char **argv)
     long garbage = 0;
     const char *path = NULL, *endpoint = NULL, *name = "testpub", *topic = TOPIC_TAP_FLOW;
     long count = 10, wait_ms = 0, interval_ms = 0;
-    bool quiet = false;
+    bool quiet = false, heartbeats = false;
     int opt;
     while ((opt = getopt_long (argc, argv, "c:n:q", options, NULL)) != -1) {
         switch (opt) {
@@ -219,6 +222,7 @@ main (int argc, char **argv)
         case 'e': decision.expires_ns = strtoull (optarg, NULL, 10); break;
         case 'j': jsonl = optarg; break;
         case 'g': garbage = atol (optarg); break;
+        case 'H': heartbeats = true; break;
         default: return 2;
         }
     }
@@ -253,6 +257,8 @@ main (int argc, char **argv)
             rc = -1;
             break;
         }
+        if (heartbeats)
+            heartbeat_tick (hb, NULL, 0, false);
         if (interval_ms > 0)
             zclock_sleep ((int) interval_ms);
     }
