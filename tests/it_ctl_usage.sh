@@ -4,7 +4,8 @@
 #     exit 0, every option of the command with its default, exit codes 0/1/2;
 #  2. a usage error: the command's usage on stderr, nothing on stdout, exit 2;
 #  3. numbers are strict: garbage, a sign, spaces, an exponent, hex, out of
-#     range: "bad value", exit 2 at once (no listening);
+#     range: "bad value", exit 2 at once (no listening); topology's --watch
+#     SEC too, given as --watch=SEC or as the next argument;
 #  4. keys new NAME DIR refuses a DIR that does not exist, creates nothing;
 #  5. tail without --timeout says on a terminal that it waits until Ctrl-C
 #     (through util-linux's script; skipped, and said, when it is missing).
@@ -34,6 +35,7 @@ declare -A options=(
     [tail]='-c, --config FILE|--connect EP|-n, --count COUNT|--timeout SEC|--count-only|TOPIC-PREFIX...|-h, --help|(default: no limit)|(default: none, wait until Ctrl-C)|(default: every topic)'
     [flows]='-c, --config FILE|--connect EP|-n, --count N|--timeout SEC|--json|-h, --help|1 to 1000 (default 20)|(default 5)'
     [status]='-c, --config FILE|--connect EP|--timeout SEC|--json|-h, --help|(default: bus.heartbeat_interval + 1'
+    [topology]='-c, --config FILE|--connect EP|--timeout SEC|--json|--dot|--watch [SEC]|-h, --help|(default: bus.heartbeat_interval + 1|0.1 to 1000000 (default:'
 )
 
 # has_all CMD : stdout has every option of CMD and its exit codes
@@ -47,7 +49,7 @@ has_all () {
 }
 
 # 1. help
-for cmd in config keys tail flows status; do
+for cmd in config keys tail flows status topology; do
     for flag in --help -h; do
         run "$cmd" "$flag"
         check "$cmd $flag: exit 0 (got $status)" test "$status" -eq 0
@@ -66,7 +68,7 @@ check "tail --help: says it waits until Ctrl-C without --timeout" \
 for flag in --help -h; do
     run "$flag"
     check "dpi-dualctl $flag: exit 0 (got $status)" test "$status" -eq 0
-    for cmd in config keys tail flows status; do
+    for cmd in config keys tail flows status topology; do
         check "dpi-dualctl $flag: $cmd's options and exit codes" has_all "$cmd"
     done
 done
@@ -92,6 +94,14 @@ usage_error flows flows -c "$work/cfg.yaml" --count-only
 usage_error flows flows -c "$work/cfg.yaml" extra
 usage_error status status -c "$work/cfg.yaml" -n 3
 usage_error status status -c "$work/cfg.yaml" -x
+usage_error status status -c "$work/cfg.yaml" --dot
+usage_error status status -c "$work/cfg.yaml" --watch
+usage_error topology topology -c "$work/cfg.yaml" -n 3
+usage_error topology topology -c "$work/cfg.yaml" --count-only
+usage_error topology topology -c "$work/cfg.yaml" extra
+usage_error topology topology -c "$work/cfg.yaml" --watch 2 extra
+usage_error topology topology -c "$work/cfg.yaml" --json --dot
+check "topology --json --dot: says why" err_has "--json and --dot: choose one"
 
 # 3. strict numbers: every numeric option of every command
 bad_value () {     # bad_value CMD OPTION VALUE
@@ -108,16 +118,27 @@ done
 for value in abc 5x -1 " 5" 1e1 0x10 "" +3 0 99999999999999999999999; do
     bad_value tail -n "$value"
 done
-for cmd in tail flows status; do
+for cmd in tail flows status topology; do
     for value in abc 1x -1 -0.5 " 1" 1e1 0x1 "" . 1.2.3 nan inf 1000001; do
         bad_value "$cmd" --timeout "$value"
     done
+done
+# --watch SEC: as the next argument when it is a number, or --watch=SEC
+for value in abc 1x -1 -0.5 " 1" 1e1 0x1 "" . 1.2.3 nan inf 1000001 0 0.05; do
+    run topology -c "$work/cfg.yaml" "--watch=$value"
+    check "topology --watch='$value': exit 2 (got $status)" test "$status" -eq 2
+    check "topology --watch='$value': says bad value" err_has "bad value '$value' for --watch"
+done
+for value in 0 0.05 1000001 1.2.3 .; do
+    bad_value topology --watch "$value"
 done
 # good values pass the parser (nothing listens: exit 1, not 2)
 run flows -c "$work/cfg.yaml" -n 1000 --timeout 0.2
 check "flows -n 1000 --timeout 0.2: accepted (got $status)" test "$status" -eq 1
 run status -c "$work/cfg.yaml" --timeout .3
 check "status --timeout .3: accepted (got $status)" test "$status" -eq 1
+run topology -c "$work/cfg.yaml" --timeout .3 --dot
+check "topology --timeout .3 --dot: accepted (got $status)" test "$status" -eq 1
 run tail -c "$work/cfg.yaml" -n 2 --timeout 0
 check "tail -n 2 --timeout 0: accepted (got $status)" test "$status" -eq 1
 
