@@ -43,6 +43,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "endpoint.h"
 #include "topics.h"
 
 const ctl_command_t ctl_topology_command = {
@@ -203,8 +204,9 @@ node_of_worker (node_t *n, const ctl_worker_t *w, double waited, bool from_confi
     }
     snprintf (n->name, sizeof n->name, "%s", *t->name ? t->name : t->endpoint);
     snprintf (n->id, sizeof n->id, "%s", *w->source ? w->source : n->name);
-    n->pub = t->endpoint;
-    n->pub_binds = !t->connects_out;
+    /* a --connect "@EP" is bound here: the worker behind it connects */
+    n->pub = endpoint_address (t->endpoint);
+    n->pub_binds = !t->connects_out && *t->endpoint != '@';
     if (t->connects_out) {
         n->state = NODE_UNCHECKED;
         snprintf (n->why, sizeof n->why,
@@ -247,32 +249,12 @@ node_of_source (topo_t *t, const char *source, const char *seen_by)
     return (long) (t->nnodes - 1);
 }
 
-/*  Does a tcp:// bind on a wildcard host take connections to any host?     */
-static bool
-wildcard_tcp (const char *address)
-{
-    if (strncmp (address, "tcp://", 6) != 0)
-        return false;
-    const char *host = address + 6, *port = strrchr (host, ':');
-    if (!port)
-        return false;
-    size_t len = (size_t) (port - host);
-    return (len == 1 && *host == '*') || (len == 7 && strncmp (host, "0.0.0.0", 7) == 0)
-           || (len == 4 && strncmp (host, "[::]", 4) == 0) || (len == 2 && strncmp (host, "::", 2) == 0);
-}
-
 static bool
 endpoints_meet (const char *pub, bool pub_binds, const char *sub, bool sub_binds)
 {
     if (pub_binds == sub_binds)
         return false;               /* two binds or two connects never meet */
-    if (strcmp (pub, sub) == 0)
-        return true;
-    const char *bound = pub_binds ? pub : sub, *other = pub_binds ? sub : pub;
-    if (!wildcard_tcp (bound) || strncmp (other, "tcp://", 6) != 0)
-        return false;
-    const char *p1 = strrchr (bound, ':'), *p2 = strrchr (other, ':');
-    return p2 && strcmp (p1, p2) == 0;
+    return pub_binds ? ctl_address_reaches (pub, sub) : ctl_address_reaches (sub, pub);
 }
 
 static bool

@@ -148,6 +148,11 @@ void ctl_workers_collect (bus_sub_t *sub, ctl_workers_t *workers, uint64_t deadl
                           bool until_all_seen);
 /*  The target's worker name, else the source, else the endpoint.           */
 const char *ctl_worker_label (const ctl_worker_t *w);
+/*  Does a socket connecting to OTHER reach one bound at BOUND (addresses
+    without prefix)? The same address, or a tcp:// bind on a wildcard host
+    (*, 0.0.0.0, ::; a heartbeat shows "tcp://0.0.0.0:PORT") and any host on
+    the same port.                                                           */
+bool ctl_address_reaches (const char *bound, const char *other);
 /*  S seconds as "42s", "3m05s", "2h01m00s", "1d02h03m".                    */
 void ctl_format_duration (char *out, size_t outlen, uint64_t s);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "endpoint.h"
 #include "topics.h"
 
 ctl_worker_t *
@@ -41,12 +42,41 @@ ctl_workers_clear (ctl_workers_t *w)
     memset (w, 0, sizeof *w);
 }
 
+/*  Is ADDRESS a tcp:// bind on a wildcard host (*, 0.0.0.0, ::), which
+    takes connections to any of the host's addresses?                        */
+static bool
+wildcard_tcp (const char *address)
+{
+    if (strncmp (address, "tcp://", 6) != 0)
+        return false;
+    const char *host = address + 6, *port = strrchr (host, ':');
+    if (!port)
+        return false;
+    size_t len = (size_t) (port - host);
+    return (len == 1 && *host == '*') || (len == 7 && strncmp (host, "0.0.0.0", 7) == 0)
+           || (len == 4 && strncmp (host, "[::]", 4) == 0)
+           || (len == 2 && strncmp (host, "::", 2) == 0);
+}
+
+bool
+ctl_address_reaches (const char *bound, const char *other)
+{
+    if (strcmp (bound, other) == 0)
+        return true;
+    if (!wildcard_tcp (bound) || strncmp (other, "tcp://", 6) != 0)
+        return false;
+    const char *p1 = strrchr (bound, ':'), *p2 = strrchr (other, ':');
+    return p2 && strcmp (p1, p2) == 0;
+}
+
+/*  Does HB's worker publish on ENDPOINT (a target's, maybe prefixed)?      */
 static bool
 publishes_on (const Dpidual__V1__Heartbeat *hb, const char *endpoint)
 {
+    const char *address = endpoint_address (endpoint);
     for (size_t i = 0; hb && i < hb->n_endpoints; i++)
         if (strcmp (hb->endpoints[i]->socket, "pub") == 0
-            && strcmp (hb->endpoints[i]->endpoint, endpoint) == 0)
+            && ctl_address_reaches (hb->endpoints[i]->endpoint, address))
             return true;
     return false;
 }

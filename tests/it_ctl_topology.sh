@@ -21,7 +21,11 @@
 #     them;
 #  6. dpi-buffer killed with SIGKILL: a --watch --json that ran across the kill
 #     shows it up first, then stale ("no heartbeat for ... > 3 x 1 s") with its
-#     last edges; a new topology says it is expected but silent; exit 1.
+#     last edges; a new topology says it is expected but silent; exit 1;
+#  7. on tcp://: a collector that connects out (">") to the correlator's bound
+#     subscriber is joined to it by endpoint (unchecked: nothing to listen to),
+#     and a correlator bound on a wildcard (tcp://*:P) is found by the address
+#     dpi-dualctl's config gives it.
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
 CTL="$BUILD_DIR/ctl/dpi-dualctl"
@@ -308,6 +312,68 @@ check "after the kill: the buffer expected but silent" \
 check "after the kill: the bridge still up" has "^\|-- bridge-mitm@topohost: up, pid $bridge_pid,"
 run topology -c "$cfg" --dot
 check "after the kill: dot marks the buffer" grep -q '^  "buffer" \[label="buffer\\nSTALE: .*color=red' "$work/out"
+
+# --- 7. tcp, and a publisher that connects out ------------------------------------------
+# A second set on tcp://: the collector (dpi-testpub) connects out (">") to the
+# correlator, which binds that address (its subscriber: worker_subscribe_to); the
+# correlator's publisher binds a wildcard (tcp://*:P), and dpi-dualctl's config names it
+# by its address (as the other host's file would).
+stop_all () { for p in "$@"; do kill "$p" 2> /dev/null || true; wait "$p" 2> /dev/null || true; done; }
+stop_all "$bridge_pid" "$cor_pid" "$col_pid"
+read -r p1 p2 < <("$py" -c '
+import socket
+s = [socket.socket() for _ in range(2)]
+for x in s: x.bind(("127.0.0.1", 0))
+print(*(x.getsockname()[1] for x in s))')
+for side in workers ctl; do
+    [ $side = workers ] && cor_ep="tcp://*:$p2" || cor_ep="tcp://127.0.0.1:$p2"
+    cat > "$work/tcp-$side.yaml" <<YAML
+global:
+  host: tcphost
+  run_dir: $work/run2
+  state_dir: $work/state2
+  log_level: warning
+bus:
+  heartbeat_interval: 1
+  endpoints:
+    collector: ">tcp://127.0.0.1:$p1"
+    correlator: "$cor_ep"
+YAML
+done
+spawn correlator2.log "$BUILD_DIR/correlator/dpi-correlator" -c "$work/tcp-workers.yaml"; cor2=$spawned
+spawn testpub2.log "$BUILD_DIR/tests/dpi-testpub" -c "$work/tcp-workers.yaml" --name collector \
+    --heartbeat -n 100000000 --interval-ms 50 -q
+tcp_seen () {
+    "$CTL" topology -c "$work/tcp-ctl.yaml" > "$work/out" 2> "$work/err" || true
+    has "feeds correlator@tcphost \(tap\.flow\): $busy"
+}
+for _ in $(seq 30); do tcp_seen && break; sleep 0.5; done
+check "tcp: the correlator up, publishing on the wildcard bind" \
+    has "^(\|   |    )\|-- pub bind tcp://0\.0\.0\.0:$p2: "
+check "tcp: the correlator up (its target found by the address)" \
+    has "-- correlator@tcphost: up, pid $cor2,"
+check "tcp: no silent target for the correlator's address" \
+    bash -c "! grep -q 'no heartbeat on tcp://127.0.0.1:$p2' '$work/out'"
+check "tcp: its subscriber binds the collector's address" \
+    has "^(\|   |    )\|-- sub bind tcp://127\.0\.0\.1:$p1$"
+check "tcp: the collector connects out: unchecked" \
+    has "^\|-- collector@tcphost: unchecked \(it connects out to tcp://127\.0\.0\.1:$p1: "
+check "tcp: the collector feeds the correlator (its connect meets the correlator's bind)" \
+    has "^\|   \`-- feeds correlator@tcphost \(tap\.flow\): $busy"
+run topology -c "$work/tcp-ctl.yaml" --json
+check_tcp_json () {
+    "$py" - "$work/out" "$p1" <<'PY'
+import json, sys
+t = json.loads(open(sys.argv[1]).read())
+e = [x for x in t["edges"] if x["from"] == "collector@tcphost" and x["to"] == "correlator@tcphost"]
+assert len(e) == 1 and e[0]["matched"] == "endpoint", e
+assert e[0]["endpoint"] == "tcp://127.0.0.1:" + sys.argv[2] and e[0]["topics"] == ["tap.flow"], e
+w = {x["id"]: x for x in t["workers"]}
+c = w["collector@tcphost"]
+assert c["state"] == "unchecked" and c["pub_role"] == "connect" and c["stale"] is False, c
+PY
+}
+check "tcp: json edge collector -> correlator by endpoint, the collector connecting" check_tcp_json
 
 for f in tree.txt topology.json topology.dot; do
     echo "--- $f"; cat "$work/$f"
