@@ -523,17 +523,15 @@ correlator_flow (correlator_t *self, const Dpidual__V1__FlowEvent *ev, const cha
     self->counters[CORRELATOR_FLOWS]++;
     if (self->input)
         see_time (self, ev->last_seen * 1000000ull);
-    join_flow (self->join, ev, source, correlator_now (self));
+    const join_flow_t *flow = join_flow (self->join, ev, source, correlator_now (self));
     if (ev->event != DPIDUAL__V1__FLOW_EVENT__EVENT__DETECTED || !ev->src_ip || !ev->community_id)
         return;
-    const join_flow_t *flows[64];
-    size_t n = join_flows_of (self->join, ev->src_ip, flows, 64);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp (flows[i]->community_id, ev->community_id) == 0) {
-            flow_threat (self, flows[i], ev);
-            track_scan (self, flows[i]);
-            break;
-        }
+    /*  The flow just held (the newest of its client's): unless its
+        community_id was cut to fit the join, the one with EV's.           */
+    if (flow && strcmp (flow->community_id, ev->community_id) == 0) {
+        flow_threat (self, flow, ev);
+        track_scan (self, flow);
+    }
 }
 
 void
