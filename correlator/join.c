@@ -612,6 +612,8 @@ slot_take (join_t *self)
         }
     }
     uint32_t slot = self->free[--self->nfree];
+    if (self->max - self->nfree > self->stats.peak)
+        self->stats.peak = self->max - self->nfree;
     link_t *l = &self->links[slot];
     l->indexed = 0;
     l->seq = ++self->seq;

@@ -110,6 +110,7 @@ typedef struct {
     uint64_t evicted_flows;
     uint64_t evicted_requests;      /* reported unjoined early               */
     uint64_t expired_flows;
+    uint64_t peak;                  /* most slots in use (flows + waiting)   */
 } join_stats_t;
 
 typedef struct join_t join_t;
