@@ -75,9 +75,15 @@ typedef struct {
 #define ATOM(str) ((atom_t *) (void *) ((char *) (str) - offsetof (atom_t, text)))
 
 /*  A table of atoms: open addressing, linear probing, at most half full,
-    grown by doubling.                                                       */
+    grown by doubling; each bucket with its atom's hash (a probe reads no
+    atom but the one it finds).                                              */
 typedef struct {
-    atom_t **b;
+    uint64_t hash;
+    atom_t *atom;
+} bucket_t;
+
+typedef struct {
+    bucket_t *b;
     size_t mask, count;
 } atoms_t;
 
@@ -129,7 +135,7 @@ static void
 atoms_free (atoms_t *t)
 {
     for (size_t i = 0; t->b && i <= t->mask; i++)
-        free (t->b[i]);
+        free (t->b[i].atom);
     free (t->b);
     t->b = NULL;
 }
@@ -138,8 +144,8 @@ static size_t
 atoms_slot (const atoms_t *t, const char *text, size_t len, uint64_t hash, bool *found)
 {
     size_t i = hash & t->mask;
-    for (atom_t *a; (a = t->b[i]); i = (i + 1) & t->mask)
-        if (a->hash == hash && a->len == len && memcmp (a->text, text, len) == 0) {
+    for (const atom_t *a; (a = t->b[i].atom); i = (i + 1) & t->mask)
+        if (t->b[i].hash == hash && a->len == len && memcmp (a->text, text, len) == 0) {
             *found = true;
             return i;
         }
@@ -153,7 +159,7 @@ atom_find (const atoms_t *t, const char *text, size_t len)
 {
     bool found;
     size_t i = atoms_slot (t, text, len, hash_bytes (text, len), &found);
-    return found ? t->b[i] : NULL;
+    return found ? t->b[i].atom : NULL;
 }
 
 static int
@@ -163,9 +169,9 @@ atoms_grow (atoms_t *t)
     if (atoms_init (&bigger, 2 * (t->mask + 1)) != 0)
         return -1;
     for (size_t i = 0; i <= t->mask; i++)
-        if (t->b[i]) {
-            size_t j = t->b[i]->hash & bigger.mask;
-            while (bigger.b[j])
+        if (t->b[i].atom) {
+            size_t j = t->b[i].hash & bigger.mask;
+            while (bigger.b[j].atom)
                 j = (j + 1) & bigger.mask;
             bigger.b[j] = t->b[i];
         }
@@ -184,8 +190,8 @@ atom_get (atoms_t *t, const char *text, size_t len, size_t parts)
     bool found;
     size_t i = atoms_slot (t, text, len, hash, &found);
     if (found) {
-        t->b[i]->refs++;
-        return t->b[i];
+        t->b[i].atom->refs++;
+        return t->b[i].atom;
     }
     if (2 * (t->count + 1) > t->mask + 1) {
         if (atoms_grow (t) != 0)
@@ -206,7 +212,7 @@ atom_get (atoms_t *t, const char *text, size_t len, size_t parts)
         names[k] = a->text + off;
         off += strlen (names[k]) + 1;
     }
-    t->b[i] = a;
+    t->b[i] = (bucket_t) { hash, a };
     t->count++;
     return a;
 }
@@ -218,19 +224,19 @@ atom_put (atoms_t *t, atom_t *a)
     if (--a->refs)
         return;
     size_t i = a->hash & t->mask;
-    while (t->b[i] != a)
+    while (t->b[i].atom != a)
         i = (i + 1) & t->mask;
     for (size_t j = i;;) {          /* backward shift: no tombstones */
         j = (j + 1) & t->mask;
-        if (!t->b[j])
+        if (!t->b[j].atom)
             break;
-        size_t home = t->b[j]->hash & t->mask;
+        size_t home = t->b[j].hash & t->mask;
         if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
             t->b[i] = t->b[j];
             i = j;
         }
     }
-    t->b[i] = NULL;
+    t->b[i] = (bucket_t) { 0, NULL };
     t->count--;
     free (a);
 }
