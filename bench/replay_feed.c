@@ -37,7 +37,8 @@
         silence. Without --raw it is the anchor: bus_sub_recv (the body
         decoded, the header checked, gaps counted), nothing else; with --raw
         it only receives the frames (the publisher alone, no decoding).
-        Prints: received N  done_ns T  gaps G  decode_errors D
+        Prints: received N  done_ns T  gaps G  decode_errors D  cpu_s C (the
+        process's CPU time, its ZeroMQ I/O thread included)
 
     Times are CLOCK_REALTIME ns, so the script can take the rate from the
     publisher's t0 to the consumer's end across processes. Nothing here
@@ -48,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <zmq.h>
 
@@ -467,9 +469,13 @@ cmd_sub (int argc, char **argv)
         errors = bus_sub_decode_errors (s);
         bus_sub_destroy (&s);
     }
-    printf ("received %llu  done_ns %llu  gaps %llu  decode_errors %llu\n",
+    struct rusage ru;
+    getrusage (RUSAGE_SELF, &ru);
+    double cpu = (double) ru.ru_utime.tv_sec + (double) ru.ru_utime.tv_usec / 1e6
+                 + (double) ru.ru_stime.tv_sec + (double) ru.ru_stime.tv_usec / 1e6;
+    printf ("received %llu  done_ns %llu  gaps %llu  decode_errors %llu  cpu_s %.3f\n",
             (unsigned long long) received, (unsigned long long) done,
-            (unsigned long long) gaps, (unsigned long long) errors);
+            (unsigned long long) gaps, (unsigned long long) errors, cpu);
     config_destroy (&cfg);
     return 0;
 }
