@@ -67,6 +67,31 @@ typedef struct {
     size_t size;
 } packed_t;
 
+/*  The topics of a stream: a few, kept for the process's life.            */
+static char s_topics[16][64];
+static size_t s_ntopics;
+
+/*  TOPIC's index in s_topics, added if new; -1 when full or too long.      */
+static long
+topic_index (const char *topic)
+{
+    for (size_t t = 0; t < s_ntopics; t++)
+        if (strcmp (s_topics[t], topic) == 0)
+            return (long) t;
+    if (s_ntopics == 16 || strlen (topic) >= sizeof s_topics[0])
+        return -1;
+    strcpy (s_topics[s_ntopics], topic);
+    return (long) s_ntopics++;
+}
+
+static void
+free_packed (packed_t *msgs, size_t n)
+{
+    for (size_t i = 0; msgs && i < n; i++)
+        free (msgs[i].data);
+    free (msgs);
+}
+
 static uint64_t
 now_ns (void)
 {
@@ -96,10 +121,7 @@ load (const char *path, size_t *n, size_t *bytes)
     }
     size_t cap = 1 << 20, count = 0, total = 0;
     packed_t *out = malloc (cap * sizeof *out);
-    /* sequence numbers per topic: a small table */
-    const char *topics[16];
-    uint64_t seqs[16];
-    size_t ntopics = 0;
+    uint64_t seqs[16] = { 0 };     /* per topic (s_topics)                  */
     uint64_t instance = now_ns ();
     char *line = NULL, why[256];
     size_t linecap = 0;
@@ -112,17 +134,19 @@ load (const char *path, size_t *n, size_t *bytes)
         if (!msg) {
             fprintf (stderr, "replay-feed: %s:%zu: %s\n", path, count + 1,
                      desc ? why : "no known topic");
-            free (out);
+            free_packed (out, count);
             out = NULL;
             json_decref (obj);
             break;
         }
-        size_t t = 0;
-        while (t < ntopics && strcmp (topics[t], topic) != 0)
-            t++;
-        if (t == ntopics && ntopics < 16) {
-            topics[ntopics] = topics_descriptor (topic) ? strdup (topic) : NULL;
-            seqs[ntopics++] = 0;
+        long t = topic_index (topic);
+        if (t < 0) {
+            fprintf (stderr, "replay-feed: %s:%zu: too many topics\n", path, count + 1);
+            protobuf_c_message_free_unpacked (msg, NULL);
+            json_decref (obj);
+            free_packed (out, count);
+            out = NULL;
+            break;
         }
         Dpidual__V1__Header header = DPIDUAL__V1__HEADER__INIT;
         header.source = (char *) source_of (topic);
@@ -135,8 +159,8 @@ load (const char *path, size_t *n, size_t *bytes)
         if (count == cap)
             out = realloc (out, (cap *= 2) * sizeof *out);
         packed_t *p = &out[count++];
-        p->topic = topics[t];
-        p->topic_len = strlen (topics[t]);
+        p->topic = s_topics[t];
+        p->topic_len = strlen (s_topics[t]);
         p->size = protobuf_c_message_get_packed_size (msg);
         p->data = malloc (p->size ? p->size : 1);
         protobuf_c_message_pack (msg, p->data);
@@ -179,22 +203,18 @@ restore (const char *path, size_t *n)
     }
     size_t cap = 1 << 20, count = 0;
     packed_t *out = malloc (cap * sizeof *out);
-    char *topics[16];
-    size_t ntopics = 0;
     uint32_t tl, sz;
     char topic[256];
     while (fread (&tl, 4, 1, in) == 1 && tl < sizeof topic && fread (topic, 1, tl, in) == tl
            && fread (&sz, 4, 1, in) == 1) {
         topic[tl] = 0;
-        size_t t = 0;
-        while (t < ntopics && strcmp (topics[t], topic) != 0)
-            t++;
-        if (t == ntopics)
-            topics[ntopics++] = strdup (topic);
+        long t = topic_index (topic);
+        if (t < 0)
+            break;
         if (count == cap)
             out = realloc (out, (cap *= 2) * sizeof *out);
         packed_t *p = &out[count++];
-        p->topic = topics[t];
+        p->topic = s_topics[t];
         p->topic_len = tl;
         p->size = sz;
         p->data = malloc (sz ? sz : 1);
@@ -262,6 +282,7 @@ cmd_pack (int argc, char **argv)
         return 1;
     }
     printf ("messages %zu  bytes %zu  pack_s %.3f\n", n, bytes, pack_s);
+    free_packed (msgs, n);
     return 0;
 }
 
@@ -391,9 +412,7 @@ cmd_pub (int argc, char **argv)
     fflush (stdout);
     zmq_close (sock);
     zmq_ctx_term (ctx);
-    for (size_t i = 0; i < n; i++)
-        free (msgs[i].data);
-    free (msgs);
+    free_packed (msgs, n);
     config_destroy (&cfg);
     return rc;
 }
