@@ -16,6 +16,7 @@
 
 #define MAX_TOPICS   32         /* topics one publisher sends               */
 #define MAX_SOURCES  4096       /* (source, topic) pairs one subscriber tracks */
+#define RECENT_TRACKS 8         /* of them, remembered by the last messages */
 #define PUB_POOL_BYTES (4u << 20) /* payload ring of one publisher (msgpool.h) */
 
 /*  --------------------------------------------------------------------------
@@ -617,9 +618,14 @@ struct bus_sub_t {
     arena_t *arena;                 /* holds the message handed out last     */
     bool headers_only;              /* decode the Header, not the body       */
     ProtobufCAllocator allocator;
-    char last_source[256];          /* the (source, topic) of the last message */
-    char last_topic[64];
-    sub_track_t *last_track;
+    /* the (source, topic) pairs of the last messages, most recent first: a
+       stream of several topics from one source (a bridge's requests,
+       responses and verdicts) finds its track here without a hash lookup */
+    struct {
+        char source[256];
+        char topic[64];
+        sub_track_t *track;
+    } recent[RECENT_TRACKS];
 };
 
 static void
@@ -752,9 +758,19 @@ static void
 track (bus_sub_t *self, const char *topic, const Dpidual__V1__Header *header)
 {
     sub_track_t *t = NULL;
-    if (self->last_track && strcmp (header->source, self->last_source) == 0
-        && strcmp (topic, self->last_topic) == 0)
-        t = self->last_track;       /* the usual case: the same as before */
+    size_t r = 0;
+    while (r < RECENT_TRACKS && self->recent[r].track
+           && (strcmp (topic, self->recent[r].topic) != 0
+               || strcmp (header->source, self->recent[r].source) != 0))
+        r++;
+    if (r < RECENT_TRACKS && self->recent[r].track) {
+        t = self->recent[r].track;  /* the usual case: a pair seen lately */
+        if (r > 0) {                /* to the front */
+            __typeof__ (self->recent[0]) hit = self->recent[r];
+            memmove (&self->recent[1], &self->recent[0], r * sizeof self->recent[0]);
+            self->recent[0] = hit;
+        }
+    }
     else {
         char key[320];
         snprintf (key, sizeof key, "%s\n%s", header->source, topic);
@@ -764,9 +780,15 @@ track (bus_sub_t *self, const char *topic, const Dpidual__V1__Header *header)
             t = new_track (self, key, header);
         if (!t)
             return;
-        snprintf (self->last_source, sizeof self->last_source, "%s", header->source);
-        snprintf (self->last_topic, sizeof self->last_topic, "%s", topic);
-        self->last_track = strlen (header->source) < sizeof self->last_source ? t : NULL;
+        if (strlen (header->source) < sizeof self->recent[0].source
+            && strlen (topic) < sizeof self->recent[0].topic) {
+            memmove (&self->recent[1], &self->recent[0],
+                     (RECENT_TRACKS - 1) * sizeof self->recent[0]);
+            snprintf (self->recent[0].source, sizeof self->recent[0].source, "%s",
+                      header->source);
+            snprintf (self->recent[0].topic, sizeof self->recent[0].topic, "%s", topic);
+            self->recent[0].track = t;
+        }
         if (created)
             return;                 /* the first message is the baseline */
     }
