@@ -165,6 +165,21 @@ open_outputs (correlator_t *self, const config_t *cfg, bool offline, config_erro
     return 0;
 }
 
+/*  A flow is held until last_seen + window, and the collector says it again
+    only after tap.update_interval: a longer interval lets the flow of an
+    idle keep-alive connection go before its next request (measured in
+    it_correlator_netns). A warning, not an error: the collector may run
+    elsewhere with its own config.                                          */
+static void
+warn_update_interval (const config_t *cfg)
+{
+    if (cfg->tap.update_interval > cfg->correlation.window)
+        log_warning ("tap.update_interval (%d s) is longer than correlation.window (%d s): a "
+                     "keep-alive connection idle longer than the window will have its next "
+                     "requests unjoined (the collector re-publishes its flow too late)",
+                     cfg->tap.update_interval, cfg->correlation.window);
+}
+
 correlator_t *
 correlator_new (const config_t *cfg, bus_pub_t *pub, const char *offline,
                 config_errors_t *errors)
@@ -176,6 +191,8 @@ correlator_new (const config_t *cfg, bus_pub_t *pub, const char *offline,
     }
     self->cfg = cfg;
     self->pub = pub;
+    if (!offline)
+        warn_update_interval (cfg);
     static const char *const topics[] = {
         TOPIC_TAP_FLOW, TOPIC_MITM_REQUEST, TOPIC_MITM_VERDICT, TOPIC_BUFFER_ALERT, NULL,
     };
@@ -219,6 +236,7 @@ correlator_destroy (correlator_t **self_p)
 int
 correlator_check (const config_t *cfg, config_errors_t *errors)
 {
+    warn_update_interval (cfg);
     correlator_t probe = { .cfg = cfg };
     int rc = open_reputation (&probe, cfg, errors);
     reputation_destroy (&probe.rep);
