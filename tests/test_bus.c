@@ -361,7 +361,20 @@ test_heartbeat (tally_t *t)
     check (t, heartbeat_tick (hb, counters, 1, false) == 0, "second is not due yet");
     check (t, heartbeat_wait_ms (hb) > 1000, "next due in about the interval");
     bus_msg_t msg;
-    check (t, bus_sub_recv (sub, 2000, &msg) == 1, "heartbeat received");
+    int got = bus_sub_recv (sub, 2000, &msg);
+    check (t, got == 1, "heartbeat received");
+    if (got != 1) {
+        fprintf (stderr, "test_heartbeat: no heartbeat: %llu received, %llu undecodable, "
+                 "%llu unheard at the publisher\n", (unsigned long long) bus_sub_received (sub),
+                 (unsigned long long) bus_sub_decode_errors (sub),
+                 (unsigned long long) bus_pub_unheard (pub, NULL));
+        heartbeat_destroy (&hb);
+        bus_sub_destroy (&sub);
+        bus_sub_destroy (&own);
+        bus_pub_destroy (&pub);
+        config_destroy (&cfg);
+        return;
+    }
     Dpidual__V1__Heartbeat *h = (Dpidual__V1__Heartbeat *) msg.body;
     check (t, strcmp (h->name, "correlator") == 0 && strcmp (h->host, "testhost") == 0
               && h->pid == (uint32_t) getpid () && strcmp (h->version, DPI_VERSION) == 0,
