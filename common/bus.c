@@ -266,6 +266,7 @@ bus_pub_destroy (bus_pub_t **self_p)
     if (!self)
         return;
     bus_pub_flush (self);
+    busauth_stop (self->auth);
     zsock_destroy (&self->sock);
     if (self->binds)
         remove_ipc_file (self->endpoint);
@@ -672,6 +673,7 @@ bus_sub_destroy (bus_sub_t **self_p)
         free (self->arena->big);
         free (self->arena);
     }
+    busauth_stop (self->auth);
     zsock_destroy (&self->sock);
     busauth_destroy (&self->auth);
     zhashx_destroy (&self->tracks);
