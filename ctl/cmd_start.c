@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -360,8 +361,28 @@ unlink_pidfile (const config_t *cfg, const char *name)
 typedef struct {
     const char *name;
     long pid;
+    int pidfd;                      /* the process itself, -1: none          */
     bool signalled, gone;
 } victim_t;
+
+/*  SIGTERM to HOLDER, through a pidfd opened before the last check that it
+    holds NAME.lock and is dpi-NAME: a pid reused between the check and the
+    signal cannot be hit. The pidfd (for --kill) into *PIDFD. 0, or -1
+    (errno set; ESRCH: it is no longer the holder).                          */
+static int
+signal_holder (const config_t *cfg, const char *name, long holder, int *pidfd)
+{
+    *pidfd = pidfd_open ((pid_t) holder, 0);
+    if (*pidfd < 0)
+        return errno == ENOSYS ? kill ((pid_t) holder, SIGTERM) : -1;
+    if (ctl_lock_holder (cfg, name) != holder || !ctl_proc_is (holder, name)) {
+        close (*pidfd);
+        *pidfd = -1;
+        errno = ESRCH;
+        return -1;
+    }
+    return pidfd_send_signal (*pidfd, SIGTERM, NULL, 0);
+}
 
 /*  Stop the workers of WANT. The exit code: 0, 1 or 3.                      */
 static int
@@ -403,7 +424,7 @@ do_stop (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
                 failed = true;
                 continue;
             }
-            victims[count++] = (victim_t) { name, holder, true, false };
+            victims[count++] = (victim_t) { name, holder, -1, true, false };
             continue;
         }
         if (how == CTL_STARTED_OTHER && !o->lock_holder) {
@@ -419,13 +440,14 @@ do_stop (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
             failed = true;
             continue;
         }
-        if (kill ((pid_t) holder, SIGTERM) != 0) {
+        int pidfd;
+        if (signal_holder (cfg, name, holder, &pidfd) != 0) {
             fprintf (stderr, "dpi-dualctl stop: %s: cannot signal pid %ld: %s\n", name, holder,
                      strerror (errno));
             failed = true;
             continue;
         }
-        victims[count++] = (victim_t) { name, holder, true, false };
+        victims[count++] = (victim_t) { name, holder, pidfd, true, false };
     }
 
     //  Wait for them to go, then --kill or say so
@@ -446,7 +468,10 @@ do_stop (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
         }
         bool killed = false;
         for (size_t i = 0; round == 0 && o->kill && i < count; i++)
-            if (!victims[i].gone && kill ((pid_t) victims[i].pid, SIGKILL) == 0) {
+            if (!victims[i].gone
+                && (victims[i].pidfd >= 0
+                        ? pidfd_send_signal (victims[i].pidfd, SIGKILL, NULL, 0)
+                        : kill ((pid_t) victims[i].pid, SIGKILL)) == 0) {
                 fprintf (stderr, "dpi-dualctl stop: %s: pid %ld still running %g s after "
                          "SIGTERM: SIGKILL sent\n", victims[i].name, victims[i].pid,
                          o->stop_timeout);
@@ -456,6 +481,8 @@ do_stop (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
             break;
     }
     for (size_t i = 0; i < count; i++) {
+        if (victims[i].pidfd >= 0)
+            close (victims[i].pidfd);
         if (victims[i].gone) {
             printf ("%s: stopped (pid %ld)\n", victims[i].name, victims[i].pid);
             unlink_pidfile (cfg, victims[i].name);
