@@ -11,7 +11,10 @@
     capture line says "offline run, reading FILE" and the traffic line has
     totals instead of rates (packet time: the file's pace, not the
     network's). --json: one JSON object per worker instead (its tap_stats
-    has the field offline).
+    has the field offline). For a worker of this host's run_dir, a
+    "started:" line says how it was started (procs.c: as a daemon by
+    dpi-dualctl start, by systemd, or otherwise; --json: started,
+    started_how).
 
     A heartbeat is matched to its target by worker name, or by the endpoint
     it publishes on (for --connect endpoints not in the config); a worker

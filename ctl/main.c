@@ -49,7 +49,7 @@ usage (FILE *out, bool details)
     fprintf (out, "\nEvery command but keys new takes -c FILE (default: $DPI_DUAL_CONFIG, else "
                   CONFIG_DEFAULT_PATH " when it exists).\n"
                   "Exit status: 0 done, 1 failed (see each command), 2 usage error,\n"
-                  "3 damaged data (forensic export).\n");
+                  "3 damaged data (forensic export), workers left running (stop).\n");
     for (size_t i = 0; i < COMMANDS; i++) {
         if (details)
             fprintf (out, "\n");
