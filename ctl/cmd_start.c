@@ -397,7 +397,7 @@ do_stop (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
             continue;
         const char *name = worker_info (id)->name;
         long holder, pidfile;
-        ctl_started_t how = ctl_how_started (cfg, name, &holder, &pidfile);
+        ctl_started_t how = ctl_how_started (cfg, name, init, &holder, &pidfile);
         if (how == CTL_STARTED_NONE) {
             printf ("%s: not running\n", name);
             continue;
@@ -692,7 +692,7 @@ do_start (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
         const char *name = worker_info (id)->name;
         long holder, pidfile;
         char how_text[512];
-        ctl_started_t how = ctl_how_started (cfg, name, &holder, &pidfile);
+        ctl_started_t how = ctl_how_started (cfg, name, init, &holder, &pidfile);
         if (holder) {
             ctl_describe_started (cfg, name, how, holder, pidfile, how_text, sizeof how_text);
             printf ("%s: already running, started %s\n", name, how_text);

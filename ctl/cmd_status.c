@@ -384,7 +384,7 @@ how_started (const config_t *cfg, const worker_t *w, const char **kind, char *ou
     if (!name || !worker_find (name))
         return false;
     long holder, pidfile;
-    ctl_started_t how = ctl_how_started (cfg, name, &holder, &pidfile);
+    ctl_started_t how = ctl_how_started (cfg, name, ctl_init_detect (), &holder, &pidfile);
     static const char *const kinds[] = {
         [CTL_STARTED_NONE] = "none", [CTL_STARTED_STALE] = "stale",
         [CTL_STARTED_DAEMON] = "daemon", [CTL_STARTED_SYSTEMD] = "systemd",

@@ -179,10 +179,11 @@ typedef enum {
     CTL_STARTED_SYSTEMD,            /* the unit's MainPID holds the lock     */
     CTL_STARTED_OTHER,              /* held by a process of no pid file      */
 } ctl_started_t;
-/*  How the worker NAME of CFG's run directory was started; the lock holder
-    and the pid file's pid (as ctl_lock_holder, ctl_pidfile_read).          */
-ctl_started_t ctl_how_started (const config_t *cfg, const char *name, long *holder,
-                               long *pidfile);
+/*  How the worker NAME of CFG's run directory was started, INIT being the
+    init system (systemd: its unit's MainPID is asked); the lock holder and
+    the pid file's pid (as ctl_lock_holder, ctl_pidfile_read).              */
+ctl_started_t ctl_how_started (const config_t *cfg, const char *name, ctl_init_t init,
+                               long *holder, long *pidfile);
 /*  HOW as a phrase for status ("as a daemon by dpi-dualctl start (pid N,
     pid file P)", ...).                                                       */
 void ctl_describe_started (const config_t *cfg, const char *name, ctl_started_t how,

@@ -166,7 +166,8 @@ systemd_main_pid (const char *name)
 }
 
 ctl_started_t
-ctl_how_started (const config_t *cfg, const char *name, long *holder_p, long *pidfile_p)
+ctl_how_started (const config_t *cfg, const char *name, ctl_init_t init, long *holder_p,
+                 long *pidfile_p)
 {
     long holder = ctl_lock_holder (cfg, name);
     long pidfile = ctl_pidfile_read (cfg, name);
@@ -176,7 +177,7 @@ ctl_how_started (const config_t *cfg, const char *name, long *holder_p, long *pi
         return pidfile ? CTL_STARTED_STALE : CTL_STARTED_NONE;
     if (pidfile == holder && ctl_proc_is (holder, name))
         return CTL_STARTED_DAEMON;
-    if (ctl_init_detect () == CTL_INIT_SYSTEMD && systemd_main_pid (name) == holder)
+    if (init == CTL_INIT_SYSTEMD && systemd_main_pid (name) == holder)
         return CTL_STARTED_SYSTEMD;
     return CTL_STARTED_OTHER;
 }

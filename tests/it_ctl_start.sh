@@ -16,7 +16,11 @@
 #  7. a worker whose config fails is reported with its exit status and its
 #     own error (exit 1), no pid file left; a missing binary is said;
 #  8. stop: every worker gone, every lock free, the unrelated sleep alive;
-#  9. usage: an unknown worker, a worker not of this host's mode: exit 2.
+#  9. usage: an unknown worker, a worker not of this host's mode: exit 2;
+# 10. --via systemd with a stand-in systemctl on PATH (PID 1 here is not
+#     systemd): start calls `systemctl start dpi-dual-NAME.service`, waits
+#     for the lock and heartbeat, writes no pid file; stop asks the unit's
+#     MainPID and calls `systemctl stop`.
 set -euo pipefail
 : "${BUILD_DIR:?BUILD_DIR must be set (ctest sets it)}"
 CTL="$BUILD_DIR/ctl/dpi-dualctl"
@@ -220,6 +224,35 @@ YAML
 run start -c tap.yaml bridge-mitm
 check "a worker not of the mode: exit 2 (got $status)" test "$status" -eq 2
 check "a worker not of the mode: said" err_has "bridge-mitm is not one of this host's workers (global.mode tap-only)"
+
+# --- 10. through systemd (a stand-in systemctl) ---------------------------------------
+mkdir "$work/fake"
+cat > "$work/fake/systemctl" <<FAKE
+#!/bin/bash
+echo "systemctl \$*" >> "$work/systemctl.calls"
+unit=\${@: -1}; name=\${unit#dpi-dual-}; name=\${name%.service}
+case "\$1" in
+    start) setsid "$BUILD_DIR/\$name/dpi-\$name" -c "$work/cfg.yaml" -q > /dev/null 2>&1 < /dev/null &
+           echo \$! > "$work/main.\$name" ;;
+    stop)  pid=\$(cat "$work/main.\$name"); kill \$pid
+           for _ in \$(seq 100); do grep -q '^State:.*[^Z] ' /proc/\$pid/status 2>/dev/null || break; sleep 0.1; done ;;
+    show)  cat "$work/main.\$name" 2>/dev/null || echo 0 ;;
+esac
+FAKE
+chmod +x "$work/fake/systemctl"
+PATH="$work/fake:$PATH" run start -c cfg.yaml --via systemd correlator
+check "start --via systemd: exit 0 (got $status)" test "$status" -eq 0
+check "start --via systemd: systemctl start called" grep -qx "systemctl start dpi-dual-correlator.service" "$work/systemctl.calls"
+main=$(cat "$work/main.correlator" 2>/dev/null || true)
+check "start --via systemd: up, by systemd" has "correlator: started (pid $main, by systemd)"
+check "start --via systemd: the unit's config is not -c's: said" err_has "the systemd services read their own configuration"
+check "start --via systemd: no pid file" test ! -e "$run_dir/correlator.pid"
+PATH="$work/fake:$PATH" run stop -c cfg.yaml --via systemd correlator
+check "stop --via systemd: exit 0 (got $status)" test "$status" -eq 0
+check "stop --via systemd: MainPID asked" grep -qx "systemctl show -p MainPID --value dpi-dual-correlator.service" "$work/systemctl.calls"
+check "stop --via systemd: systemctl stop called" grep -qx "systemctl stop dpi-dual-correlator.service" "$work/systemctl.calls"
+check "stop --via systemd: stopped" has "correlator: stopped (pid $main)"
+check "stop --via systemd: gone" gone "$main"
 
 echo "it_ctl_start: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
