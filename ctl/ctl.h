@@ -27,6 +27,7 @@ int cmd_whitelist (int argc, char **argv);
 int cmd_start (int argc, char **argv);        /* cmd_start.c: start, stop, restart */
 int cmd_stop (int argc, char **argv);
 int cmd_restart (int argc, char **argv);
+int cmd_mitm_options (int argc, char **argv);  /* cmd_mitm.c */
 
 /*  TEXT as a whole number in [MIN, MAX]: digits only (no sign, no space);
     for the commands' numeric options (sub.c).                              */
@@ -53,7 +54,7 @@ extern const ctl_command_t ctl_config_command, ctl_keys_command, ctl_tail_comman
     ctl_flows_command, ctl_status_command, ctl_context_command, ctl_replay_command,
     ctl_buffer_command, ctl_forensic_command, ctl_threats_command, ctl_reputation_command,
     ctl_ban_command, ctl_unban_command, ctl_whitelist_command, ctl_start_command,
-    ctl_stop_command, ctl_restart_command;
+    ctl_stop_command, ctl_restart_command, ctl_mitm_options_command;
 
 /*  Option lines shared by the help texts.                                   */
 #define CTL_HELP_CONFIG                                                              \
