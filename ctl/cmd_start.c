@@ -236,7 +236,7 @@ run_argv (char *const argv[])
     pid_t pid = fork ();
     if (pid == 0) {
         execvp (argv[0], argv);
-        fprintf (stderr, "dpi-dualctl: cannot run %s: %s\n", argv[0], strerror (errno));
+        dprintf (2, "dpi-dualctl: cannot run %s: %s\n", argv[0], strerror (errno));
         _exit (127);
     }
     int status = 0;
@@ -535,7 +535,7 @@ spawn (const char *bin, const char *config, int log_fd)
     if (!config)
         argv[1] = NULL;
     execv (bin, argv);
-    fprintf (stderr, "dpi-dualctl start: cannot run %s: %s\n", bin, strerror (errno));
+    dprintf (2, "dpi-dualctl start: cannot run %s: %s\n", bin, strerror (errno));   /* the log */
     _exit (127);
 }
 

@@ -20,7 +20,9 @@
 # 10. --via systemd with a stand-in systemctl on PATH (PID 1 here is not
 #     systemd): start calls `systemctl start dpi-dual-NAME.service`, waits
 #     for the lock and heartbeat, writes no pid file; stop asks the unit's
-#     MainPID and calls `systemctl stop`.
+#     MainPID and calls `systemctl stop`;
+# 11. workers that drop root to global.user (nobody) are started, found by
+#     their lock and stopped.
 set -euo pipefail
 : "${BUILD_DIR:?BUILD_DIR must be set (ctest sets it)}"
 CTL="$BUILD_DIR/ctl/dpi-dualctl"
@@ -253,6 +255,30 @@ check "stop --via systemd: MainPID asked" grep -qx "systemctl show -p MainPID --
 check "stop --via systemd: systemctl stop called" grep -qx "systemctl stop dpi-dual-correlator.service" "$work/systemctl.calls"
 check "stop --via systemd: stopped" has "correlator: stopped (pid $main)"
 check "stop --via systemd: gone" gone "$main"
+
+# --- 11. workers that drop root (global.user) are still found by their lock ----------
+cat > user.yaml <<YAML
+global:
+  run_dir: $work/run4
+  state_dir: $work/state4
+  user: nobody
+  workers: [collector, correlator]
+bus:
+  heartbeat_interval: 1
+tap:
+  interface: lo
+YAML
+run start -c user.yaml
+check "start as root with global.user: exit 0 (got $status)" test "$status" -eq 0
+dropped=()
+for w in collector correlator; do
+    p=$(cat "$work/run4/$w.pid" 2>/dev/null || true)
+    dropped+=("$p")
+    check "global.user: $w runs as nobody" test "$(stat -c %U "/proc/$p" 2>/dev/null)" = nobody
+done
+run stop -c user.yaml
+check "stop of workers that dropped root: exit 0 (got $status)" test "$status" -eq 0
+for p in "${dropped[@]}"; do check "global.user: pid $p gone" gone "$p"; done
 
 echo "it_ctl_start: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
