@@ -81,7 +81,7 @@ gone () { ! alive "$1"; }
 t0=$(date +%s.%N)
 run start -c cfg.yaml
 t1=$(date +%s.%N)
-echo "start of 4 workers: exit $status in $(echo "$t1 - $t0" | bc) s"
+echo "start of 4 workers: exit $status in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s"
 check "start: exit 0 (got $status)" test "$status" -eq 0
 declare -A pid
 for w in $workers; do
