@@ -11,6 +11,8 @@ packages=(
     # ndpiReader for conformance, packet capture and namespaces
     python3 python3-protobuf protobuf-compiler libndpi-bin tcpdump iproute2 zstd curl jq
     procps
+    # systemd-analyze verify/security on the units (deploy/systemd; PID 1 need not be systemd)
+    systemd
     # MITM stream: the bridge, and the real programs its tests run
     libvectorscan-dev libjansson-dev haproxy mitmproxy wrk openssl
     # dpi-buffer: deep analysis (ModSecurity + OWASP CRS), forensic log, replay
