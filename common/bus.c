@@ -104,21 +104,26 @@ check_cert (const config_t *cfg, const char *key, const char *path, bool secret,
 }
 
 /*  With CURVE, a tcp:// endpoint TEXT of KEY that binds needs allow_dir,
-    one that connects needs server_cert (as attach would find).             */
+    one that connects needs server_cert (as attach would find). REMOTE: the
+    endpoint is another host's worker's, so this host is its other end (it
+    connects where that worker binds, and binds where it connects out).    */
 static int
 check_curve_endpoint (const config_t *cfg, const char *key, const char *text, bool bind_default,
-                      config_errors_t *errors)
+                      bool remote, config_errors_t *errors)
 {
     endpoint_t ep;
     const char *reason;
     if (endpoint_parse (text, bind_default, &ep, &reason) != 0 || ep.transport != ENDPOINT_TCP)
         return 0;
+    if (remote)
+        ep.bind = !ep.bind;
     const char *needed = ep.bind ? cfg->bus.curve.allow_dir : cfg->bus.curve.server_cert;
     if (*needed || (ep.bind && cfg->bus.curve.allow_any))
         return 0;
     size_t from = errors ? errors->count : 0;
-    config_errors_add (errors, "'%s' %s over CURVE, which needs %s", text,
+    config_errors_add (errors, "'%s' %s over CURVE%s, which needs %s", text,
                        ep.bind ? "binds" : "connects",
+                       remote ? " (here, the other end of a worker not in global.workers)" : "",
                        ep.bind ? "bus.curve.allow_dir (the clients allowed)"
                                : "bus.curve.server_cert (the server's public key)");
     config_errors_blame (errors, from, cfg, key);
@@ -157,12 +162,14 @@ bus_check (const config_t *cfg, config_errors_t *errors)
     if (!cfg->bus.curve.enabled)
         return 0;
     int rc = check_cert (cfg, "bus.curve.cert", cfg->bus.curve.cert, true, errors);
+    bool here[WORKER_COUNT];
+    config_host_workers (cfg, here);
     for (int i = 0; i < WORKER_COUNT; i++)
         rc |= check_curve_endpoint (cfg, worker_info ((worker_id_t) i)->endpoint_key,
-                                    cfg->bus.endpoints[i], true, errors);
-    for (size_t i = 0; i < cfg->mitm.decision_endpoints.count; i++)
+                                    cfg->bus.endpoints[i], true, !here[i], errors);
+    for (size_t i = 0; here[WORKER_BRIDGE_MITM] && i < cfg->mitm.decision_endpoints.count; i++)
         rc |= check_curve_endpoint (cfg, "mitm.decision_endpoints",
-                                    cfg->mitm.decision_endpoints.items[i], false, errors);
+                                    cfg->mitm.decision_endpoints.items[i], false, false, errors);
     if (*cfg->bus.curve.server_cert)
         rc |= check_cert (cfg, "bus.curve.server_cert", cfg->bus.curve.server_cert, false, errors);
     const char *dir = cfg->bus.curve.allow_dir;
