@@ -16,6 +16,7 @@
 
 #define MAX_TOPICS   32         /* topics one publisher sends               */
 #define MAX_SOURCES  4096       /* (source, topic) pairs one subscriber tracks */
+#define RECENT_TRACKS 8         /* of them, remembered by the last messages */
 #define PUB_POOL_BYTES (4u << 20) /* payload ring of one publisher (msgpool.h) */
 
 /*  --------------------------------------------------------------------------
@@ -103,21 +104,26 @@ check_cert (const config_t *cfg, const char *key, const char *path, bool secret,
 }
 
 /*  With CURVE, a tcp:// endpoint TEXT of KEY that binds needs allow_dir,
-    one that connects needs server_cert (as attach would find).             */
+    one that connects needs server_cert (as attach would find). REMOTE: the
+    endpoint is another host's worker's, so this host is its other end (it
+    connects where that worker binds, and binds where it connects out).    */
 static int
 check_curve_endpoint (const config_t *cfg, const char *key, const char *text, bool bind_default,
-                      config_errors_t *errors)
+                      bool remote, config_errors_t *errors)
 {
     endpoint_t ep;
     const char *reason;
     if (endpoint_parse (text, bind_default, &ep, &reason) != 0 || ep.transport != ENDPOINT_TCP)
         return 0;
+    if (remote)
+        ep.bind = !ep.bind;
     const char *needed = ep.bind ? cfg->bus.curve.allow_dir : cfg->bus.curve.server_cert;
     if (*needed || (ep.bind && cfg->bus.curve.allow_any))
         return 0;
     size_t from = errors ? errors->count : 0;
-    config_errors_add (errors, "'%s' %s over CURVE, which needs %s", text,
+    config_errors_add (errors, "'%s' %s over CURVE%s, which needs %s", text,
                        ep.bind ? "binds" : "connects",
+                       remote ? " (here, the other end of a worker not in global.workers)" : "",
                        ep.bind ? "bus.curve.allow_dir (the clients allowed)"
                                : "bus.curve.server_cert (the server's public key)");
     config_errors_blame (errors, from, cfg, key);
@@ -156,12 +162,14 @@ bus_check (const config_t *cfg, config_errors_t *errors)
     if (!cfg->bus.curve.enabled)
         return 0;
     int rc = check_cert (cfg, "bus.curve.cert", cfg->bus.curve.cert, true, errors);
+    bool here[WORKER_COUNT];
+    config_host_workers (cfg, here);
     for (int i = 0; i < WORKER_COUNT; i++)
         rc |= check_curve_endpoint (cfg, worker_info ((worker_id_t) i)->endpoint_key,
-                                    cfg->bus.endpoints[i], true, errors);
-    for (size_t i = 0; i < cfg->mitm.decision_endpoints.count; i++)
+                                    cfg->bus.endpoints[i], true, !here[i], errors);
+    for (size_t i = 0; here[WORKER_BRIDGE_MITM] && i < cfg->mitm.decision_endpoints.count; i++)
         rc |= check_curve_endpoint (cfg, "mitm.decision_endpoints",
-                                    cfg->mitm.decision_endpoints.items[i], false, errors);
+                                    cfg->mitm.decision_endpoints.items[i], false, false, errors);
     if (*cfg->bus.curve.server_cert)
         rc |= check_cert (cfg, "bus.curve.server_cert", cfg->bus.curve.server_cert, false, errors);
     const char *dir = cfg->bus.curve.allow_dir;
@@ -265,6 +273,7 @@ bus_pub_destroy (bus_pub_t **self_p)
     if (!self)
         return;
     bus_pub_flush (self);
+    busauth_stop (self->auth);
     zsock_destroy (&self->sock);
     if (self->binds)
         remove_ipc_file (self->endpoint);
@@ -628,9 +637,14 @@ struct bus_sub_t {
     arena_t *arena;                 /* holds the message handed out last     */
     bool headers_only;              /* decode the Header, not the body       */
     ProtobufCAllocator allocator;
-    char last_source[256];          /* the (source, topic) of the last message */
-    char last_topic[64];
-    sub_track_t *last_track;
+    /* the (source, topic) pairs of the last messages, most recent first: a
+       stream of several topics from one source (a bridge's requests,
+       responses and verdicts) finds its track here without a hash lookup */
+    struct {
+        char source[256];
+        char topic[64];
+        sub_track_t *track;
+    } recent[RECENT_TRACKS];
     char *subscriptions[BUS_SUB_MAX_PREFIXES];  /* as subscribed, owned     */
     size_t subscription_count;
 };
@@ -679,6 +693,7 @@ bus_sub_destroy (bus_sub_t **self_p)
         free (self->arena->big);
         free (self->arena);
     }
+    busauth_stop (self->auth);
     zsock_destroy (&self->sock);
     busauth_destroy (&self->auth);
     zhashx_destroy (&self->tracks);
@@ -784,9 +799,19 @@ static void
 track (bus_sub_t *self, const char *topic, const Dpidual__V1__Header *header)
 {
     sub_track_t *t = NULL;
-    if (self->last_track && strcmp (header->source, self->last_source) == 0
-        && strcmp (topic, self->last_topic) == 0)
-        t = self->last_track;       /* the usual case: the same as before */
+    size_t r = 0;
+    while (r < RECENT_TRACKS && self->recent[r].track
+           && (strcmp (topic, self->recent[r].topic) != 0
+               || strcmp (header->source, self->recent[r].source) != 0))
+        r++;
+    if (r < RECENT_TRACKS && self->recent[r].track) {
+        t = self->recent[r].track;  /* the usual case: a pair seen lately */
+        if (r > 0) {                /* to the front */
+            __typeof__ (self->recent[0]) hit = self->recent[r];
+            memmove (&self->recent[1], &self->recent[0], r * sizeof self->recent[0]);
+            self->recent[0] = hit;
+        }
+    }
     else {
         char key[320];
         snprintf (key, sizeof key, "%s\n%s", header->source, topic);
@@ -796,9 +821,15 @@ track (bus_sub_t *self, const char *topic, const Dpidual__V1__Header *header)
             t = new_track (self, key, header);
         if (!t)
             return;
-        snprintf (self->last_source, sizeof self->last_source, "%s", header->source);
-        snprintf (self->last_topic, sizeof self->last_topic, "%s", topic);
-        self->last_track = strlen (header->source) < sizeof self->last_source ? t : NULL;
+        if (strlen (header->source) < sizeof self->recent[0].source
+            && strlen (topic) < sizeof self->recent[0].topic) {
+            memmove (&self->recent[1], &self->recent[0],
+                     (RECENT_TRACKS - 1) * sizeof self->recent[0]);
+            snprintf (self->recent[0].source, sizeof self->recent[0].source, "%s",
+                      header->source);
+            snprintf (self->recent[0].topic, sizeof self->recent[0].topic, "%s", topic);
+            self->recent[0].track = t;
+        }
         if (created)
             return;                 /* the first message is the baseline */
     }

@@ -353,7 +353,12 @@ static void
 watch (handler_t *h, const char *address)
 {
     monitor_t *m = calloc (1, sizeof *m);
-    m->pair = m ? zsock_new_pair (address) : NULL;
+    m->pair = m ? zsock_new (ZMQ_PAIR) : NULL;
+    if (m && m->pair) {
+        zsock_set_rcvhwm (m->pair, 0);      /* libzmq's send never waits */
+        if (zsock_connect (m->pair, "%s", address) != 0)
+            zsock_destroy (&m->pair);
+    }
     if (!m || !m->pair) {
         log_error ("bus: cannot watch the handshakes on %s", address);
         free (m);
@@ -546,8 +551,14 @@ client (busauth_t *self, zsock_t *sock, const config_t *cfg)
     monitor_address (address, sizeof address);
     int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL
                  | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-    if (zmq_socket_monitor (zsock_resolve (sock), address, events) == 0)
-        self->monitor = zsock_new_pair (address);
+    if (zmq_socket_monitor (zsock_resolve (sock), address, events) == 0) {
+        self->monitor = zsock_new (ZMQ_PAIR);
+        if (self->monitor) {
+            zsock_set_rcvhwm (self->monitor, 0);    /* libzmq's send never waits */
+            if (zsock_connect (self->monitor, "%s", address) != 0)
+                zsock_destroy (&self->monitor);
+        }
+    }
     if (!self->monitor)
         log_warning ("bus: cannot monitor the handshakes: %s", zmq_strerror (zmq_errno ()));
     return 0;
@@ -563,6 +574,15 @@ busauth_attach (busauth_t **self_p, zsock_t *sock, const config_t *cfg, bool bin
         (*self_p)->sock = sock;
     }
     return bind ? server (*self_p, sock, cfg) : client (*self_p, sock, cfg);
+}
+
+void
+busauth_stop (busauth_t *self)
+{
+    if (self && (self->monitor || self->server_watched)) {
+        zmq_socket_monitor (zsock_resolve (self->sock), NULL, 0);
+        self->server_watched = false;
+    }
 }
 
 void

@@ -44,6 +44,11 @@ typedef struct busauth_t busauth_t;
     handshakes; a client watches its handshakes. 0, or -1 (logged).         */
 int busauth_attach (busauth_t **self, zsock_t *sock, const config_t *cfg, bool bind);
 
+/*  Before the socket is destroyed: stop its monitor (libzmq sends a
+    monitor's events with a blocking send, so a monitor left without its
+    reader could stall ZeroMQ's threads).                                    */
+void busauth_stop (busauth_t *self);
+
 /*  After the socket is destroyed: the handler stops with the last hold.    */
 void busauth_destroy (busauth_t **self);
 

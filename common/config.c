@@ -83,6 +83,7 @@ typedef struct {
 static const char *s_check_endpoint (const char *value);
 static const char *s_check_socket_path (const char *value);
 static const char *s_check_not_empty (const char *value);
+static const char *s_check_worker_name (const char *value);
 
 static const char *const s_mode_names[] = { "dual", "mitm-only", "tap-only", NULL };
 static const char *const s_level_names[] = { "error", "warning", "info", "debug", NULL };
@@ -127,6 +128,7 @@ static const key_def_t s_keys[] = {
     ROW_STR       ("global.compat_dir", global.compat_dir, "/tmp/secubox"),
     ROW_STR       ("global.user", global.user, ""),
     ROW_STR_CHECK ("global.state_dir", global.state_dir, "/var/lib/dpi-dual", s_check_not_empty),
+    ROW_LIST_CHECK ("global.workers", global.workers, s_empty_list, s_check_worker_name),
 
     ROW_INT       ("bus.heartbeat_interval", bus.heartbeat_interval, 5, 1, 3600),
     ROW_INT       ("bus.sndhwm", bus.sndhwm, 100000, 1, 10000000),
@@ -468,6 +470,14 @@ static const char *
 s_check_not_empty (const char *value)
 {
     return *value ? NULL : "must not be empty";
+}
+
+/*  A name of WORKER_LIST (workers.h)                                        */
+static const char *
+s_check_worker_name (const char *value)
+{
+    return worker_find (value) ? NULL
+                               : "is not a worker (collector, bridge-mitm, buffer, correlator)";
 }
 
 /*  "" (resolved later) or an endpoint (endpoint.h)                          */
@@ -895,6 +905,30 @@ s_check_curve (loader_t *self)
     s_relative_to_file (self, "bus.curve.allow_dir");
 }
 
+/*  global.workers: no worker twice, and each one of those global.mode runs
+    (a tap-only host runs no bridge).                                        */
+static void
+s_check_workers (loader_t *self)
+{
+    const config_t *config = self->config;
+    const config_strlist_t *list = &config->global.workers;
+    int row = s_find_key ("global.workers");
+    for (size_t i = 0; i < list->count; i++) {
+        const worker_info_t *info = worker_find (list->items[i]);
+        bool twice = false;
+        for (size_t j = 0; j < i; j++)
+            twice |= strcmp (list->items[j], list->items[i]) == 0;
+        if (twice)
+            s_error (self, self->value_mark[row], "global.workers", "'%s' is listed twice",
+                     list->items[i]);
+        else
+        if (info && !config_mode_has_worker (config->global.mode, info->id))
+            s_error (self, self->value_mark[row], "global.workers",
+                     "'%s' is not run in global.mode %s", list->items[i],
+                     config_mode_name (config->global.mode));
+    }
+}
+
 //  --------------------------------------------------------------------------
 //  Loading a file
 
@@ -1061,6 +1095,7 @@ config_load (const char *path, config_errors_t *errors)
         s_load_file (self, file);
         fclose (file);
         s_check_curve (self);
+        s_check_workers (self);
     }
     bool resolved[KEY_COUNT] = { false };
     if (!self->failed && s_resolve (self->config, resolved)) {
@@ -1194,6 +1229,32 @@ config_mode_name (int mode)
     if (mode < 0 || mode >= (int) (sizeof s_mode_names / sizeof s_mode_names[0]) - 1)
         return "unknown";
     return s_mode_names[mode];
+}
+
+bool
+config_mode_has_worker (int mode, worker_id_t id)
+{
+    switch (mode) {
+        case CONFIG_MODE_TAP_ONLY:
+            return id == WORKER_COLLECTOR || id == WORKER_CORRELATOR;
+        case CONFIG_MODE_MITM_ONLY:
+            return id == WORKER_BRIDGE_MITM || id == WORKER_BUFFER || id == WORKER_CORRELATOR;
+        default:
+            return true;
+    }
+}
+
+void
+config_host_workers (const config_t *self, bool run[WORKER_COUNT])
+{
+    const config_strlist_t *list = &self->global.workers;
+    for (int id = 0; id < WORKER_COUNT; id++)
+        run[id] = list->count == 0 && config_mode_has_worker (self->global.mode, id);
+    for (size_t i = 0; i < list->count; i++) {
+        const worker_info_t *info = worker_find (list->items[i]);
+        if (info)
+            run[info->id] = true;
+    }
 }
 
 //  --------------------------------------------------------------------------

@@ -59,6 +59,9 @@ typedef struct {
         char *user;                 /* workers started as root drop to it;
                                        "" = stay                            */
         char *state_dir;            /* what survives a restart (reputation)  */
+        config_strlist_t workers;   /* worker names run on this host
+                                       (dpi-dualctl start); empty: those of
+                                       mode (config_host_workers)           */
     } global;
     struct {
         int heartbeat_interval;     /* seconds                              */
@@ -217,5 +220,13 @@ void config_print (const config_t *self, FILE *out);
 
 /*  Name of a mode, "dual", "mitm-only", "tap-only".                         */
 const char *config_mode_name (int mode);
+
+/*  Does MODE (config_mode_t) run worker ID? dual: every worker; tap-only:
+    collector and correlator; mitm-only: bridge-mitm, buffer, correlator.   */
+bool config_mode_has_worker (int mode, worker_id_t id);
+
+/*  The workers of this host (what `dpi-dualctl start` starts): those of
+    global.workers, else those of global.mode. RUN[ID] true for each.        */
+void config_host_workers (const config_t *self, bool run[WORKER_COUNT]);
 
 #endif

@@ -91,6 +91,7 @@ query_destroy (query_t **self_p)
     query_t *self = *self_p;
     if (!self)
         return;
+    busauth_stop (self->auth);
     zsock_destroy (&self->sock);
     if (self->binds && strncmp (self->endpoint, "ipc://", 6) == 0
         && unlink (self->endpoint + 6) != 0 && errno != ENOENT)
@@ -323,6 +324,7 @@ query_call (const config_t *cfg, const char *endpoint, json_t *request, int time
                   ep.address, timeout_ms);
     else
         reply = call_wait (sock, ep.address, timeout_ms, error, errlen);
+    busauth_stop (auth);
     zsock_destroy (&sock);
     busauth_destroy (&auth);
     if (attached && ep.bind && ep.transport == ENDPOINT_IPC)

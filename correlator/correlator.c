@@ -165,6 +165,21 @@ open_outputs (correlator_t *self, const config_t *cfg, bool offline, config_erro
     return 0;
 }
 
+/*  A flow is held until last_seen + window, and the collector says it again
+    only after tap.update_interval: a longer interval lets the flow of an
+    idle keep-alive connection go before its next request (measured in
+    it_correlator_netns). A warning, not an error: the collector may run
+    elsewhere with its own config.                                          */
+static void
+warn_update_interval (const config_t *cfg)
+{
+    if (cfg->tap.update_interval > cfg->correlation.window)
+        log_warning ("tap.update_interval (%d s) is longer than correlation.window (%d s): a "
+                     "keep-alive connection idle longer than the window will have its next "
+                     "requests unjoined (the collector re-publishes its flow too late)",
+                     cfg->tap.update_interval, cfg->correlation.window);
+}
+
 correlator_t *
 correlator_new (const config_t *cfg, bus_pub_t *pub, const char *offline,
                 config_errors_t *errors)
@@ -176,6 +191,8 @@ correlator_new (const config_t *cfg, bus_pub_t *pub, const char *offline,
     }
     self->cfg = cfg;
     self->pub = pub;
+    if (!offline)
+        warn_update_interval (cfg);
     static const char *const topics[] = {
         TOPIC_TAP_FLOW, TOPIC_MITM_REQUEST, TOPIC_MITM_VERDICT, TOPIC_BUFFER_ALERT, NULL,
     };
@@ -210,7 +227,7 @@ correlator_destroy (correlator_t **self_p)
     outfile_close (&self->output);
     outfile_close (&self->compat_threats);
     for (size_t i = 0; i < RECENT_THREATS; i++)
-        json_decref (self->recent[i]);
+        free (self->recent[i].data);
     free (self->memo);
     free (self);
     *self_p = NULL;
@@ -219,6 +236,7 @@ correlator_destroy (correlator_t **self_p)
 int
 correlator_check (const config_t *cfg, config_errors_t *errors)
 {
+    warn_update_interval (cfg);
     correlator_t probe = { .cfg = cfg };
     int rc = open_reputation (&probe, cfg, errors);
     reputation_destroy (&probe.rep);
@@ -377,6 +395,16 @@ correlator_decide (correlator_t *self, bool ban, const char *value, uint64_t dur
     log_info ("%s %s (%s): %s", ban ? "ban" : "unban", value, origin, reason);
 }
 
+/*  S (NULL: "") into OUT of SIZE bytes, cut to fit: snprintf's "%s" without
+    its cost (per request, four times).                                     */
+static void
+copy_text (char *out, size_t size, const char *s)
+{
+    size_t n = s ? strnlen (s, size - 1) : 0;
+    memcpy (out, s ? s : "", n);
+    out[n] = 0;
+}
+
 static req_memo_t *
 memo_slot (correlator_t *self, const char *request_id)
 {
@@ -414,6 +442,13 @@ is_frontend (const correlator_t *self, const char *ip, uint32_t port)
 static void
 add_frontend (correlator_t *self, const char *ip, uint32_t port)
 {
+    /* nearly every request names the frontend the last one named */
+    if (ip && port == self->last_frontend_port && strcmp (ip, self->last_frontend) == 0)
+        return;
+    if (ip && strlen (ip) < sizeof self->last_frontend) {
+        memcpy (self->last_frontend, ip, strlen (ip) + 1);
+        self->last_frontend_port = port;
+    }
     if (ip && ip[0] && !is_frontend (self, ip, port)
         && self->nfrontends < sizeof self->frontends / sizeof self->frontends[0])
         self->frontends[self->nfrontends++] = frontend_key (ip, port);
@@ -531,17 +566,15 @@ correlator_flow (correlator_t *self, const Dpidual__V1__FlowEvent *ev, const cha
     self->counters[CORRELATOR_FLOWS]++;
     if (self->input)
         see_time (self, ev->last_seen * 1000000ull);
-    join_flow (self->join, ev, source, correlator_now (self));
+    const join_flow_t *flow = join_flow (self->join, ev, source, correlator_now (self));
     if (ev->event != DPIDUAL__V1__FLOW_EVENT__EVENT__DETECTED || !ev->src_ip || !ev->community_id)
         return;
-    const join_flow_t *flows[64];
-    size_t n = join_flows_of (self->join, ev->src_ip, flows, 64);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp (flows[i]->community_id, ev->community_id) == 0) {
-            flow_threat (self, flows[i], ev);
-            track_scan (self, flows[i]);
-            break;
-        }
+    /*  The flow just held (the newest of its client's): unless its
+        community_id was cut to fit the join, the one with EV's.           */
+    if (flow && strcmp (flow->community_id, ev->community_id) == 0) {
+        flow_threat (self, flow, ev);
+        track_scan (self, flow);
+    }
 }
 
 void
@@ -555,11 +588,10 @@ correlator_request (correlator_t *self, const Dpidual__V1__HttpRequest *req)
     if (!req->request_id || !req->request_id[0])
         return;
     req_memo_t *m = memo_slot (self, req->request_id);
-    snprintf (m->request_id, sizeof m->request_id, "%s", req->request_id);
-    snprintf (m->host, sizeof m->host, "%s", req->host ? req->host : "");
-    snprintf (m->path, sizeof m->path, "%s", req->path ? req->path : "");
-    snprintf (m->community_id, sizeof m->community_id, "%s",
-              req->community_id ? req->community_id : "");
+    copy_text (m->request_id, sizeof m->request_id, req->request_id);
+    copy_text (m->host, sizeof m->host, req->host);
+    copy_text (m->path, sizeof m->path, req->path);
+    copy_text (m->community_id, sizeof m->community_id, req->community_id);
 }
 
 void

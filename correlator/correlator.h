@@ -128,11 +128,17 @@ typedef struct correlator_t {
     req_memo_t *memo;               /* [REQ_MEMO]                            */
     uint64_t frontends[64];         /* our frontends (ip:port), from requests */
     size_t nfrontends;
+    char last_frontend[JOIN_IP_MAX];    /* as the last request named it, */
+    uint32_t last_frontend_port;        /* added to frontends already    */
     pending_risk_t pending[PENDING_RISKS];
     size_t npending;
     ours_t ours[OURS_MAX];          /* lapi.c's echo of our decisions        */
-    /* the recent threats, a ring of JSON objects (service.c)               */
-    struct json_t *recent[RECENT_THREATS];
+    /* the recent threats, a ring of packed CorrelatedThreat messages, made
+       JSON when a `threats` query asks for them (service.c)                */
+    struct {
+        uint8_t *data;
+        size_t len;
+    } recent[RECENT_THREATS];
     size_t recent_next;
 } correlator_t;
 

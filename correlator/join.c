@@ -19,7 +19,19 @@
         requests by arrival (eviction and window close, a FIFO since every
         window is as long).
     The flows' expiry times are also kept in a dense array, scanned by
-    join_expire: a flow's last_seen need not follow its arrival order.     */
+    join_expire: a flow's last_seen need not follow its arrival order.
+
+    Strings are interned (atoms): one refcounted copy of each distinct text
+    in a hash table, shared by every flow and request that holds it (a
+    client's address, the frontend's, the SNI, the protocol, the source, a
+    flow's community_id and the requests waiting on it), freed with its last
+    holder; a flow's risk names are one atom of their own table (the list,
+    few distinct). So a slot is pointers and numbers, and an index key is an
+    atom: keys compare by pointer, and hash by the atom's hash, kept in it.
+    Memory per held flow: the slot (the larger of join_flow_t and
+    join_request_t), its links, its expiry, its place on the free stack, its
+    share of the index buckets (at most 4 per slot: 5 indexes of 2..4 buckets
+    of 4 bytes), and the atoms only it holds (its community_id at least). */
 #include "join.h"
 
 #include <arpa/inet.h>
@@ -36,11 +48,10 @@ enum { FREE, FLOW, REQUEST };
 
 typedef struct {
     uint32_t newer[IX_COUNT], older[IX_COUNT];
-    uint64_t hash[IX_COUNT];
     uint32_t prev, next;            /* age order of its kind                 */
+    uint64_t seq;                   /* insertion order (join_flows_of)       */
     uint8_t kind;
     uint8_t indexed;                /* bit per index the slot is in          */
-    uint64_t seq;                   /* insertion order (join_flows_of)       */
 } link_t;
 
 typedef union {
@@ -52,9 +63,32 @@ typedef struct {
     uint32_t oldest, newest;
 } order_t;
 
+/*  An interned string: TEXT[LEN] and a NUL; a risk list's TEXT is its names
+    each with its NUL, followed (aligned) by the array of pointers to them. */
 typedef struct {
-    const char *s;
-    size_t len;
+    uint64_t hash;
+    uint32_t refs;
+    uint32_t len;
+    char text[];
+} atom_t;
+
+#define ATOM(str) ((atom_t *) (void *) ((char *) (str) - offsetof (atom_t, text)))
+
+/*  A table of atoms: open addressing, linear probing, at most half full,
+    grown by doubling; each bucket with its atom's hash (a probe reads no
+    atom but the one it finds).                                              */
+typedef struct {
+    uint64_t hash;
+    atom_t *atom;
+} bucket_t;
+
+typedef struct {
+    bucket_t *b;
+    size_t mask, count;
+} atoms_t;
+
+typedef struct {
+    const atom_t *atom;
     uint32_t port;
     uint64_t hash;
 } jkey_t;
@@ -66,6 +100,7 @@ struct join_t {
     void *arg;
     slot_t *slots;
     link_t *links;
+    atoms_t strings, lists;         /* lists: the flows' risk names          */
     uint64_t *expire_at;            /* flows: when join_expire drops them    */
     uint32_t *free;                 /* stack of free slots                   */
     size_t nfree;
@@ -85,11 +120,143 @@ power_of_two (size_t at_least)
     return n;
 }
 
-static jkey_t
-key_make (const char *s, uint32_t port)
+/*  ---- atoms ------------------------------------------------------------ */
+
+static int
+atoms_init (atoms_t *t, size_t buckets)
 {
-    jkey_t key = { s, strlen (s), port, 0 };
-    key.hash = hash_mix64 (hash_bytes (s, key.len) + ((uint64_t) port << 32));
+    t->b = calloc (buckets, sizeof *t->b);
+    t->mask = buckets - 1;
+    t->count = 0;
+    return t->b ? 0 : -1;
+}
+
+static void
+atoms_free (atoms_t *t)
+{
+    for (size_t i = 0; t->b && i <= t->mask; i++)
+        free (t->b[i].atom);
+    free (t->b);
+    t->b = NULL;
+}
+
+static size_t
+atoms_slot (const atoms_t *t, const char *text, size_t len, uint64_t hash, bool *found)
+{
+    size_t i = hash & t->mask;
+    for (const atom_t *a; (a = t->b[i].atom); i = (i + 1) & t->mask)
+        if (t->b[i].hash == hash && a->len == len && memcmp (a->text, text, len) == 0) {
+            *found = true;
+            return i;
+        }
+    *found = false;
+    return i;
+}
+
+/*  The atom of TEXT[LEN] in T, or NULL.                                     */
+static atom_t *
+atom_find (const atoms_t *t, const char *text, size_t len)
+{
+    bool found;
+    size_t i = atoms_slot (t, text, len, hash_bytes (text, len), &found);
+    return found ? t->b[i].atom : NULL;
+}
+
+static int
+atoms_grow (atoms_t *t)
+{
+    atoms_t bigger;
+    if (atoms_init (&bigger, 2 * (t->mask + 1)) != 0)
+        return -1;
+    for (size_t i = 0; i <= t->mask; i++)
+        if (t->b[i].atom) {
+            size_t j = t->b[i].hash & bigger.mask;
+            while (bigger.b[j].atom)
+                j = (j + 1) & bigger.mask;
+            bigger.b[j] = t->b[i];
+        }
+    bigger.count = t->count;
+    free (t->b);
+    *t = bigger;
+    return 0;
+}
+
+/*  TEXT[LEN] interned in T, one more reference; PARTS > 0: a list of PARTS
+    NUL-terminated names, its pointer array built. NULL: out of memory.     */
+static atom_t *
+atom_get (atoms_t *t, const char *text, size_t len, size_t parts)
+{
+    uint64_t hash = hash_bytes (text, len);
+    bool found;
+    size_t i = atoms_slot (t, text, len, hash, &found);
+    if (found) {
+        t->b[i].atom->refs++;
+        return t->b[i].atom;
+    }
+    if (2 * (t->count + 1) > t->mask + 1) {
+        if (atoms_grow (t) != 0)
+            return NULL;
+        i = atoms_slot (t, text, len, hash, &found);
+    }
+    size_t at = (sizeof (atom_t) + len + 1 + 7) & ~(size_t) 7;
+    atom_t *a = malloc (at + parts * sizeof (char *));
+    if (!a)
+        return NULL;
+    a->hash = hash;
+    a->refs = 1;
+    a->len = (uint32_t) len;
+    memcpy (a->text, text, len);
+    a->text[len] = 0;
+    const char **names = (const char **) (void *) ((char *) a + at);
+    for (size_t k = 0, off = 0; k < parts; k++) {
+        names[k] = a->text + off;
+        off += strlen (names[k]) + 1;
+    }
+    t->b[i] = (bucket_t) { hash, a };
+    t->count++;
+    return a;
+}
+
+/*  One reference less to A, freed with the last.                           */
+static void
+atom_put (atoms_t *t, atom_t *a)
+{
+    if (--a->refs)
+        return;
+    size_t i = a->hash & t->mask;
+    while (t->b[i].atom != a)
+        i = (i + 1) & t->mask;
+    for (size_t j = i;;) {          /* backward shift: no tombstones */
+        j = (j + 1) & t->mask;
+        if (!t->b[j].atom)
+            break;
+        size_t home = t->b[j].hash & t->mask;
+        if (i <= j ? (home <= i || home > j) : (home <= i && home > j)) {
+            t->b[i] = t->b[j];
+            i = j;
+        }
+    }
+    t->b[i] = (bucket_t) { 0, NULL };
+    t->count--;
+    free (a);
+}
+
+/*  S (NULL: "") cut to fit SIZE bytes with its NUL, interned: its text.
+    NULL: out of memory.                                                     */
+static const char *
+intern (atoms_t *t, const char *s, size_t size)
+{
+    size_t n = s ? strnlen (s, size - 1) : 0;
+    atom_t *a = atom_get (t, s ? s : "", n, 0);
+    return a ? a->text : NULL;
+}
+
+/*  ---- index keys ------------------------------------------------------- */
+
+static jkey_t
+key_make (const atom_t *atom, uint32_t port)
+{
+    jkey_t key = { atom, port, hash_mix64 (atom->hash + ((uint64_t) port << 32)) };
     return key;
 }
 
@@ -99,26 +266,31 @@ slot_key (const join_t *self, int ix, uint32_t slot)
 {
     const slot_t *e = &self->slots[slot];
     switch (ix) {
-    case IX_FCID:  return key_make (e->flow.community_id, 0);
-    case IX_RCID:  return key_make (e->req.community_id, 0);
-    case IX_SRC:   return key_make (e->flow.src_ip, 0);
-    case IX_DST:   return key_make (e->flow.dst_ip, 0);
-    default:       return key_make (e->flow.src_ip, e->flow.dst_port);
+    case IX_FCID:  return key_make (ATOM (e->flow.community_id), 0);
+    case IX_RCID:  return key_make (ATOM (e->req.community_id), 0);
+    case IX_SRC:   return key_make (ATOM (e->flow.src_ip), 0);
+    case IX_DST:   return key_make (ATOM (e->flow.dst_ip), 0);
+    default:       return key_make (ATOM (e->flow.src_ip), e->flow.dst_port);
     }
+}
+
+static size_t
+slot_home (const join_t *self, int ix, uint32_t slot)
+{
+    return slot_key (self, ix, slot).hash & self->mask;
 }
 
 static bool
 key_equal (const join_t *self, int ix, uint32_t slot, const jkey_t *key)
 {
-    if (self->links[slot].hash[ix] != key->hash)
-        return false;
     const slot_t *e = &self->slots[slot];
-    const char *s = ix == IX_FCID ? e->flow.community_id
-                  : ix == IX_RCID ? e->req.community_id
-                  : ix == IX_DST ? e->flow.dst_ip : e->flow.src_ip;
-    if (ix == IX_CPORT && e->flow.dst_port != key->port)
-        return false;
-    return strncmp (s, key->s, key->len + 1) == 0;
+    switch (ix) {
+    case IX_FCID:  return ATOM (e->flow.community_id) == key->atom;
+    case IX_RCID:  return ATOM (e->req.community_id) == key->atom;
+    case IX_SRC:   return ATOM (e->flow.src_ip) == key->atom;
+    case IX_DST:   return ATOM (e->flow.dst_ip) == key->atom;
+    default:       return ATOM (e->flow.src_ip) == key->atom && e->flow.dst_port == key->port;
+    }
 }
 
 /*  The bucket of KEY in IX, or the empty bucket where it would go.          */
@@ -152,7 +324,6 @@ ix_add (join_t *self, int ix, uint32_t slot)
 {
     jkey_t key = slot_key (self, ix, slot);
     link_t *l = &self->links[slot];
-    l->hash[ix] = key.hash;
     bool found;
     size_t b = ix_bucket (self, ix, &key, &found);
     l->newer[ix] = NONE;
@@ -173,7 +344,7 @@ ix_delete_bucket (join_t *self, int ix, size_t b)
         j = (j + 1) & self->mask;
         if (heads[j] == NONE)
             break;
-        size_t home = self->links[heads[j]].hash[ix] & self->mask;
+        size_t home = slot_home (self, ix, heads[j]);
         bool movable = i <= j ? (home <= i || home > j) : (home <= i && home > j);
         if (movable) {
             heads[i] = heads[j];
@@ -196,7 +367,7 @@ ix_remove (join_t *self, int ix, uint32_t slot)
         self->links[l->newer[ix]].older[ix] = l->older[ix];
         return;
     }
-    size_t b = l->hash[ix] & self->mask;        /* SLOT heads its key        */
+    size_t b = slot_home (self, ix, slot);      /* SLOT heads its key        */
     while (self->heads[ix][b] != slot)
         b = (b + 1) & self->mask;
     if (l->older[ix] != NONE)
@@ -250,7 +421,8 @@ join_new (uint64_t window_ns, size_t max_entries, join_fn *fn, void *arg)
     self->links = calloc (max_entries, sizeof *self->links);
     self->expire_at = malloc (max_entries * sizeof *self->expire_at);
     self->free = malloc (max_entries * sizeof *self->free);
-    bool ok = self->slots && self->links && self->expire_at && self->free;
+    bool ok = self->slots && self->links && self->expire_at && self->free
+              && atoms_init (&self->strings, 64) == 0 && atoms_init (&self->lists, 16) == 0;
     for (int ix = 0; ix < IX_COUNT; ix++) {
         self->heads[ix] = malloc (buckets * sizeof (uint32_t));
         ok = ok && self->heads[ix];
@@ -278,6 +450,8 @@ join_destroy (join_t **self_p)
     join_t *self = *self_p;
     for (int ix = 0; ix < IX_COUNT; ix++)
         free (self->heads[ix]);
+    atoms_free (&self->strings);
+    atoms_free (&self->lists);
     free (self->slots);
     free (self->links);
     free (self->expire_at);
@@ -333,7 +507,33 @@ report (join_t *self, const join_request_t *req, join_key_t key, const join_flow
     self->fn (self->arg, req, key, flow, latency);
 }
 
-/*  Take SLOT out of every index and order and back to the free stack.       */
+static const char *const s_no_risks[1] = { NULL };
+
+/*  Let go of F's strings.                                                   */
+static void
+flow_put (join_t *self, const join_flow_t *f)
+{
+    const char *const strings[] = { f->community_id, f->src_ip, f->dst_ip, f->proto,
+                                    f->sni, f->source };
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        if (strings[i])
+            atom_put (&self->strings, ATOM (strings[i]));
+    if (f->risk_count)
+        atom_put (&self->lists, ATOM (f->risks[0]));
+}
+
+static void
+request_put (join_t *self, const join_request_t *r)
+{
+    const char *const strings[] = { r->request_id, r->community_id, r->client_ip,
+                                    r->frontend_ip };
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++)
+        if (strings[i])
+            atom_put (&self->strings, ATOM (strings[i]));
+}
+
+/*  Take SLOT out of every index and order and back to the free stack; its
+    strings let go.                                                           */
 static void
 slot_release (join_t *self, uint32_t slot)
 {
@@ -344,10 +544,12 @@ slot_release (join_t *self, uint32_t slot)
         order_remove (self, &self->flows, slot);
         self->expire_at[slot] = UINT64_MAX;
         self->stats.flows--;
+        flow_put (self, &self->slots[slot].flow);
     }
     else if (l->kind == REQUEST) {
         order_remove (self, &self->requests, slot);
         self->stats.waiting--;
+        request_put (self, &self->slots[slot].req);
     }
     l->kind = FREE;
     self->free[self->nfree++] = slot;
@@ -365,7 +567,7 @@ static const join_flow_t *
 fallback (const join_t *self, const join_request_t *req, join_key_t *key)
 {
     uint64_t ts = request_time (req);
-    jkey_t k = key_make (req->client_ip, req->frontend_port);
+    jkey_t k = key_make (ATOM (req->client_ip), req->frontend_port);
     for (uint32_t s = ix_newest (self, IX_CPORT, &k); s != NONE;
          s = self->links[s].older[IX_CPORT]) {
         const join_flow_t *f = &self->slots[s].flow;
@@ -374,7 +576,7 @@ fallback (const join_t *self, const join_request_t *req, join_key_t *key)
             return f;
         }
     }
-    k = key_make (req->client_ip, 0);
+    k = key_make (ATOM (req->client_ip), 0);
     for (uint32_t s = ix_newest (self, IX_SRC, &k); s != NONE;
          s = self->links[s].older[IX_SRC]) {
         const join_flow_t *f = &self->slots[s].flow;
@@ -416,48 +618,77 @@ slot_take (join_t *self)
         }
     }
     uint32_t slot = self->free[--self->nfree];
+    if (self->max - self->nfree > self->stats.peak)
+        self->stats.peak = self->max - self->nfree;
     link_t *l = &self->links[slot];
     l->indexed = 0;
     l->seq = ++self->seq;
     return slot;
 }
 
-static void
-flow_fill (join_flow_t *f, const Dpidual__V1__FlowEvent *ev, const char *source,
+/*  F from EV, its strings interned; -1: out of memory (nothing held).     */
+static int
+flow_fill (join_t *self, join_flow_t *f, const Dpidual__V1__FlowEvent *ev, const char *source,
            uint64_t now_ns)
 {
-    copy_str (f->community_id, sizeof f->community_id, ev->community_id);
-    join_normalise_ip (ev->src_ip, f->src_ip, sizeof f->src_ip);
-    join_normalise_ip (ev->dst_ip, f->dst_ip, sizeof f->dst_ip);
-    f->src_port = ev->src_port;
-    f->dst_port = ev->dst_port;
-    f->ip_proto = ev->ip_proto;
-    f->vlan = ev->vlan;
-    copy_str (f->proto, sizeof f->proto, ev->proto);
+    char src[JOIN_IP_MAX], dst[JOIN_IP_MAX];
+    join_normalise_ip (ev->src_ip, src, sizeof src);
+    join_normalise_ip (ev->dst_ip, dst, sizeof dst);
     bool sni = ev->tls_sni && *ev->tls_sni;
-    copy_str (f->sni, sizeof f->sni, sni ? ev->tls_sni : ev->host_server_name);
-    f->risk = ev->risk;
-    f->risk_count = ev->n_risks < JOIN_RISKS_MAX ? ev->n_risks : JOIN_RISKS_MAX;
-    for (size_t i = 0; i < f->risk_count; i++)
-        copy_str (f->risks[i], sizeof f->risks[i], ev->risks[i]);
-    f->first_seen_ns = ev->first_seen * 1000000ull;
-    f->last_seen_ns = ev->last_seen * 1000000ull;
-    f->flow_id = ev->flow_id;
-    copy_str (f->source, sizeof f->source, source);
-    f->arrival_ns = now_ns;
+    *f = (join_flow_t) {
+        .community_id = intern (&self->strings, ev->community_id, JOIN_CID_MAX),
+        .src_ip = intern (&self->strings, src, sizeof src),
+        .dst_ip = intern (&self->strings, dst, sizeof dst),
+        .proto = intern (&self->strings, ev->proto, JOIN_PROTO_MAX),
+        .sni = intern (&self->strings, sni ? ev->tls_sni : ev->host_server_name, JOIN_SNI_MAX),
+        .source = intern (&self->strings, source, JOIN_SOURCE_MAX),
+        .risks = s_no_risks,
+        .risk = ev->risk,
+        .first_seen_ns = ev->first_seen * 1000000ull,
+        .last_seen_ns = ev->last_seen * 1000000ull,
+        .flow_id = ev->flow_id,
+        .arrival_ns = now_ns,
+        .src_port = ev->src_port,
+        .dst_port = ev->dst_port,
+        .ip_proto = ev->ip_proto,
+        .vlan = ev->vlan,
+    };
+    bool ok = f->community_id && f->src_ip && f->dst_ip && f->proto && f->sni && f->source;
+    size_t count = ev->n_risks < JOIN_RISKS_MAX ? ev->n_risks : JOIN_RISKS_MAX;
+    if (ok && count) {
+        char names[JOIN_RISKS_MAX * JOIN_RISK_NAME_MAX];
+        size_t len = 0;
+        for (size_t i = 0; i < count; i++) {
+            copy_str (names + len, JOIN_RISK_NAME_MAX, ev->risks[i]);
+            len += strlen (names + len) + 1;
+        }
+        atom_t *list = atom_get (&self->lists, names, len, count);
+        if (list) {
+            f->risks = (const char *const *) (void *)
+                       ((char *) list + ((sizeof (atom_t) + len + 1 + 7) & ~(size_t) 7));
+            f->risk_count = (uint32_t) count;
+        }
+        ok = list != NULL;
+    }
+    if (!ok) {
+        flow_put (self, f);
+        return -1;
+    }
+    return 0;
 }
 
-void
+const join_flow_t *
 join_flow (join_t *self, const Dpidual__V1__FlowEvent *ev, const char *source,
            uint64_t now_ns)
 {
     if (!self || !ev)
-        return;
+        return NULL;
     self->now_ns = now_ns;
     join_flow_t f;
-    flow_fill (&f, ev, source, now_ns);
+    if (flow_fill (self, &f, ev, source, now_ns) != 0)
+        return NULL;                        /* out of memory: not held      */
     if (*f.community_id) {
-        jkey_t k = key_make (f.community_id, 0);
+        jkey_t k = key_make (ATOM (f.community_id), 0);
         uint32_t old = ix_newest (self, IX_FCID, &k);
         if (old != NONE)
             slot_release (self, old);       /* seen again: replaced          */
@@ -479,6 +710,7 @@ join_flow (join_t *self, const Dpidual__V1__FlowEvent *ev, const char *source,
     ix_add (self, IX_SRC, slot);
     ix_add (self, IX_DST, slot);
     ix_add (self, IX_CPORT, slot);
+    return &self->slots[slot].flow;
 }
 
 void
@@ -487,29 +719,42 @@ join_request (join_t *self, const Dpidual__V1__HttpRequest *req, uint64_t now_ns
     if (!self || !req)
         return;
     self->now_ns = now_ns;
-    join_request_t r;
-    copy_str (r.request_id, sizeof r.request_id, req->request_id);
-    copy_str (r.community_id, sizeof r.community_id, req->community_id);
-    join_normalise_ip (req->client_ip, r.client_ip, sizeof r.client_ip);
-    join_normalise_ip (req->frontend_ip, r.frontend_ip, sizeof r.frontend_ip);
-    r.client_port = req->client_port;
-    r.frontend_port = req->frontend_port;
-    r.ts_ns = req->ts_ns;
-    r.arrival_ns = now_ns;
-    if (*r.community_id) {
-        jkey_t k = key_make (r.community_id, 0);
-        uint32_t s = ix_newest (self, IX_FCID, &k);
+    char id[JOIN_REQUEST_ID_MAX], cid[JOIN_CID_MAX], client[JOIN_IP_MAX],
+         frontend[JOIN_IP_MAX];
+    copy_str (id, sizeof id, req->request_id);
+    copy_str (cid, sizeof cid, req->community_id);
+    join_normalise_ip (req->client_ip, client, sizeof client);
+    join_normalise_ip (req->frontend_ip, frontend, sizeof frontend);
+    join_request_t r = { .request_id = id, .community_id = cid, .client_ip = client,
+                         .frontend_ip = frontend, .ts_ns = req->ts_ns, .arrival_ns = now_ns,
+                         .client_port = req->client_port,
+                         .frontend_port = req->frontend_port };
+    if (*cid) {
+        const atom_t *a = atom_find (&self->strings, cid, strlen (cid));
+        jkey_t k;
+        uint32_t s = a ? (k = key_make (a, 0), ix_newest (self, IX_FCID, &k)) : NONE;
         if (s != NONE) {
             report (self, &r, JOIN_COMMUNITY_ID, &self->slots[s].flow);
             return;
         }
     }
+    /*  It waits: its strings interned (out of memory: reported unjoined). */
+    join_request_t held = r;
+    held.request_id = intern (&self->strings, id, sizeof id);
+    held.community_id = intern (&self->strings, cid, sizeof cid);
+    held.client_ip = intern (&self->strings, client, sizeof client);
+    held.frontend_ip = intern (&self->strings, frontend, sizeof frontend);
+    if (!held.request_id || !held.community_id || !held.client_ip || !held.frontend_ip) {
+        request_put (self, &held);
+        report (self, &r, JOIN_NONE, NULL);
+        return;
+    }
     uint32_t slot = slot_take (self);
-    self->slots[slot].req = r;
+    self->slots[slot].req = held;
     self->links[slot].kind = REQUEST;
     self->stats.waiting++;
     order_push (self, &self->requests, slot);
-    if (*r.community_id)
+    if (*cid)
         ix_add (self, IX_RCID, slot);
 }
 
@@ -556,7 +801,10 @@ join_flows_of (join_t *self, const char *ip, const join_flow_t **out, size_t max
         return 0;
     char norm[JOIN_IP_MAX];
     join_normalise_ip (ip, norm, sizeof norm);
-    jkey_t k = key_make (norm, 0);
+    const atom_t *atom = atom_find (&self->strings, norm, strlen (norm));
+    if (!atom)
+        return 0;                           /* no flow holds it             */
+    jkey_t k = key_make (atom, 0);
     uint32_t a = ix_newest (self, IX_SRC, &k), b = ix_newest (self, IX_DST, &k);
     size_t n = 0;
     while (n < max && (a != NONE || b != NONE)) {
@@ -565,7 +813,7 @@ join_flows_of (join_t *self, const char *ip, const join_flow_t **out, size_t max
             a = self->links[a].older[IX_SRC];
         }
         else {
-            if (strcmp (self->slots[b].flow.src_ip, norm) != 0)
+            if (ATOM (self->slots[b].flow.src_ip) != atom)
                 out[n++] = &self->slots[b].flow;    /* else listed by src   */
             b = self->links[b].older[IX_DST];
         }

@@ -27,7 +27,11 @@
     oldest flow (or, when none, the oldest waiting request, reported
     unjoined) goes first, counted as an eviction. Flows older than the
     window (last_seen, or arrival for an offline capture) are dropped by
-    join_expire.
+    join_expire. A slot costs about 250-300 bytes with its links and index
+    buckets (join.c), plus the strings only it holds (a flow's
+    community_id, a request's request_id: ~64 bytes each); the strings are
+    kept once however many flows hold them (addresses, SNI, protocol,
+    source, risk names).
 
     Time: NOW_NS is the caller's clock (live: wall clock; offline: the
     newest event time read), the same for every call.                       */
@@ -43,6 +47,13 @@
 #define JOIN_IP_MAX 46
 #define JOIN_CID_MAX 64
 #define JOIN_RISKS_MAX 8
+/*  The longest text kept of each string (NUL included), cut to fit beyond:
+    JOIN_IP_MAX, JOIN_CID_MAX, and these.                                    */
+#define JOIN_PROTO_MAX 48
+#define JOIN_SNI_MAX 128
+#define JOIN_RISK_NAME_MAX 48
+#define JOIN_SOURCE_MAX 64
+#define JOIN_REQUEST_ID_MAX 128
 
 typedef enum {
     JOIN_NONE = 0,
@@ -51,36 +62,39 @@ typedef enum {
     JOIN_CLIENT_IP = 3,
 } join_key_t;                       /* = CorrelatedThreat.JoinKey            */
 
-/*  What the join keeps of a tap.flow event.                                 */
+/*  What the join keeps of a tap.flow event. The strings are never NULL and
+    are the join's own (interned: one copy of each distinct text, shared by
+    the flows and requests that hold it), valid as long as the flow is held
+    — for a pointer from join_flows_of or join_flow, until the next call
+    that changes the join (join_flow, join_request, join_expire,
+    join_flush); within FN, during the call.                                */
 typedef struct {
-    char community_id[JOIN_CID_MAX];
-    char src_ip[JOIN_IP_MAX];       /* normalised                            */
-    uint32_t src_port;
-    char dst_ip[JOIN_IP_MAX];
-    uint32_t dst_port;
-    uint32_t ip_proto;
-    uint32_t vlan;
-    char proto[48];                 /* "TLS.Google"                          */
-    char sni[128];                  /* tls_sni, else host_server_name        */
+    const char *community_id;
+    const char *src_ip;             /* normalised                            */
+    const char *dst_ip;
+    const char *proto;              /* "TLS.Google"                          */
+    const char *sni;                /* tls_sni, else host_server_name        */
+    const char *source;             /* the collector's Header.source         */
+    const char *const *risks;       /* [risk_count] names                    */
     uint64_t risk;                  /* nDPI risk bitmap                      */
-    size_t risk_count;
-    char risks[JOIN_RISKS_MAX][48]; /* names                                 */
     uint64_t first_seen_ns, last_seen_ns;   /* the flow's own clock          */
     uint64_t flow_id;
-    char source[64];                /* the collector's Header.source         */
     uint64_t arrival_ns;            /* NOW_NS when last seen here            */
+    uint32_t src_port, dst_port;
+    uint32_t ip_proto, vlan;
+    uint32_t risk_count;            /* <= JOIN_RISKS_MAX                     */
 } join_flow_t;
 
-/*  What the join keeps of a mitm.request.                                   */
+/*  What the join keeps of a mitm.request; strings likewise.                 */
 typedef struct {
-    char request_id[128];
-    char community_id[JOIN_CID_MAX];
-    char client_ip[JOIN_IP_MAX];    /* normalised                            */
-    uint32_t client_port;
-    char frontend_ip[JOIN_IP_MAX];
-    uint32_t frontend_port;
+    const char *request_id;
+    const char *community_id;
+    const char *client_ip;          /* normalised                            */
+    const char *frontend_ip;
     uint64_t ts_ns;                 /* request start                         */
     uint64_t arrival_ns;
+    uint32_t client_port;
+    uint32_t frontend_port;
 } join_request_t;
 
 /*  A request's outcome: KEY and the FLOW it joined (NULL with JOIN_NONE);
@@ -96,6 +110,7 @@ typedef struct {
     uint64_t evicted_flows;
     uint64_t evicted_requests;      /* reported unjoined early               */
     uint64_t expired_flows;
+    uint64_t peak;                  /* most slots in use (flows + waiting)   */
 } join_stats_t;
 
 typedef struct join_t join_t;
@@ -105,8 +120,9 @@ typedef struct join_t join_t;
 join_t *join_new (uint64_t window_ns, size_t max_entries, join_fn *fn, void *arg);
 void join_destroy (join_t **self_p);
 
-void join_flow (join_t *self, const Dpidual__V1__FlowEvent *ev, const char *source,
-                uint64_t now_ns);
+/*  Returns the flow as now held (NULL: SELF or EV NULL).                   */
+const join_flow_t *join_flow (join_t *self, const Dpidual__V1__FlowEvent *ev,
+                              const char *source, uint64_t now_ns);
 void join_request (join_t *self, const Dpidual__V1__HttpRequest *req, uint64_t now_ns);
 
 /*  Close the windows that ended by NOW_NS (fallbacks, unjoined reports) and

@@ -163,6 +163,7 @@ correlator_counters (correlator_t *self, heartbeat_counter_t *out, size_t max)
         { "joined_client_ip", j.joined[JOIN_CLIENT_IP] }, { "unjoined", j.joined[JOIN_NONE] },
         { "join_evicted_flows", j.evicted_flows },
         { "join_evicted_requests", j.evicted_requests },
+        { "join_expired_flows", j.expired_flows }, { "join_peak", j.peak },
         { "reputation_entries", r.entries }, { "reputation_evicted", r.evicted },
         { "lapi_polls", l.polls }, { "lapi_poll_errors", l.poll_errors },
         { "lapi_pushed", l.pushed }, { "lapi_push_errors", l.push_errors },
@@ -190,4 +191,11 @@ correlator_summary (correlator_t *self)
               (unsigned long long) j.joined[JOIN_CLIENT_IP],
               (unsigned long long) j.joined[JOIN_NONE], (unsigned long long) k[CORRELATOR_THREATS],
               (unsigned long long) k[CORRELATOR_BANS], (unsigned long long) k[CORRELATOR_UNBANS]);
+    log_info ("%llu verdicts, %llu alerts; join state: %llu flows held, at most %llu entries "
+              "(correlation.max_entries %d), %llu flows evicted, %llu expired, %llu requests "
+              "evicted", (unsigned long long) k[CORRELATOR_VERDICTS],
+              (unsigned long long) k[CORRELATOR_ALERTS], (unsigned long long) j.flows,
+              (unsigned long long) j.peak, self->cfg->correlation.max_entries,
+              (unsigned long long) j.evicted_flows, (unsigned long long) j.expired_flows,
+              (unsigned long long) j.evicted_requests);
 }

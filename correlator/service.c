@@ -18,23 +18,41 @@ error_reply (const char *text)
     return json_pack ("{s:b, s:s}", "ok", 0, "error", text);
 }
 
-/*  Keep T (as tail prints it) among the recent threats.                     */
+/*  Keep T among the recent threats: packed (a few hundred bytes, a copy),
+    made JSON only when asked for (threat_json).                             */
 void
 correlator_remember (correlator_t *self, const Dpidual__V1__CorrelatedThreat *t)
 {
+    size_t len = protobuf_c_message_get_packed_size (&t->base);
+    uint8_t *data = malloc (len ? len : 1);
+    if (!data)
+        return;
+    protobuf_c_message_pack (&t->base, data);
+    free (self->recent[self->recent_next].data);
+    self->recent[self->recent_next].data = data;
+    self->recent[self->recent_next].len = len;
+    self->recent_next = (self->recent_next + 1) % RECENT_THREATS;
+}
+
+/*  A remembered threat as tail prints it, with ts_ns, ip and tap_sni.      */
+static json_t *
+threat_json (const uint8_t *data, size_t len)
+{
+    Dpidual__V1__CorrelatedThreat *t = dpidual__v1__correlated_threat__unpack (NULL, len, data);
+    if (!t)
+        return NULL;
     pbjson_buf_t buf = { 0 };
     json_t *obj = NULL;
     if (pbjson_append (&buf, NULL, &t->base) == 0)
         obj = json_loadb (buf.data, buf.len, 0, NULL);
     pbjson_buf_free (&buf);
-    if (!obj)
-        return;
-    json_object_set_new (obj, "ts_ns", json_integer ((json_int_t) t->last_seen_ns));
-    json_object_set (obj, "ip", json_object_get (obj, "client_ip"));
-    json_object_set (obj, "tap_sni", json_object_get (obj, "tap_host_server_name"));
-    json_decref (self->recent[self->recent_next]);
-    self->recent[self->recent_next] = obj;
-    self->recent_next = (self->recent_next + 1) % RECENT_THREATS;
+    if (obj) {
+        json_object_set_new (obj, "ts_ns", json_integer ((json_int_t) t->last_seen_ns));
+        json_object_set (obj, "ip", json_object_get (obj, "client_ip"));
+        json_object_set (obj, "tap_sni", json_object_get (obj, "tap_host_server_name"));
+    }
+    dpidual__v1__correlated_threat__free_unpacked (t, NULL);
+    return obj;
 }
 
 /*  An address or a CIDR, v4 or v6.                                         */
@@ -70,9 +88,11 @@ threats (correlator_t *self, json_t *request)
         return error_reply ("threats: \"n\" must be 1..1000");
     json_t *list = json_array ();
     for (size_t i = 1; i <= RECENT_THREATS && (json_int_t) json_array_size (list) < n; i++) {
-        json_t *t = self->recent[(self->recent_next + RECENT_THREATS - i) % RECENT_THREATS];
+        size_t k = (self->recent_next + RECENT_THREATS - i) % RECENT_THREATS;
+        json_t *t = self->recent[k].data ? threat_json (self->recent[k].data,
+                                                        self->recent[k].len) : NULL;
         if (t)
-            json_array_append (list, t);
+            json_array_append_new (list, t);
     }
     return json_pack ("{s:o}", "threats", list);
 }

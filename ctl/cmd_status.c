@@ -11,7 +11,10 @@
     capture line says "offline run, reading FILE" and the traffic line has
     totals instead of rates (packet time: the file's pace, not the
     network's). --json: one JSON object per worker instead (its tap_stats
-    has the field offline).
+    has the field offline). For a worker of this host's run_dir, a
+    "started:" line says how it was started (procs.c: as a daemon by
+    dpi-dualctl start, by systemd, or otherwise; --json: started,
+    started_how).
 
     A heartbeat is matched to its target by worker name, or by the endpoint
     it publishes on (for --connect endpoints not in the config); a worker
@@ -38,6 +41,8 @@ const ctl_command_t ctl_status_command = {
         "its counters) and the collector's last tap.stats (capture drops, rates,\n"
         "flows, memory), or that it is not running. For a collector reading a capture\n"
         "file it says \"offline run, reading FILE\" and gives totals, not rates.\n"
+        "For a worker of this host's run_dir it says how it was started: \"as a daemon\n"
+        "by dpi-dualctl start\", \"by systemd\", or \"not by dpi-dualctl start\" (by hand).\n"
         "\n"
         CTL_HELP_CONFIG
         CTL_HELP_CONNECT_ALL
@@ -224,11 +229,45 @@ print_stats (const tap_stats_msg_t *st, uint64_t at)
     wrap_end (&wrap);
 }
 
+/*  How worker W was started, when it is a worker of this run directory
+    (procs.c): into OUT, with its kind ("daemon", "systemd", "other",
+    "stale", "none" or "elsewhere"). False when there is nothing to say.    */
+static bool
+how_started (const config_t *cfg, const worker_t *w, const char **kind, char *out,
+             size_t outlen)
+{
+    const char *name = w->hb ? w->hb->name : w->target && *w->target->name ? w->target->name
+                                                                          : NULL;
+    if (!name || !worker_find (name))
+        return false;
+    long holder, pidfile;
+    ctl_started_t how = ctl_how_started (cfg, name, ctl_init_detect (), &holder, &pidfile);
+    static const char *const kinds[] = {
+        [CTL_STARTED_NONE] = "none", [CTL_STARTED_STALE] = "stale",
+        [CTL_STARTED_DAEMON] = "daemon", [CTL_STARTED_SYSTEMD] = "systemd",
+        [CTL_STARTED_OTHER] = "other",
+    };
+    *kind = kinds[how];
+    if (w->hb && (!holder || (long) w->hb->pid != holder)) {
+        *kind = "elsewhere";
+        snprintf (out, outlen, "not from this host's %s (its lock holder is %s)",
+                  cfg->global.run_dir, holder ? "another pid" : "nobody");
+        return true;
+    }
+    if (how == CTL_STARTED_NONE)
+        return w->hb != NULL;
+    ctl_describe_started (cfg, name, how, holder, pidfile, out, outlen);
+    return true;
+}
+
 static void
-print_text (const workers_t *workers, double timeout)
+print_text (const config_t *cfg, const workers_t *workers, double timeout)
 {
     for (size_t i = 0; i < workers->count; i++) {
         const worker_t *w = &workers->items[i];
+        const char *kind;
+        char started[1024];
+        bool said = how_started (cfg, w, &kind, started, sizeof started);
         if (w->hb)
             print_heartbeat (w->hb, w->hb_at);
         else if (w->target && w->target->connects_out)
@@ -239,6 +278,8 @@ print_text (const workers_t *workers, double timeout)
                     w->target->endpoint, timeout);
         else
             printf ("%s: no heartbeat in %g s\n", w->source, timeout);
+        if (said)
+            printf ("  %-*s%s\n", LABEL_WIDTH - 2, "started:", started);
         if (w->stats)
             print_stats (w->stats, w->stats_at);
     }
@@ -267,7 +308,7 @@ json_number (pbjson_buf_t *buf, const char *key, double value)
 }
 
 static int
-json_worker (pbjson_buf_t *buf, const worker_t *w, double timeout)
+json_worker (pbjson_buf_t *buf, const config_t *cfg, const worker_t *w, double timeout)
 {
     const char *name = w->hb ? w->hb->name : ctl_worker_label (w);
     int rc = pbjson_buf_puts (buf, "{\"worker\":", 10);
@@ -281,6 +322,12 @@ json_worker (pbjson_buf_t *buf, const worker_t *w, double timeout)
     rc |= pbjson_buf_puts (buf, checked ? "true" : "false", checked ? 4 : 5);
     rc |= json_field (buf, "running", NULL);
     rc |= pbjson_buf_puts (buf, w->hb ? "true" : "false", w->hb ? 4 : 5);
+    const char *kind;
+    char started[1024];
+    if (how_started (cfg, w, &kind, started, sizeof started)) {
+        rc |= json_field (buf, "started", kind);
+        rc |= json_field (buf, "started_how", started);
+    }
     if (w->hb) {
         rc |= json_number (buf, "heartbeat_age_s", seconds_ago (w->hb_at));
         rc |= json_field (buf, "heartbeat", NULL);
@@ -298,12 +345,12 @@ json_worker (pbjson_buf_t *buf, const worker_t *w, double timeout)
 }
 
 static void
-print_json (const workers_t *workers, double timeout)
+print_json (const config_t *cfg, const workers_t *workers, double timeout)
 {
     pbjson_buf_t line = { 0 };
     for (size_t i = 0; i < workers->count; i++) {
         pbjson_buf_reset (&line);
-        if (json_worker (&line, &workers->items[i], timeout) == 0)
+        if (json_worker (&line, cfg, &workers->items[i], timeout) == 0)
             printf ("%s\n", line.data);
     }
     pbjson_buf_free (&line);
@@ -358,9 +405,9 @@ cmd_status (int argc, char **argv)
     ctl_workers_collect (sub, &workers, bus_mono_ns () + (uint64_t) (timeout * 1e9), true);
 
     if (o.json)
-        print_json (&workers, timeout);
+        print_json (cfg, &workers, timeout);
     else
-        print_text (&workers, timeout);
+        print_text (cfg, &workers, timeout);
     fflush (stdout);
     rc = exit_status (&workers);
     ctl_sub_report_errors (sub, "status");

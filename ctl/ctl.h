@@ -25,10 +25,18 @@ int cmd_ban (int argc, char **argv);
 int cmd_unban (int argc, char **argv);
 int cmd_whitelist (int argc, char **argv);
 int cmd_topology (int argc, char **argv);     /* cmd_topology.c: who feeds whom, from heartbeats */
+int cmd_start (int argc, char **argv);        /* cmd_start.c: start, stop, restart */
+int cmd_stop (int argc, char **argv);
+int cmd_restart (int argc, char **argv);
+int cmd_mitm_options (int argc, char **argv);  /* cmd_mitm.c */
 
 /*  TEXT as a whole number in [MIN, MAX]: digits only (no sign, no space);
     for the commands' numeric options (sub.c).                              */
 bool ctl_parse_count (const char *text, long min, long max, long *out);
+
+/*  TEXT as seconds in [0, CTL_MAX_TIMEOUT]: digits with at most one "."
+    (sub.c).                                                                 */
+bool ctl_parse_seconds (const char *text, double *out);
 
 /*  help.c — what a command says about itself, and how it is called.
     USAGE: its synopsis, "usage: dpi-dualctl NAME ...\n" (printed alone on a
@@ -47,7 +55,8 @@ typedef struct {
 extern const ctl_command_t ctl_config_command, ctl_keys_command, ctl_tail_command,
     ctl_flows_command, ctl_status_command, ctl_context_command, ctl_replay_command,
     ctl_buffer_command, ctl_forensic_command, ctl_threats_command, ctl_reputation_command,
-    ctl_ban_command, ctl_unban_command, ctl_whitelist_command, ctl_topology_command;
+    ctl_ban_command, ctl_unban_command, ctl_whitelist_command, ctl_topology_command,
+    ctl_start_command, ctl_stop_command, ctl_restart_command, ctl_mitm_options_command;
 
 /*  Option lines shared by the help texts.                                   */
 #define CTL_HELP_CONFIG                                                              \
@@ -181,5 +190,45 @@ void ctl_format_time (char *out, size_t outlen, long long ts_ns);
 int ctl_ask (const ctl_command_t *cmd, const char *worker, const config_t *cfg,
              const char *endpoint, struct json_t *request, long timeout_ms, bool json,
              void (*print) (const struct json_t *reply));
+
+/*  procs.c — which process runs a worker on this host, and how it was
+    started (start, stop, restart, status).                                  */
+
+/*  RUN_DIR/NAME.SUFFIX ("lock", "pid") into OUT.                            */
+void ctl_run_path (const config_t *cfg, const char *name, const char *suffix, char *out,
+                   size_t outlen);
+/*  The pid holding RUN_DIR/NAME.lock (from /proc/locks; the lock is never
+    taken), 0 when nobody holds it.                                          */
+long ctl_lock_holder (const config_t *cfg, const char *name);
+/*  The pid in RUN_DIR/NAME.pid: 0 when there is no such file, -1 when it
+    holds no pid.                                                             */
+long ctl_pidfile_read (const config_t *cfg, const char *name);
+/*  Is PID the binary dpi-NAME (/proc/PID/exe, else its comm)?              */
+bool ctl_proc_is (long pid, const char *name);
+/*  Has PID ended (no such process, or a zombie)?                            */
+bool ctl_proc_gone (long pid);
+
+typedef enum { CTL_INIT_DAEMON, CTL_INIT_SYSTEMD, CTL_INIT_PROCD } ctl_init_t;
+/*  systemd when /run/systemd/system is a directory (systemd is PID 1);
+    procd when /sbin/procd exists, or /etc/rc.common and ubus; else daemon. */
+ctl_init_t ctl_init_detect (void);
+const char *ctl_init_name (ctl_init_t init);
+
+typedef enum {
+    CTL_STARTED_NONE,               /* the lock is free, no pid file         */
+    CTL_STARTED_STALE,              /* the lock is free, a pid file is left  */
+    CTL_STARTED_DAEMON,             /* the pid file's pid holds the lock     */
+    CTL_STARTED_SYSTEMD,            /* the unit's MainPID holds the lock     */
+    CTL_STARTED_OTHER,              /* held by a process of no pid file      */
+} ctl_started_t;
+/*  How the worker NAME of CFG's run directory was started, INIT being the
+    init system (systemd: its unit's MainPID is asked); the lock holder and
+    the pid file's pid (as ctl_lock_holder, ctl_pidfile_read).              */
+ctl_started_t ctl_how_started (const config_t *cfg, const char *name, ctl_init_t init,
+                               long *holder, long *pidfile);
+/*  HOW as a phrase for status ("as a daemon by dpi-dualctl start (pid N,
+    pid file P)", ...).                                                       */
+void ctl_describe_started (const config_t *cfg, const char *name, ctl_started_t how,
+                           long holder, long pidfile, char *out, size_t outlen);
 
 #endif

@@ -24,6 +24,10 @@ static const entry_t s_commands[] = {
     { &ctl_flows_command, cmd_flows, "the most recent flows from tap.flow, as a table" },
     { &ctl_status_command, cmd_status, "which workers run, from their heartbeats and tap.stats" },
     { &ctl_topology_command, cmd_topology, "hosts, workers, who feeds whom (tree, JSON, Graphviz)" },
+    { &ctl_start_command, cmd_start, "start this host's workers (systemd, procd, or as daemons)" },
+    { &ctl_stop_command, cmd_stop, "stop the workers start started (pid file checked by lock)" },
+    { &ctl_restart_command, cmd_restart, "stop, then start" },
+    { &ctl_mitm_options_command, cmd_mitm_options, "mitmdump's addon options from the YAML; --check the running ones" },
     { &ctl_context_command, cmd_context, "dpi-buffer: the recent requests of a client address" },
     { &ctl_replay_command, cmd_replay, "dpi-buffer: analyse a client's requests again" },
     { &ctl_buffer_command, cmd_buffer, "dpi-buffer: its counters (stats), its newest requests (dump)" },
@@ -43,11 +47,11 @@ usage (FILE *out, bool details)
     fprintf (out, "usage: dpi-dualctl COMMAND [ARGS]    (dpi-dualctl COMMAND --help: its own help)\n"
                   "\n");
     for (size_t i = 0; i < COMMANDS; i++)
-        fprintf (out, "  %-10s %s\n", s_commands[i].command->name, s_commands[i].summary);
+        fprintf (out, "  %-12s %s\n", s_commands[i].command->name, s_commands[i].summary);
     fprintf (out, "\nEvery command but keys new takes -c FILE (default: $DPI_DUAL_CONFIG, else "
                   CONFIG_DEFAULT_PATH " when it exists).\n"
                   "Exit status: 0 done, 1 failed (see each command), 2 usage error,\n"
-                  "3 damaged data (forensic export).\n");
+                  "3 damaged data (forensic export), workers left running (stop).\n");
     for (size_t i = 0; i < COMMANDS; i++) {
         if (details)
             fprintf (out, "\n");

@@ -32,8 +32,8 @@ ctl_parse_count (const char *text, long min, long max, long *out)
 }
 
 /*  TEXT as seconds in [0, CTL_MAX_TIMEOUT]: digits with at most one ".".  */
-static bool
-parse_seconds (const char *text, double *out)
+bool
+ctl_parse_seconds (const char *text, double *out)
 {
     size_t len = strlen (text);
     if (strspn (text, "0123456789.") != len || strspn (text, ".") == len)
@@ -78,7 +78,7 @@ take_option (const ctl_command_t *cmd, int opt, char *arg, ctl_listen_opts_t *o)
         return ctl_usage_error (cmd, "bad value '%s' for -n: a whole number from 1 to %ld", arg,
                                 cmd->max_count);
     case 't':
-        if (parse_seconds (arg, &o->timeout))
+        if (ctl_parse_seconds (arg, &o->timeout))
             return 0;
         return ctl_usage_error (cmd, "bad value '%s' for --timeout: seconds from 0 to %.0f", arg,
                                 CTL_MAX_TIMEOUT);

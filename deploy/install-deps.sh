@@ -13,6 +13,8 @@ packages=(
     procps
     # dpi-dualctl topology --dot, rendered to SVG by tests/it_ctl_topology.sh
     graphviz
+    # systemd-analyze verify/security on the units (deploy/systemd; PID 1 need not be systemd)
+    systemd
     # MITM stream: the bridge, and the real programs its tests run
     libvectorscan-dev libjansson-dev haproxy mitmproxy wrk openssl
     # dpi-buffer: deep analysis (ModSecurity + OWASP CRS), forensic log, replay

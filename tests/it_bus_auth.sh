@@ -110,7 +110,28 @@ refused_count() {       # the bridge's auth_refused, from its next heartbeat
     || fail "config check (router side): $(cat "$tmp/check.out")"
 "$ctl" config check -c "$cli/good.yaml" > "$tmp/check.out" 2>&1 \
     || fail "config check (analysis side): $(cat "$tmp/check.out")"
-ok "config check passes on both sides"
+# the analysis host's own file names the router's endpoint: with global.workers saying
+# the bridge runs elsewhere, this host connects there (server_cert), it does not bind
+cat > "$cli/analysis.yaml" <<YAML
+global:
+  run_dir: $tmp/anrun
+  workers: [buffer, correlator]
+bus:
+  endpoints:
+    bridge_mitm: "$ep"
+  curve:
+    enabled: true
+    cert: client.cert_secret
+    server_cert: server.cert
+    allow_dir: $srv/allowed
+YAML
+"$ctl" config check -c "$cli/analysis.yaml" > "$tmp/check.out" 2>&1 \
+    || fail "config check (analysis side, naming the router's endpoint): $(cat "$tmp/check.out")"
+sed '/server_cert/d' "$cli/analysis.yaml" > "$cli/analysis-nokey.yaml"
+rc=0; "$ctl" config check -c "$cli/analysis-nokey.yaml" > "$tmp/check.out" 2>&1 || rc=$?
+[ $rc -eq 1 ] && grep -qF "bus.endpoints.bridge_mitm: '$ep' connects over CURVE (here, the other end of a worker not in global.workers), which needs bus.curve.server_cert" \
+    "$tmp/check.out" || fail "analysis side without server_cert: exit $rc: $(cat "$tmp/check.out")"
+ok "config check passes on both sides; the analysis side checks the router's endpoint as a client"
 
 # --- 1. a listed client -------------------------------------------------------------
 (cd / && exec "$bridge" -c "$srv/dpi-dual.yaml") 2> "$tmp/bridge.err" &

@@ -167,5 +167,22 @@ check "good: the bridge runs" test -S "$work/run/bridge-mitm.sock"
 kill -TERM "$bridge"; set +e; wait "$bridge"; bstatus=$?; set -e
 check "good: the bridge exits 0 (got $bstatus: $(cat "$work/bridge.err"))" test "$bstatus" -eq 0
 
+# 9. tap.update_interval longer than correlation.window: a warning (idle keep-alive
+#    connections would go unjoined), not an error.
+cat > "$work/window.yaml" <<YAML
+global:
+  run_dir: $work/run
+tap:
+  update_interval: 60
+correlation:
+  window: 5
+YAML
+run config check "$work/window.yaml"
+check "update_interval > window: exit 0 (got $status)" test "$status" -eq 0
+check "update_interval > window: warned" grep -qF \
+    "warning: tap.update_interval (60 s) is longer than correlation.window (5 s)" "$work/err"
+run config check "$work/good.yaml"
+check "good: no window warning" bash -c "! grep -q update_interval '$work/err'"
+
 echo "it_ctl_config: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

@@ -36,6 +36,10 @@ declare -A options=(
     [flows]='-c, --config FILE|--connect EP|-n, --count N|--timeout SEC|--json|-h, --help|1 to 1000 (default 20)|(default 5)'
     [status]='-c, --config FILE|--connect EP|--timeout SEC|--json|-h, --help|(default: bus.heartbeat_interval + 1'
     [topology]='-c, --config FILE|--connect EP|--timeout SEC|--json|--dot|--watch [SEC]|-h, --help|(default: bus.heartbeat_interval + 1|0.1 to 1000000 (default:'
+    [start]='-c, --config FILE|--via METHOD|--timeout SEC|--bin-dir DIR|--log-dir DIR|WORKER...|-h, --help|(default: detected|bus.heartbeat_interval + 10)|$DPI_DUAL_BIN_DIR|(default: global.run_dir)|global.workers, else those of global.mode'
+    [stop]='-c, --config FILE|--via METHOD|--stop-timeout SEC|--kill|--lock-holder|WORKER...|-h, --help|(default 10)|(default: none, say so and exit 1)|(default: left running, exit 3)|  3  some run without a pid file'
+    [mitm-options]='-c, --config FILE|--check|-h, --help|(default: print)'
+    [restart]='-c, --config FILE|--via METHOD|--timeout SEC|--bin-dir DIR|--log-dir DIR|--stop-timeout SEC|--kill|--lock-holder|WORKER...|-h, --help|(default 10)|  3  some run without a pid file'
 )
 
 # has_all CMD : stdout has every option of CMD and its exit codes
@@ -49,7 +53,7 @@ has_all () {
 }
 
 # 1. help
-for cmd in config keys tail flows status topology; do
+for cmd in config keys tail flows status topology start stop restart mitm-options; do
     for flag in --help -h; do
         run "$cmd" "$flag"
         check "$cmd $flag: exit 0 (got $status)" test "$status" -eq 0
@@ -68,7 +72,7 @@ check "tail --help: says it waits until Ctrl-C without --timeout" \
 for flag in --help -h; do
     run "$flag"
     check "dpi-dualctl $flag: exit 0 (got $status)" test "$status" -eq 0
-    for cmd in config keys tail flows status topology; do
+    for cmd in config keys tail flows status topology start stop restart mitm-options; do
         check "dpi-dualctl $flag: $cmd's options and exit codes" has_all "$cmd"
     done
 done
@@ -102,6 +106,17 @@ usage_error topology topology -c "$work/cfg.yaml" extra
 usage_error topology topology -c "$work/cfg.yaml" --watch 2 extra
 usage_error topology topology -c "$work/cfg.yaml" --json --dot
 check "topology --json --dot: says why" err_has "--json and --dot: choose one"
+usage_error start start -c "$work/cfg.yaml" --bogus
+usage_error start start -c "$work/cfg.yaml" frobnicator
+usage_error start start -c "$work/cfg.yaml" --kill
+usage_error start start -c "$work/cfg.yaml" --via initd
+usage_error start start -c "$work/cfg.yaml" --bin-dir
+usage_error stop stop -c "$work/cfg.yaml" --timeout 3
+usage_error stop stop -c "$work/cfg.yaml" --log-dir /tmp
+usage_error stop stop -c "$work/cfg.yaml" bridge
+usage_error restart restart -c "$work/cfg.yaml" --json
+usage_error mitm-options mitm-options -c "$work/cfg.yaml" --json
+usage_error mitm-options mitm-options extra
 
 # 3. strict numbers: every numeric option of every command
 bad_value () {     # bad_value CMD OPTION VALUE
@@ -118,9 +133,14 @@ done
 for value in abc 5x -1 " 5" 1e1 0x10 "" +3 0 99999999999999999999999; do
     bad_value tail -n "$value"
 done
-for cmd in tail flows status topology; do
+for cmd in tail flows status topology start restart; do
     for value in abc 1x -1 -0.5 " 1" 1e1 0x1 "" . 1.2.3 nan inf 1000001; do
         bad_value "$cmd" --timeout "$value"
+    done
+done
+for cmd in stop restart; do
+    for value in abc -1 "" . 1e1 1000001; do
+        bad_value "$cmd" --stop-timeout "$value"
     done
 done
 # --watch SEC: as the next argument when it is a number, or --watch=SEC
@@ -141,6 +161,10 @@ run topology -c "$work/cfg.yaml" --timeout .3 --dot
 check "topology --timeout .3 --dot: accepted (got $status)" test "$status" -eq 1
 run tail -c "$work/cfg.yaml" -n 2 --timeout 0
 check "tail -n 2 --timeout 0: accepted (got $status)" test "$status" -eq 1
+run stop -c "$work/cfg.yaml" --stop-timeout 0.5 collector
+check "stop --stop-timeout 0.5 of a worker not running: accepted, exit 0 (got $status)" \
+    test "$status" -eq 0
+check "stop of a worker not running: says so" has "collector: not running"
 
 # 4. keys: DIR must exist
 run keys new k1 "$work/missing/sub"

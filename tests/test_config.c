@@ -59,6 +59,7 @@ s_config_equal (const config_t *a, const config_t *b)
     return SAME_INT (global.mode) && SAME_STR (global.host) && SAME_STR (global.run_dir)
         && SAME_STR (global.log_level) && SAME_INT (global.compat)
         && SAME_STR (global.compat_dir)
+        && s_list_equal (&a->global.workers, &b->global.workers)
         && SAME_INT (bus.heartbeat_interval) && SAME_INT (bus.sndhwm)
         && SAME_INT (bus.rcvhwm) && SAME_INT (bus.linger_ms)
         && SAME_STR (bus.endpoints[WORKER_COLLECTOR]) && SAME_STR (bus.endpoints[WORKER_BRIDGE_MITM])
@@ -345,6 +346,14 @@ test_all_keys (tally_t *t)
     CHECK_STR (c->global.log_level, "debug");
     CHECK (c->global.compat);
     CHECK_STR (c->global.compat_dir, "/tmp/it's here");
+    if (CHECK (c->global.workers.count == 2)) {
+        CHECK_STR (c->global.workers.items[0], "correlator");
+        CHECK_STR (c->global.workers.items[1], "collector");
+    }
+    bool run[WORKER_COUNT];
+    config_host_workers (c, run);
+    CHECK (run[WORKER_COLLECTOR] && run[WORKER_CORRELATOR] && !run[WORKER_BRIDGE_MITM]
+           && !run[WORKER_BUFFER]);
     CHECK (c->bus.heartbeat_interval == 3600);
     CHECK (c->bus.sndhwm == 1 && c->bus.rcvhwm == 10000000 && c->bus.linger_ms == 0);
     CHECK_STR (c->bus.endpoints[WORKER_COLLECTOR], "@tcp://*:7001");
@@ -538,6 +547,36 @@ test_enums (tally_t *t)
                              "error, warning, info, debug"));
 }
 
+/*  global.workers: worker names only, none twice, each one global.mode
+    runs; empty: the mode's workers.                                        */
+static void
+test_workers (tally_t *t)
+{
+    EXPECT ("workers-name.yaml",
+            AT ("workers-name.yaml", "2:24: global.workers: 'bridge' is not a worker "
+                                     "(collector, bridge-mitm, buffer, correlator)"));
+    EXPECT ("workers-bad.yaml",
+            AT ("workers-bad.yaml", "3:12: global.workers: 'bridge-mitm' is not run in "
+                                    "global.mode tap-only"),
+            AT ("workers-bad.yaml", "3:12: global.workers: 'collector' is listed twice"));
+    config_t *c = config_new ();
+    bool run[WORKER_COUNT];
+    if (CHECK (c != NULL)) {
+        config_host_workers (c, run);
+        CHECK (run[WORKER_COLLECTOR] && run[WORKER_BRIDGE_MITM] && run[WORKER_BUFFER]
+               && run[WORKER_CORRELATOR]);
+        c->global.mode = CONFIG_MODE_TAP_ONLY;
+        config_host_workers (c, run);
+        CHECK (run[WORKER_COLLECTOR] && !run[WORKER_BRIDGE_MITM] && !run[WORKER_BUFFER]
+               && run[WORKER_CORRELATOR]);
+        c->global.mode = CONFIG_MODE_MITM_ONLY;
+        config_host_workers (c, run);
+        CHECK (!run[WORKER_COLLECTOR] && run[WORKER_BRIDGE_MITM] && run[WORKER_BUFFER]
+               && run[WORKER_CORRELATOR]);
+    }
+    config_destroy (&c);
+}
+
 static void
 test_duplicates (tally_t *t)
 {
@@ -664,5 +703,6 @@ main (void)
     test_endpoint_errors (t);
     test_unreadable (t);
     test_mode_names (t);
+    test_workers (t);
     return tally_report (&tally);
 }

@@ -6,7 +6,9 @@
     with the wrong flow, a flow seen again held twice, VLAN ids or address
     spellings (IPv4-mapped, IPv6 text) that keep a request from its flow,
     an index left pointing at a released slot (checked against a model with
-    many clients and interleaved arrivals), a bound not kept. Prints the
+    many clients and interleaved arrivals), a bound not kept, a flow's
+    strings (interned, shared) not the texts given cut as documented, or
+    freed while another flow still holds them (ASan). Prints the
     events/s of 1M flow + request events (a figure, never checked).         */
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +94,65 @@ fresh (reports_t *r, seen_t *buf, size_t size, size_t max_entries)
 {
     *r = (reports_t) { buf, 0, size };
     return join_new (SEC, max_entries, on_join, r);
+}
+
+/*  The strings a held flow gives back: the event's, cut to the documented
+    sizes, shared between flows (one copy), kept while any holder remains.  */
+static void
+test_strings (tally_t *t)
+{
+    seen_t buf[4];
+    reports_t r;
+    join_t *j = fresh (&r, buf, 4, 16);
+    char long_sni[300], long_risk[100], long_cid[100];
+    memset (long_sni, 's', sizeof long_sni - 1);
+    long_sni[sizeof long_sni - 1] = 0;
+    memset (long_risk, 'r', sizeof long_risk - 1);
+    long_risk[sizeof long_risk - 1] = 0;
+    memset (long_cid, 'c', sizeof long_cid - 1);
+    long_cid[sizeof long_cid - 1] = 0;
+    char *risks[10] = { "Possible Exploit", long_risk, "Self-signed Certificate", "4", "5",
+                        "6", "7", "8", "9", "10" };
+    Dpidual__V1__FlowEvent a = flow ("1:a", "10.0.0.1", 1000, "192.0.2.1", 443, T0, T0, 1);
+    a.tls_sni = long_sni;
+    a.risks = risks;
+    a.n_risks = 10;
+    a.risk = 0x5;
+    Dpidual__V1__FlowEvent b = flow (long_cid, "::ffff:10.0.0.1", 1001, "192.0.2.1", 443,
+                                     T0, T0, 2);
+    b.tls_sni = NULL;
+    b.host_server_name = long_sni;
+    b.risks = risks;
+    b.n_risks = 1;
+    const join_flow_t *fa = join_flow (j, &a, "collector-a", T0);
+    const join_flow_t *fb = join_flow (j, &b, "collector-a", T0 + 1);
+    const join_flow_t *got[4];
+    size_t n = join_flows_of (j, "10.0.0.1", got, 4);
+    check (t, n == 2 && got[0] == fb && got[1] == fa, "join_flow gives the flow held");
+    check (t, strlen (fa->sni) == JOIN_SNI_MAX - 1 && strncmp (fa->sni, long_sni,
+           JOIN_SNI_MAX - 1) == 0 && fa->sni == fb->sni, "SNI cut to fit, one copy");
+    check (t, strlen (fb->community_id) == JOIN_CID_MAX - 1, "community_id cut to fit");
+    check (t, fa->risk_count == JOIN_RISKS_MAX && fa->risk == 0x5
+           && strcmp (fa->risks[0], "Possible Exploit") == 0
+           && strlen (fa->risks[1]) == JOIN_RISK_NAME_MAX - 1
+           && strcmp (fa->risks[2], "Self-signed Certificate") == 0
+           && strcmp (fa->risks[7], "8") == 0, "risk names kept, cut to fit, at most 8");
+    check (t, fb->risk_count == 1 && strcmp (fb->risks[0], "Possible Exploit") == 0,
+           "a list of one risk");
+    check (t, strcmp (fa->src_ip, "10.0.0.1") == 0 && fa->src_ip == fb->src_ip
+           && strcmp (fa->source, "collector-a") == 0 && strcmp (fa->proto, "TLS") == 0
+           && fa->src_port == 1000 && fa->dst_port == 443 && fa->ip_proto == 6,
+           "addresses normalised and shared; source, proto, ports");
+    Dpidual__V1__FlowEvent c = flow ("1:a", "10.0.0.1", 1000, "192.0.2.1", 443, T0, T0, 3);
+    c.proto = NULL;
+    c.tls_sni = NULL;
+    const join_flow_t *fc = join_flow (j, &c, NULL, T0 + 2);    /* replaces a */
+    n = join_flows_of (j, "10.0.0.1", got, 4);
+    check (t, n == 2 && got[0] == fc && fc->flow_id == 3 && fc->risk_count == 0
+           && fc->sni[0] == 0 && fc->proto[0] == 0 && fc->source[0] == 0
+           && strlen (got[1]->sni) == JOIN_SNI_MAX - 1, "missing strings are \"\"; "
+           "the other flow's SNI outlives the one replaced");
+    join_destroy (&j);
 }
 
 static void
@@ -501,6 +562,7 @@ main (void)
 {
     tally_t t = { 0 };
     test_community_id (&t);
+    test_strings (&t);
     test_fallbacks (&t);
     test_restart_vlan (&t);
     test_addresses (&t);

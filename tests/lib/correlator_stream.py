@@ -19,7 +19,22 @@ client (10.77.0.1) only shows on the mirror with a risky flow (nDPI risk
 "Possible Exploit") and a Tor flow.
 
 TRUTH.json: {"requests": {request_id: flow community_id or null},
-"attackers": [...], "benign": [...], "dpi_only": "10.77.0.1"}."""
+"attackers": [...], "benign": [...], "dpi_only": "10.77.0.1"}.
+
+    python3 correlator_stream.py --bench OUT.jsonl EVENTS [--seed S]
+                                 [--rate EVENTS_PER_S] [--marker IP]
+
+The bench's recorded bus (bench/correlator-replay): about EVENTS lines of
+the traffic of many clients (20000 benign addresses, 1 % attackers) at
+about EVENTS_PER_S lines per second of event time (default 20000). Each keep-alive connection is
+one tap.flow DETECTED (before its first request, or after it for one in
+four) and one tap.flow END after its last, and 1-8 requests (3.5 on
+average), each with its mitm.request, mitm.response and mitm.verdict
+(ALLOW; BLOCK for an attacker's); a buffer.alert for 3 % of the benign
+requests (a false positive) and for every attacker's. One in 50 connections
+is missed by the mirror (no flow). With --marker IP, a last mitm.verdict
+BLOCK from IP ends the stream: the replay waits for its correlated.threat.
+Prints on stderr the lines written per topic, as JSON."""
 import json
 import random
 import sys
@@ -67,7 +82,74 @@ def clients(n):
     return out
 
 
+def bench(path, events, seed=1, rate=20000, marker=None):
+    rnd = random.Random(seed)
+    attackers = [f"10.66.{k // 250}.{1 + k % 250}" for k in range(200)]
+    benign = [f"10.{20 + k // 62500}.{k // 250 % 250}.{1 + k % 250}" for k in range(20000)]
+    hosts = ["shop.example", "www.example.org", "api.example.net", "cdn.example.com"]
+    step = 10**9 // rate            # per line: a request and its lines take ~4 of them
+    counts, ts, i, conn, written = {}, START, 0, 0, 0
+    dumps = json.JSONEncoder(separators=(", ", ": ")).encode
+    with open(path, "w") as out:
+        def emit(line):
+            nonlocal written
+            counts[line["topic"]] = counts.get(line["topic"], 0) + 1
+            out.write(dumps(line) + "\n")
+            written += 1
+        while written < events:
+            conn += 1
+            attacker = rnd.random() < 0.01
+            ip = rnd.choice(attackers) if attacker else rnd.choice(benign)
+            port = 1024 + conn % 64000
+            host = rnd.choice(hosts)
+            f = flow(ip, port, ts, 10 if conn % 3 == 0 else 0)
+            f["tls_sni"], f["flow_id"] = host, conn
+            missed = conn % 50 == 0
+            late = conn % 4 == 1
+            if not missed and not late:
+                emit(f)
+            for k in range(rnd.choice((1, 1, 2, 3, 4, 4, 5, 8))):
+                i += 1
+                ts += step * 4
+                q = request(i, ip, ip, port, ts, "/attack" if attacker else f"/p/{i % 1000}")
+                q["host"] = host
+                emit(q)
+                if late and k == 0:
+                    emit(f)
+                emit({"topic": "mitm.response", "request_id": f"q{i}", "community_id":
+                      q["community_id"], "client_ip": ip, "client_port": port, "ts_ns": ts,
+                      "status": 403 if attacker else 200, "body_length": 5120,
+                      "header_bytes": 240, "latency_us": 900})
+                emit({"topic": "mitm.verdict", "request_id": f"q{i}", "community_id":
+                      q["community_id"], "client_ip": ip, "action": "BLOCK" if attacker
+                      else "ALLOW", "reason": "rule" if attacker else "",
+                      "rule_id": "sqli-union-select" if attacker else "",
+                      "category": "sqli" if attacker else "", "severity": 8 if attacker else 0,
+                      "latency_ns": 40000})
+                if attacker or rnd.random() < 0.03:
+                    emit({"topic": "buffer.alert", "request_id": f"q{i}", "community_id":
+                          q["community_id"], "client_ip": ip, "rule_ids": ["942100"],
+                          "anomaly_score": 20 if attacker else 5, "category": "sqli",
+                          "severity": 8 if attacker else 3, "message": "SQL Injection Attack",
+                          "host": host, "path": q["path"], "kind": "waf", "request_ts_ns": ts,
+                          "paranoia": 1})
+            if not missed:
+                end = dict(f, event="END", last_seen=ts // 10**6 + 20)
+                emit(end)
+        if marker:
+            emit({"topic": "mitm.verdict", "request_id": "marker", "community_id": "",
+                  "client_ip": marker, "action": "BLOCK", "reason": "rule",
+                  "rule_id": "marker", "category": "marker", "severity": 8})
+    json.dump(counts, sys.stderr)
+    sys.stderr.write("\n")
+
+
 def main():
+    if sys.argv[1] == "--bench":
+        args = dict(zip(sys.argv[4::2], sys.argv[5::2]))
+        bench(sys.argv[2], int(sys.argv[3]), int(args.get("--seed", 1)),
+              int(args.get("--rate", 20000)), args.get("--marker"))
+        return
     args = dict(zip(sys.argv[3::2], sys.argv[4::2]))
     late = "--late-flows" in sys.argv
     n, r = int(args.get("--clients", 50)), int(args.get("--requests", 4))
