@@ -594,9 +594,11 @@ write_pidfile (const config_t *cfg, const char *name, long pid)
 
 /*  A daemon child that ended: said with its status and its log's tail.     */
 static void
-report_exit (job_t *job, int status)
+report_exit (const config_t *cfg, job_t *job, int status)
 {
     const char *name = job->info->name;
+    if (job->pid)       /* it took its lock, then exited: the pid file goes too */
+        unlink_pidfile (cfg, name);
     if (WIFEXITED (status))
         fprintf (stderr, "dpi-dualctl start: %s exited %d", name, WEXITSTATUS (status));
     else
@@ -622,7 +624,7 @@ wait_up (const config_t *cfg, job_t *jobs, size_t count, bus_sub_t *sub,
                 continue;
             int status;
             if (job->child > 0 && waitpid (job->child, &status, WNOHANG) == job->child) {
-                report_exit (job, status);
+                report_exit (cfg, job, status);
                 continue;
             }
             long holder = ctl_lock_holder (cfg, job->info->name);

@@ -68,7 +68,7 @@ take_option (const ctl_command_t *cmd, int opt, char *arg, ctl_listen_opts_t *o)
     case 'd': o->dot = true; return 0;
     case 'w':
         o->watch = 0;
-        if (!arg || (parse_seconds (arg, &o->watch) && o->watch >= 0.1))
+        if (!arg || (ctl_parse_seconds (arg, &o->watch) && o->watch >= 0.1))
             return 0;
         return ctl_usage_error (cmd, "bad value '%s' for --watch: seconds from 0.1 to %.0f", arg,
                                 CTL_MAX_TIMEOUT);
