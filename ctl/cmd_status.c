@@ -383,38 +383,20 @@ cmd_status (int argc, char **argv)
         ctl_listen_options_free (&o);
         return rc;
     }
-    config_t *cfg = config_load_verbose (o.config_path);
-    double timeout = o.timeout >= 0 ? o.timeout : cfg ? cfg->bus.heartbeat_interval + 1.0 : 0;
-    size_t ntargets = 0;
-    ctl_target_t *targets = cfg ? ctl_targets (cfg, o.connects, o.nconnect, false, &ntargets)
-                                : NULL;
-    bus_sub_t *sub = targets ? ctl_sub_open (cfg, targets, ntargets) : NULL;
-    workers_t workers = { 0 };
-    for (size_t i = 0; sub && i < ntargets; i++)
-        if (!ctl_workers_add (&workers, &targets[i]))
-            bus_sub_destroy (&sub);
-    if (!sub) {
-        ctl_workers_clear (&workers);
-        free (targets);
-        config_destroy (&cfg);
+    ctl_heartbeats_t h;
+    if (ctl_heartbeats_open (&h, &o) != 0) {
         ctl_listen_options_free (&o);
         return 1;
     }
-    bus_sub_subscribe (sub, TOPIC_HEARTBEAT);
-    bus_sub_subscribe (sub, TOPIC_TAP_STATS);
-    ctl_workers_collect (sub, &workers, bus_mono_ns () + (uint64_t) (timeout * 1e9), true);
+    ctl_workers_collect (h.sub, &h.workers, bus_mono_ns () + (uint64_t) (h.timeout * 1e9), true);
 
     if (o.json)
-        print_json (cfg, &workers, timeout);
+        print_json (h.cfg, &h.workers, h.timeout);
     else
-        print_text (cfg, &workers, timeout);
+        print_text (h.cfg, &h.workers, h.timeout);
     fflush (stdout);
-    rc = exit_status (&workers);
-    ctl_sub_report_errors (sub, "status");
-    ctl_workers_clear (&workers);
-    bus_sub_destroy (&sub);
-    free (targets);
-    config_destroy (&cfg);
+    rc = exit_status (&h.workers);
+    ctl_heartbeats_close (&h, "status");
     ctl_listen_options_free (&o);
     return rc;
 }

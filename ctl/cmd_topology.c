@@ -892,40 +892,26 @@ cmd_topology (int argc, char **argv)
         ctl_listen_options_free (&o);
         return rc;
     }
-    config_t *cfg = config_load_verbose (o.config_path);
-    double timeout = o.timeout >= 0 ? o.timeout : cfg ? cfg->bus.heartbeat_interval + 1.0 : 0;
-    size_t ntargets = 0;
-    ctl_target_t *targets = cfg ? ctl_targets (cfg, o.connects, o.nconnect, false, &ntargets)
-                                : NULL;
-    bus_sub_t *sub = targets ? ctl_sub_open (cfg, targets, ntargets) : NULL;
-    ctl_workers_t workers = { 0 };
-    for (size_t i = 0; sub && i < ntargets; i++)
-        if (!ctl_workers_add (&workers, &targets[i]))
-            bus_sub_destroy (&sub);
-    if (!sub) {
-        ctl_workers_clear (&workers);
-        free (targets);
-        config_destroy (&cfg);
+    ctl_heartbeats_t h;
+    if (ctl_heartbeats_open (&h, &o) != 0) {
         ctl_listen_options_free (&o);
         return 1;
     }
     char listened[2048];
-    ctl_targets_join (targets, ntargets, listened, sizeof listened);
-    bus_sub_subscribe (sub, TOPIC_HEARTBEAT);
-    bus_sub_subscribe (sub, TOPIC_TAP_STATS);
-    int interval = cfg->bus.heartbeat_interval;
+    ctl_targets_join (h.targets, h.ntargets, listened, sizeof listened);
+    int interval = h.cfg->bus.heartbeat_interval;
 
     uint64_t started = bus_mono_ns ();
-    ctl_workers_collect (sub, &workers, started + (uint64_t) (timeout * 1e9), true);
+    ctl_workers_collect (h.sub, &h.workers, started + (uint64_t) (h.timeout * 1e9), true);
     double waited = (double) (bus_mono_ns () - started) / 1e9;
     bool tty = isatty (STDOUT_FILENO);
     if (o.watch >= 0 && tty)
         printf ("\033[H\033[2J");
-    rc = snapshot (&workers, &o, o.watch >= 0 ? waited : timeout, listened, interval);
+    rc = snapshot (&h.workers, &o, o.watch >= 0 ? waited : h.timeout, listened, interval);
     double every = o.watch > 0 ? o.watch : interval;
     while (o.watch >= 0 && !zsys_interrupted) {
         uint64_t round = bus_mono_ns ();
-        ctl_workers_collect (sub, &workers, round + (uint64_t) (every * 1e9), false);
+        ctl_workers_collect (h.sub, &h.workers, round + (uint64_t) (every * 1e9), false);
         if (zsys_interrupted)
             break;
         waited += (double) (bus_mono_ns () - round) / 1e9;
@@ -933,13 +919,9 @@ cmd_topology (int argc, char **argv)
             printf ("\033[H\033[2J");
         else if (!o.json)
             putchar ('\n');
-        rc = snapshot (&workers, &o, waited, listened, interval);
+        rc = snapshot (&h.workers, &o, waited, listened, interval);
     }
-    ctl_sub_report_errors (sub, "topology");
-    ctl_workers_clear (&workers);
-    bus_sub_destroy (&sub);
-    free (targets);
-    config_destroy (&cfg);
+    ctl_heartbeats_close (&h, "topology");
     ctl_listen_options_free (&o);
     return rc;
 }

@@ -155,6 +155,24 @@ bool ctl_workers_all_seen (const ctl_workers_t *w);
     an interrupt, or — with UNTIL_ALL_SEEN — every target has answered.     */
 void ctl_workers_collect (bus_sub_t *sub, ctl_workers_t *workers, uint64_t deadline,
                           bool until_all_seen);
+/*  What status and topology listen with: the config, the targets (the
+    config's workers, or --connect), a subscriber on them taking
+    sys.heartbeat and tap.stats, a worker per target, and the wait
+    (--timeout, else bus.heartbeat_interval + 1 s).                          */
+typedef struct {
+    config_t *cfg;
+    ctl_target_t *targets;
+    size_t ntargets;
+    bus_sub_t *sub;
+    ctl_workers_t workers;
+    double timeout;
+} ctl_heartbeats_t;
+
+/*  Open H for the listening options O: 0, or 1 (said) with H cleared.      */
+int ctl_heartbeats_open (ctl_heartbeats_t *h, const ctl_listen_opts_t *o);
+/*  Report the subscriber's errors as CMD, then free everything.            */
+void ctl_heartbeats_close (ctl_heartbeats_t *h, const char *cmd);
+
 /*  The target's worker name, else the source, else the endpoint.           */
 const char *ctl_worker_label (const ctl_worker_t *w);
 /*  Does a socket connecting to OTHER reach one bound at BOUND (addresses

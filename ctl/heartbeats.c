@@ -175,3 +175,37 @@ ctl_format_duration (char *out, size_t outlen, uint64_t s)
         snprintf (out, outlen, "%llud%02lluh%02llum", (unsigned long long) (s / 86400),
                   (unsigned long long) (s / 3600 % 24), (unsigned long long) (s / 60 % 60));
 }
+
+int
+ctl_heartbeats_open (ctl_heartbeats_t *h, const ctl_listen_opts_t *o)
+{
+    *h = (ctl_heartbeats_t) { 0 };
+    h->cfg = config_load_verbose (o->config_path);
+    if (h->cfg) {
+        h->timeout = o->timeout >= 0 ? o->timeout : h->cfg->bus.heartbeat_interval + 1.0;
+        h->targets = ctl_targets (h->cfg, o->connects, o->nconnect, false, &h->ntargets);
+    }
+    h->sub = h->targets ? ctl_sub_open (h->cfg, h->targets, h->ntargets) : NULL;
+    for (size_t i = 0; h->sub && i < h->ntargets; i++)
+        if (!ctl_workers_add (&h->workers, &h->targets[i]))
+            bus_sub_destroy (&h->sub);
+    if (!h->sub) {
+        ctl_heartbeats_close (h, NULL);
+        return 1;
+    }
+    bus_sub_subscribe (h->sub, TOPIC_HEARTBEAT);
+    bus_sub_subscribe (h->sub, TOPIC_TAP_STATS);
+    return 0;
+}
+
+void
+ctl_heartbeats_close (ctl_heartbeats_t *h, const char *cmd)
+{
+    if (cmd && h->sub)
+        ctl_sub_report_errors (h->sub, cmd);
+    ctl_workers_clear (&h->workers);
+    bus_sub_destroy (&h->sub);
+    free (h->targets);
+    config_destroy (&h->cfg);
+    *h = (ctl_heartbeats_t) { 0 };
+}
