@@ -32,14 +32,16 @@ mitm:
   body_bytes: 4096
 YAML
 port () { /usr/bin/python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-# mitmdump_up LOG: mitmdump has loaded its addon (or died)
+# mitmdump_up PORT: mitmdump listens (it has loaded its addon). Not its log line: with
+# stdout on a file, Python buffers it (a fresh machine has no PYTHONUNBUFFERED)
 mitmdump_up () {
     for _ in $(seq 150); do
-        grep -q "listening at" "$1" 2>/dev/null && return 0
+        (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null && return 0
         sleep 0.2
     done
     return 1
 }
+export PYTHONUNBUFFERED=1       # the logs, when a failure prints them
 
 # --- 1. printed --------------------------------------------------------------------
 line=$("$CTL" mitm-options -c "$work/cfg.yaml")
@@ -60,18 +62,22 @@ fi
 
 # --- 2. started with the printed options ------------------------------------------------
 # shellcheck disable=SC2086
-mitmdump -s "$addon" $line --listen-host 127.0.0.1 --listen-port "$(port)" > "$work/m1.log" 2>&1 &
+p1=$(port)
+mitmdump -s "$addon" $line --set confdir="$work/mitmproxy" --listen-host 127.0.0.1 \
+    --listen-port "$p1" > "$work/m1.log" 2>&1 &
 pids+=($!); m1=$!
-mitmdump_up "$work/m1.log" || fail "mitmdump with the printed options: $(tail -5 "$work/m1.log")"
+mitmdump_up "$p1" || fail "mitmdump with the printed options: $(tail -5 "$work/m1.log")"
 "$CTL" mitm-options -c "$work/cfg.yaml" --check > "$work/out" 2> "$work/err" || true
 grep -q "^mitmdump pid $m1: agrees" "$work/out" || fail "check: $(cat "$work/out" "$work/err")"
 echo "ok   a mitmdump started with them loads the addon and agrees: $(grep "pid $m1" "$work/out")"
 
 # --- 3. one that differs ---------------------------------------------------------------
+p2=$(port)
 mitmdump -s "$addon" --set dpi_verdict_deadline_ms=5 --set dpi_trusted_proxies=127.0.0.1,10.0.0.0/8 \
-    --set dpi_body_bytes=4096 --listen-host 127.0.0.1 --listen-port "$(port)" > "$work/m2.log" 2>&1 &
+    --set dpi_body_bytes=4096 --set confdir="$work/mitmproxy" --listen-host 127.0.0.1 \
+    --listen-port "$p2" > "$work/m2.log" 2>&1 &
 pids+=($!); m2=$!
-mitmdump_up "$work/m2.log" || fail "second mitmdump: $(tail -5 "$work/m2.log")"
+mitmdump_up "$p2" || fail "second mitmdump: $(tail -5 "$work/m2.log")"
 rc=0; "$CTL" mitm-options -c "$work/cfg.yaml" --check > "$work/out" 2> "$work/err" || rc=$?
 cat "$work/out"
 [ $rc -eq 1 ] || fail "check with one differing: exit $rc"
