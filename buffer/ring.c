@@ -45,15 +45,6 @@ struct ring_t {
     ring_stats_t stats;
 };
 
-static size_t
-power_of_two (size_t at_least)
-{
-    size_t n = 1;
-    while (n < at_least)
-        n *= 2;
-    return n;
-}
-
 ring_t *
 ring_new (size_t size, size_t memory)
 {
@@ -64,8 +55,8 @@ ring_new (size_t size, size_t memory)
         return NULL;
     self->size = size;
     self->memory = memory;
-    self->id_mask = power_of_two (size) - 1;
-    self->client_mask = power_of_two (2 * size) - 1;
+    self->id_mask = hash_power_of_two (size) - 1;
+    self->client_mask = hash_power_of_two (2 * size) - 1;
     self->slots = calloc (size, sizeof *self->slots);
     self->links = calloc (size, sizeof *self->links);
     self->id_buckets = malloc ((self->id_mask + 1) * sizeof (uint32_t));

@@ -43,4 +43,14 @@ hash_string (const char *text)
     return text ? hash_bytes (text, strlen (text)) : hash_bytes ("", 0);
 }
 
+/*  The smallest power of two >= AT_LEAST (1 for 0): a bucket count.       */
+static inline size_t
+hash_power_of_two (size_t at_least)
+{
+    size_t n = 1;
+    while (n < at_least)
+        n *= 2;
+    return n;
+}
+
 #endif

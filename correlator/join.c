@@ -111,15 +111,6 @@ struct join_t {
     join_stats_t stats;
 };
 
-static size_t
-power_of_two (size_t at_least)
-{
-    size_t n = 16;
-    while (n < at_least)
-        n *= 2;
-    return n;
-}
-
 /*  ---- atoms ------------------------------------------------------------ */
 
 static int
@@ -415,7 +406,7 @@ join_new (uint64_t window_ns, size_t max_entries, join_fn *fn, void *arg)
     self->max = max_entries;
     self->fn = fn;
     self->arg = arg;
-    size_t buckets = power_of_two (2 * max_entries);
+    size_t buckets = hash_power_of_two (2 * max_entries < 16 ? 16 : 2 * max_entries);
     self->mask = buckets - 1;
     self->slots = calloc (max_entries, sizeof *self->slots);
     self->links = calloc (max_entries, sizeof *self->links);
