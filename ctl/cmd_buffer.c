@@ -22,29 +22,12 @@
 #include "ctl.h"
 #include "query.h"
 
-#define DEFAULT_TIMEOUT_MS 2000
-#define MAX_TIMEOUT_MS 600000
 #define DEFAULT_WINDOW_S 300
 #define MAX_WINDOW_S 604800
 #define MAX_DUMP 1000000
 #define TARGET_WIDTH 50
 
-#define HELP_COMMON                                                                  \
-    "  --json             print the reply as one JSON line (an error reply too)\n"  \
-    "  --timeout MS       wait at most MS milliseconds for the reply, 1 to 600000\n" \
-    "                     (default: 2000)\n"                                        \
-    CTL_HELP_CONFIG                                                                  \
-    CTL_HELP_HELP                                                                    \
-    "\n"                                                                             \
-    "The service is dpi-buffer's, on buffer.query_endpoint (default:\n"              \
-    "ipc://RUN_DIR/buffer.query; tcp:// uses CURVE like the bus).\n"                \
-    "\n"                                                                             \
-    "Exit status:\n"                                                                 \
-    "  0  the reply says ok\n"                                                       \
-    "  1  the reply is an error (said on stderr), no answer came within the\n"      \
-    "     timeout (\"no answer from ...\" on stderr), or the configuration could\n" \
-    "     not be loaded\n"                                                           \
-    CTL_HELP_EXIT_USAGE
+#define HELP_COMMON CTL_HELP_QUERY ("dpi-buffer", "buffer.query_endpoint", "buffer.query")
 
 const ctl_command_t ctl_context_command = {
     .name = "context",
@@ -90,13 +73,24 @@ const ctl_command_t ctl_buffer_command = {
 };
 
 typedef struct {
-    const char *config_path;
+    ctl_query_opts_t q;
     long window;                    /* seconds, context only                 */
-    long timeout_ms;
-    bool json;
-    bool help;                      /* printed: exit 0                       */
-    int first_arg;
 } opts_t;
+
+/*  The option the buffer's commands add: --window (context only).         */
+static int
+parse_option (const ctl_command_t *cmd, int opt, const char *arg, void *extra)
+{
+    opts_t *o = extra;
+    if (opt == 'w' && cmd != &ctl_context_command)
+        return ctl_usage_error (cmd, "--window is an option of context only");
+    if (opt == 'w' && !ctl_parse_count (arg, 1, MAX_WINDOW_S, &o->window))
+        return ctl_usage_error (cmd, "bad value '%s' for --window: seconds from 1 to %d", arg,
+                                MAX_WINDOW_S);
+    if (opt != 'w')
+        return ctl_usage_error (cmd, NULL);             /* getopt said why */
+    return 0;
+}
 
 /*  ARGV's options into O: 0, or 2 on a usage error (said on stderr).        */
 static int
@@ -107,33 +101,8 @@ parse_options (const ctl_command_t *cmd, int argc, char **argv, opts_t *o)
         { "timeout", required_argument, NULL, 't' }, { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 }
     };
-    *o = (opts_t) { .window = DEFAULT_WINDOW_S, .timeout_ms = DEFAULT_TIMEOUT_MS };
-    char prog[64], *argv0 = argv[0];
-    snprintf (prog, sizeof prog, "dpi-dualctl %s", cmd->name);
-    argv[0] = prog;                     /* getopt's messages name the command */
-    int opt, rc = 0;
-    optind = 1;
-    while (rc == 0 && !o->help && (opt = getopt_long (argc, argv, "c:h", options, NULL)) != -1) {
-        if (opt == 'h')
-            o->help = ctl_help (cmd) == 0;
-        else if (opt == 'c')
-            o->config_path = optarg;
-        else if (opt == 'j')
-            o->json = true;
-        else if (opt == 'w' && cmd != &ctl_context_command)
-            rc = ctl_usage_error (cmd, "--window is an option of context only");
-        else if (opt == 'w' && !ctl_parse_count (optarg, 1, MAX_WINDOW_S, &o->window))
-            rc = ctl_usage_error (cmd, "bad value '%s' for --window: seconds from 1 to %d",
-                                  optarg, MAX_WINDOW_S);
-        else if (opt == 't' && !ctl_parse_count (optarg, 1, MAX_TIMEOUT_MS, &o->timeout_ms))
-            rc = ctl_usage_error (cmd, "bad value '%s' for --timeout: milliseconds from 1 to %d",
-                                  optarg, MAX_TIMEOUT_MS);
-        else if (opt != 'w' && opt != 't')
-            rc = ctl_usage_error (cmd, NULL);           /* getopt said why */
-    }
-    argv[0] = argv0;
-    o->first_arg = optind;
-    return rc;
+    o->window = DEFAULT_WINDOW_S;
+    return ctl_query_options (cmd, argc, argv, options, &o->q, parse_option, o);
 }
 
 /*  IP as an address (the usage error's exit code 2 if not, else 0).        */
@@ -283,13 +252,13 @@ static int
 ask (const ctl_command_t *cmd, const opts_t *o, json_t *request,
      void (*print) (const json_t *reply))
 {
-    config_t *cfg = request ? config_load_verbose (o->config_path) : NULL;
+    config_t *cfg = request ? config_load_verbose (o->q.config_path) : NULL;
     if (!cfg) {
         json_decref (request);
         return 1;
     }
     int rc = ctl_ask (cmd, "dpi-buffer", cfg, cfg->buffer.query_endpoint, request,
-                      o->timeout_ms, o->json, print);
+                      o->q.timeout_ms, o->q.json, print);
     config_destroy (&cfg);
     return rc;
 }
@@ -300,13 +269,13 @@ ip_command (const ctl_command_t *cmd, int argc, char **argv)
 {
     opts_t o;
     int rc = parse_options (cmd, argc, argv, &o);
-    if (rc != 0 || o.help)
+    if (rc != 0 || o.q.help)
         return rc;
-    if (o.first_arg >= argc)
+    if (o.q.first_arg >= argc)
         return ctl_usage_error (cmd, "missing the IP address");
-    if (o.first_arg + 1 < argc)
-        return ctl_usage_error (cmd, "unexpected argument '%s'", argv[o.first_arg + 1]);
-    const char *ip = argv[o.first_arg];
+    if (o.q.first_arg + 1 < argc)
+        return ctl_usage_error (cmd, "unexpected argument '%s'", argv[o.q.first_arg + 1]);
+    const char *ip = argv[o.q.first_arg];
     if (check_ip (cmd, ip) != 0)
         return 2;
     if (cmd == &ctl_context_command)
@@ -333,10 +302,10 @@ cmd_buffer (int argc, char **argv)
     const ctl_command_t *cmd = &ctl_buffer_command;
     opts_t o;
     int rc = parse_options (cmd, argc, argv, &o);
-    if (rc != 0 || o.help)
+    if (rc != 0 || o.q.help)
         return rc;
-    int nargs = argc - o.first_arg;
-    const char *sub = nargs > 0 ? argv[o.first_arg] : NULL;
+    int nargs = argc - o.q.first_arg;
+    const char *sub = nargs > 0 ? argv[o.q.first_arg] : NULL;
     long n = 0;
     if (!sub)
         return ctl_usage_error (cmd, "missing the subcommand (stats or dump)");
@@ -348,8 +317,8 @@ cmd_buffer (int argc, char **argv)
         return ctl_usage_error (cmd, "unknown subcommand '%s'", sub);
     if (nargs != 2)
         return ctl_usage_error (cmd, "dump takes N, the number of requests");
-    if (!ctl_parse_count (argv[o.first_arg + 1], 1, MAX_DUMP, &n))
+    if (!ctl_parse_count (argv[o.q.first_arg + 1], 1, MAX_DUMP, &n))
         return ctl_usage_error (cmd, "bad value '%s' for N: a whole number from 1 to %d",
-                                argv[o.first_arg + 1], MAX_DUMP);
+                                argv[o.q.first_arg + 1], MAX_DUMP);
     return ask (cmd, &o, json_pack ("{s:s,s:I}", "cmd", "dump", "n", (json_int_t) n), print_dump);
 }

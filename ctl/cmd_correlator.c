@@ -25,8 +25,6 @@
 #include "ctl.h"
 #include "query.h"
 
-#define DEFAULT_TIMEOUT_MS 2000
-#define MAX_TIMEOUT_MS 600000
 #define DEFAULT_THREATS 20
 #define MAX_THREATS 100000
 #define MAX_TOP 100000
@@ -35,22 +33,7 @@
 #define MAX_REASON 512
 #define DEFAULT_REASON "manual (dpi-dualctl)"
 
-#define HELP_COMMON                                                                  \
-    "  --json             print the reply as one JSON line (an error reply too)\n"  \
-    "  --timeout MS       wait at most MS milliseconds for the reply, 1 to 600000\n" \
-    "                     (default: 2000)\n"                                        \
-    CTL_HELP_CONFIG                                                                  \
-    CTL_HELP_HELP                                                                    \
-    "\n"                                                                             \
-    "The service is dpi-correlator's, on correlation.query_endpoint (default:\n"     \
-    "ipc://RUN_DIR/correlator.query; tcp:// uses CURVE like the bus).\n"            \
-    "\n"                                                                             \
-    "Exit status:\n"                                                                 \
-    "  0  the reply says ok\n"                                                       \
-    "  1  the reply is an error (said on stderr), no answer came within the\n"      \
-    "     timeout (\"no answer from ...\" on stderr), or the configuration could\n" \
-    "     not be loaded\n"                                                           \
-    CTL_HELP_EXIT_USAGE
+#define HELP_COMMON CTL_HELP_QUERY ("dpi-correlator", "correlation.query_endpoint", "correlator.query")
 
 const ctl_command_t ctl_threats_command = {
     .name = "threats",
@@ -130,29 +113,20 @@ const ctl_command_t ctl_whitelist_command = {
 };
 
 typedef struct {
-    const char *config_path;
-    long timeout_ms;
+    ctl_query_opts_t q;
     long top;                       /* reputation --top; 0: not given        */
     long duration;                  /* ban --duration; 0: not given          */
     const char *reason;             /* ban --reason; NULL: not given         */
-    bool json;
-    bool help;                      /* printed: exit 0                       */
-    int first_arg;
 } opts_t;
 
-/*  One option OPT with its ARG into O: 0, or 2 on a usage error.            */
+/*  One of the correlator commands' own options OPT with its ARG into EXTRA
+    (opts_t): 0, or 2 on a usage error.                                      */
 static int
-parse_option (const ctl_command_t *cmd, int opt, const char *arg, opts_t *o)
+parse_option (const ctl_command_t *cmd, int opt, const char *arg, void *extra)
 {
+    opts_t *o = extra;
     bool ban = cmd == &ctl_ban_command;
-    if (opt == 'c')
-        o->config_path = arg;
-    else if (opt == 'j')
-        o->json = true;
-    else if (opt == 't' && !ctl_parse_count (arg, 1, MAX_TIMEOUT_MS, &o->timeout_ms))
-        return ctl_usage_error (cmd, "bad value '%s' for --timeout: milliseconds from 1 to %d",
-                                arg, MAX_TIMEOUT_MS);
-    else if (opt == 'T' && cmd != &ctl_reputation_command)
+    if (opt == 'T' && cmd != &ctl_reputation_command)
         return ctl_usage_error (cmd, "--top is an option of reputation only");
     else if (opt == 'T' && !ctl_parse_count (arg, 1, MAX_TOP, &o->top))
         return ctl_usage_error (cmd, "bad value '%s' for --top: a whole number from 1 to %d",
@@ -167,7 +141,7 @@ parse_option (const ctl_command_t *cmd, int opt, const char *arg, opts_t *o)
         return ctl_usage_error (cmd, "bad value for --reason: 1 to %d bytes", MAX_REASON);
     else if (opt == 'r')
         o->reason = arg;
-    else if (opt != 't' && opt != 'T' && opt != 'd')
+    else if (opt != 'T' && opt != 'd')
         return ctl_usage_error (cmd, NULL);             /* getopt said why */
     return 0;
 }
@@ -182,21 +156,8 @@ parse_options (const ctl_command_t *cmd, int argc, char **argv, opts_t *o)
         { "duration", required_argument, NULL, 'd' }, { "reason", required_argument, NULL, 'r' },
         { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 }
     };
-    *o = (opts_t) { .timeout_ms = DEFAULT_TIMEOUT_MS };
-    char prog[64], *argv0 = argv[0];
-    snprintf (prog, sizeof prog, "dpi-dualctl %s", cmd->name);
-    argv[0] = prog;                     /* getopt's messages name the command */
-    int opt, rc = 0;
-    optind = 1;
-    while (rc == 0 && !o->help && (opt = getopt_long (argc, argv, "c:h", options, NULL)) != -1) {
-        if (opt == 'h')
-            o->help = ctl_help (cmd) == 0;
-        else
-            rc = parse_option (cmd, opt, optarg, o);
-    }
-    argv[0] = argv0;
-    o->first_arg = optind;
-    return rc;
+    *o = (opts_t) { 0 };
+    return ctl_query_options (cmd, argc, argv, options, &o->q, parse_option, o);
 }
 
 /*  TEXT as an address, or with WITH_PREFIX also as ADDRESS/N with N within
@@ -364,7 +325,7 @@ ask_with (const ctl_command_t *cmd, const opts_t *o, const config_t *cfg, json_t
           void (*print) (const json_t *reply))
 {
     return ctl_ask (cmd, "dpi-correlator", cfg, cfg->correlation.query_endpoint, request,
-                    o->timeout_ms, o->json, print);
+                    o->q.timeout_ms, o->q.json, print);
 }
 
 /*  ask_with, the configuration loaded from O.                               */
@@ -372,7 +333,7 @@ static int
 ask (const ctl_command_t *cmd, const opts_t *o, json_t *request,
      void (*print) (const json_t *reply))
 {
-    config_t *cfg = request ? config_load_verbose (o->config_path) : NULL;
+    config_t *cfg = request ? config_load_verbose (o->q.config_path) : NULL;
     if (!cfg) {
         json_decref (request);
         return 1;
@@ -390,11 +351,11 @@ start (const ctl_command_t *cmd, int argc, char **argv, opts_t *o, int min, int 
     int rc = parse_options (cmd, argc, argv, o);
     if (rc != 0)
         return rc;
-    if (o->help)
+    if (o->q.help)
         return -1;
-    int nargs = argc - o->first_arg;
+    int nargs = argc - o->q.first_arg;
     if (nargs > max)
-        return ctl_usage_error (cmd, "unexpected argument '%s'", argv[o->first_arg + max]);
+        return ctl_usage_error (cmd, "unexpected argument '%s'", argv[o->q.first_arg + max]);
     if (nargs < min)
         return ctl_usage_error (cmd, "missing the %s", cmd == &ctl_reputation_command
                                 ? "IP address" : cmd == &ctl_whitelist_command
@@ -410,7 +371,7 @@ cmd_threats (int argc, char **argv)
     int rc = start (cmd, argc, argv, &o, 0, 1);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    const char *arg = argc > o.first_arg ? argv[o.first_arg] : NULL;
+    const char *arg = argc > o.q.first_arg ? argv[o.q.first_arg] : NULL;
     long n = DEFAULT_THREATS;
     if (arg && !ctl_parse_count (arg, 1, MAX_THREATS, &n))
         return ctl_usage_error (cmd, "bad value '%s' for N: a whole number from 1 to %d", arg,
@@ -427,7 +388,7 @@ cmd_reputation (int argc, char **argv)
     int rc = start (cmd, argc, argv, &o, 0, 1);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    const char *ip = argc > o.first_arg ? argv[o.first_arg] : NULL;
+    const char *ip = argc > o.q.first_arg ? argv[o.q.first_arg] : NULL;
     if (o.top && ip)
         return ctl_usage_error (cmd, "either IP or --top N, not both");
     if (o.top)
@@ -449,10 +410,10 @@ cmd_ban (int argc, char **argv)
     int rc = start (cmd, argc, argv, &o, 1, 1);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    const char *arg = argc > o.first_arg ? argv[o.first_arg] : NULL;
+    const char *arg = argc > o.q.first_arg ? argv[o.q.first_arg] : NULL;
     if (check_value (cmd, arg, true) != 0)
         return 2;
-    config_t *cfg = config_load_verbose (o.config_path);
+    config_t *cfg = config_load_verbose (o.q.config_path);
     if (!cfg)
         return 1;
     long duration = o.duration ? o.duration : cfg->correlation.ban_duration;
@@ -472,7 +433,7 @@ cmd_unban (int argc, char **argv)
     int rc = start (cmd, argc, argv, &o, 1, 1);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    const char *arg = argc > o.first_arg ? argv[o.first_arg] : NULL;
+    const char *arg = argc > o.q.first_arg ? argv[o.q.first_arg] : NULL;
     if (check_value (cmd, arg, true) != 0)
         return 2;
     return ask (cmd, &o, json_pack ("{s:s,s:s}", "cmd", "unban", "value", arg), print_unban);
@@ -486,8 +447,8 @@ cmd_whitelist (int argc, char **argv)
     int rc = start (cmd, argc, argv, &o, 1, 2);
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    const char *arg = argc > o.first_arg ? argv[o.first_arg] : NULL;
-    const char *cidr = argc > o.first_arg + 1 ? argv[o.first_arg + 1] : NULL;
+    const char *arg = argc > o.q.first_arg ? argv[o.q.first_arg] : NULL;
+    const char *cidr = argc > o.q.first_arg + 1 ? argv[o.q.first_arg + 1] : NULL;
     bool list = strcmp (arg, "list") == 0;
     if (!list && strcmp (arg, "add") != 0 && strcmp (arg, "del") != 0)
         return ctl_usage_error (cmd, "unknown subcommand '%s'", arg);

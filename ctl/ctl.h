@@ -209,6 +209,51 @@ int ctl_ask (const ctl_command_t *cmd, const char *worker, const config_t *cfg,
              const char *endpoint, struct json_t *request, long timeout_ms, bool json,
              void (*print) (const struct json_t *reply));
 
+/*  The options every query command takes: -c FILE, --json, --timeout MS
+    (1 to CTL_QUERY_MAX_TIMEOUT_MS, default 2000), --help; the first
+    argument after them.                                                     */
+#define CTL_QUERY_DEFAULT_TIMEOUT_MS 2000
+#define CTL_QUERY_MAX_TIMEOUT_MS 600000
+typedef struct {
+    const char *config_path;
+    long timeout_ms;
+    bool json;
+    bool help;                      /* printed: exit 0                       */
+    int first_arg;
+} ctl_query_opts_t;
+
+/*  A command's own option OPT (its getopt_long value, or '?' for one getopt
+    refused) with ARG into EXTRA: 0, or the usage error's 2.               */
+typedef int (ctl_query_option_fn) (const ctl_command_t *cmd, int opt, const char *arg,
+                                   void *extra);
+
+/*  ARGV's options into Q: the common ones here, LONGOPTS' others (besides
+    config, json, timeout, help with 'c', 'j', 't', 'h') through FN. 0, or 2
+    on a usage error (said on stderr); getopt's messages name the command. */
+struct option;
+int ctl_query_options (const ctl_command_t *cmd, int argc, char **argv,
+                       const struct option *longopts, ctl_query_opts_t *q,
+                       ctl_query_option_fn *fn, void *extra);
+
+/*  The end of a query command's --help: the common options, where WORKER's
+    service listens (KEY, default ipc://RUN_DIR/FILE) and the exit codes.   */
+#define CTL_HELP_QUERY(WORKER, KEY, FILE)                                            \
+    "  --json             print the reply as one JSON line (an error reply too)\n"  \
+    "  --timeout MS       wait at most MS milliseconds for the reply, 1 to 600000\n" \
+    "                     (default: 2000)\n"                                        \
+    CTL_HELP_CONFIG                                                                  \
+    CTL_HELP_HELP                                                                    \
+    "\n"                                                                             \
+    "The service is " WORKER "'s, on " KEY " (default:\n"                            \
+    "ipc://RUN_DIR/" FILE "; tcp:// uses CURVE like the bus).\n"                    \
+    "\n"                                                                             \
+    "Exit status:\n"                                                                 \
+    "  0  the reply says ok\n"                                                       \
+    "  1  the reply is an error (said on stderr), no answer came within the\n"      \
+    "     timeout (\"no answer from ...\" on stderr), or the configuration could\n" \
+    "     not be loaded\n"                                                           \
+    CTL_HELP_EXIT_USAGE
+
 /*  procs.c — which process runs a worker on this host, and how it was
     started (start, stop, restart, status).                                  */
 

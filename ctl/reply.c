@@ -1,5 +1,6 @@
 /*  reply.c — what the commands that ask a worker's query service share:
     sending and printing a reply, and reading its fields (ctl.h).           */
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -60,4 +61,34 @@ ctl_ask (const ctl_command_t *cmd, const char *worker, const config_t *cfg,
     json_decref (reply);
     fflush (stdout);
     return ok ? 0 : 1;
+}
+
+int
+ctl_query_options (const ctl_command_t *cmd, int argc, char **argv,
+                   const struct option *longopts, ctl_query_opts_t *q,
+                   ctl_query_option_fn *fn, void *extra)
+{
+    *q = (ctl_query_opts_t) { .timeout_ms = CTL_QUERY_DEFAULT_TIMEOUT_MS };
+    char prog[64], *argv0 = argv[0];
+    snprintf (prog, sizeof prog, "dpi-dualctl %s", cmd->name);
+    argv[0] = prog;                     /* getopt's messages name the command */
+    int opt, rc = 0;
+    optind = 1;
+    while (rc == 0 && !q->help && (opt = getopt_long (argc, argv, "c:h", longopts, NULL)) != -1) {
+        if (opt == 'h')
+            q->help = ctl_help (cmd) == 0;
+        else if (opt == 'c')
+            q->config_path = optarg;
+        else if (opt == 'j')
+            q->json = true;
+        else if (opt == 't' && !ctl_parse_count (optarg, 1, CTL_QUERY_MAX_TIMEOUT_MS,
+                                                 &q->timeout_ms))
+            rc = ctl_usage_error (cmd, "bad value '%s' for --timeout: milliseconds from 1 to %d",
+                                  optarg, CTL_QUERY_MAX_TIMEOUT_MS);
+        else if (opt != 't')
+            rc = fn (cmd, opt, optarg, extra);
+    }
+    argv[0] = argv0;
+    q->first_arg = optind;
+    return rc;
 }
