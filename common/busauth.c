@@ -167,12 +167,11 @@ reload_keys (handler_t *h)
 }
 
 static void
-refused (handler_t *h, ratelog_t *r, const char *fmt, ...) __attribute__ ((format (printf, 3, 4)));
+refused (ratelog_t *r, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
 
 static void
-refused (handler_t *h, ratelog_t *r, const char *fmt, ...)
+refused (ratelog_t *r, const char *fmt, ...)
 {
-    (void) h;
     uint64_t total = atomic_fetch_add (&s_refused, 1) + 1;
     uint64_t unlogged;
     if (!ratelog_due (r, &unlogged))
@@ -214,7 +213,7 @@ answer_zap (handler_t *h)
         }
     }
     if (!ok)
-        refused (h, &h->zap_log, "the client %s (key %s, mechanism %s) on ZAP domain '%s': %s",
+        refused (&h->zap_log, "the client %s (key %s, mechanism %s) on ZAP domain '%s': %s",
                  address ? address : "?", *key_txt ? key_txt : "none",
                  mechanism ? mechanism : "?", domain ? domain : "?", why);
     zmsg_t *reply = zmsg_new ();
@@ -329,14 +328,14 @@ server_event (handler_t *h, monitor_t *m)
     case ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL:
     case ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL:
         if (m->pending[0])      /* its DISCONNECTED never came */
-            refused (h, &h->handshake_log, "a client on %s: %s", address, m->pending);
+            refused (&h->handshake_log, "a client on %s: %s", address, m->pending);
         describe_failure (event, value, m->pending, sizeof m->pending);
         snprintf (m->endpoint, sizeof m->endpoint, "%s", address);
         break;
     case ZMQ_EVENT_DISCONNECTED: {
         const char *peer = forget_peer (m, (int) value);
         if (m->pending[0])
-            refused (h, &h->handshake_log, "the client %s on %s: %s", peer, m->endpoint,
+            refused (&h->handshake_log, "the client %s on %s: %s", peer, m->endpoint,
                      m->pending);
         m->pending[0] = 0;
         break;
