@@ -172,6 +172,11 @@ static const key_def_t s_keys[] = {
     ROW_INT       ("mitm.body_bytes", mitm.body_bytes, 16384, 0, 32768),
     ROW_LIST_CHECK ("mitm.decision_endpoints", mitm.decision_endpoints, s_empty_list,
                     s_check_endpoint),
+    ROW_BOOL      ("mitm.mitmdump.start", mitm.mitmdump.start, false),
+    ROW_STR_CHECK ("mitm.mitmdump.command", mitm.mitmdump.command, "mitmdump",
+                   s_check_not_empty),
+    ROW_STR       ("mitm.mitmdump.addon", mitm.mitmdump.addon, ""),
+    ROW_LIST      ("mitm.mitmdump.args", mitm.mitmdump.args, s_empty_list),
 
     ROW_INT       ("buffer.size", buffer.size, 10000, 16, 10000000),
     ROW_INT       ("buffer.analysis_threads", buffer.analysis_threads, 1, 1, 64),

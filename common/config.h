@@ -107,6 +107,12 @@ typedef struct {
         int max_record_bytes;       /* largest record accepted on the socket */
         int body_bytes;             /* body window the addon sends           */
         config_strlist_t decision_endpoints;    /* empty: bus.endpoints.correlator */
+        struct {                    /* mitmdump, when dpi-dualctl starts it  */
+            bool start;             /* start it with bridge-mitm            */
+            char *command;          /* the program ("mitmdump", PATH)       */
+            char *addon;            /* dpi_bridge.py; "": the installed one */
+            config_strlist_t args;  /* its own arguments (mode, listen...)  */
+        } mitmdump;
     } mitm;
     struct {
         int size;                   /* requests kept in the ring            */

@@ -13,15 +13,30 @@
     mitmproxy's own config.yaml sets cannot be seen from here (said).
 
     Exit status: 0 printed, or every such mitmdump agrees; 1 some differ,
-    none runs, or the configuration could not be used; 2 usage.          */
+    none runs, or the configuration could not be used; 2 usage.
+
+    dpi-dualctl mitmdump [-c FILE] [--dry-run]
+
+    Runs mitm.mitmdump.command -s ADDON, the four options, then
+    mitm.mitmdump.args, in the foreground (exec: the same pid), holding
+    RUN_DIR/mitmdump.lock, which the exec'd mitmdump inherits: `start`,
+    `stop` and `status` find it as they find a worker (procs.c). The
+    systemd unit dpi-dual-mitmdump.service runs this; so does `start` as
+    a daemon when mitm.mitmdump.start is true.                              */
 #include <ctype.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctl.h"
+#include "paths.h"
 
 const ctl_command_t ctl_mitm_options_command = {
     .name = "mitm-options",
@@ -44,6 +59,29 @@ const ctl_command_t ctl_mitm_options_command = {
         "  0  printed; with --check, every mitmdump with the addon agrees\n"
         "  1  some differ (each named), none runs, or the configuration could not be\n"
         "     used\n"
+        CTL_HELP_EXIT_USAGE,
+};
+
+const ctl_command_t ctl_mitmdump_command = {
+    .name = "mitmdump",
+    .usage = "usage: dpi-dualctl mitmdump [-c FILE] [--dry-run]\n",
+    .help =
+        "Runs mitmdump with the addon and its options from the YAML, in the\n"
+        "foreground (the same pid: exec), holding RUN_DIR/mitmdump.lock:\n"
+        "    COMMAND -s ADDON --set dpi_socket=... (the four) ARGS...\n"
+        "COMMAND, ADDON and ARGS are mitm.mitmdump.command, .addon (\"\": the\n"
+        "installed addon, else the source tree's) and .args. dpi-dualctl start runs\n"
+        "this as a daemon when mitm.mitmdump.start is true; the systemd unit\n"
+        "dpi-dual-mitmdump.service runs it too.\n"
+        "\n"
+        CTL_HELP_CONFIG
+        "  --dry-run          print the command line instead of running it\n"
+        CTL_HELP_HELP
+        "\n"
+        "Exit status: mitmdump's own once it runs; before:\n"
+        "  0  --dry-run: printed\n"
+        "  1  the configuration could not be used, no addon was found, another\n"
+        "     mitmdump of this run directory holds its lock, or COMMAND cannot run\n"
         CTL_HELP_EXIT_USAGE,
 };
 
@@ -70,26 +108,35 @@ expected (const config_t *cfg, char values[OPTS][4096])
     snprintf (values[OPT_BODY], 4096, "%d", cfg->mitm.body_bytes);
 }
 
+/*  WORD on stdout, quoted for a POSIX shell when it needs it.               */
+static void
+print_word (const char *word)
+{
+    bool plain = *word != 0;
+    for (const char *p = word; *p; p++)
+        plain &= isalnum ((unsigned char) *p) || strchr ("/._-,:@+=", *p);
+    if (plain) {
+        fputs (word, stdout);
+        return;
+    }
+    putchar ('\'');
+    for (const char *p = word; *p; p++)
+        *p == '\'' ? printf ("'\\''") : putchar (*p);
+    putchar ('\'');
+}
+
 static void
 print_arg (const char *name, const char *value, bool first)
 {
-    fputs (first ? "" : " ", stdout);
-    bool plain = *value != 0;
-    for (const char *p = value; *p; p++)
-        plain &= isalnum ((unsigned char) *p) || strchr ("/._-,:@+=", *p);
-    if (plain)
-        printf ("--set %s=%s", name, value);
-    else {
-        printf ("--set '%s=", name);
-        for (const char *p = value; *p; p++)
-            *p == '\'' ? printf ("'\\''") : putchar (*p);
-        putchar ('\'');
-    }
+    char set[4200];
+    snprintf (set, sizeof set, "%s=%s", name, value);
+    printf ("%s--set ", first ? "" : " ");
+    print_word (set);
 }
 
 /*  Compare the process PID's ARGV (COUNT strings) with WANT; 0 agrees.    */
 static int
-check_one (long pid, char **argv, size_t count, char want[OPTS][4096])
+check_one (long pid, char **argv, size_t count, char want[OPTS][4096], const char *prefix)
 {
     const char *seen[OPTS] = { NULL };
     for (size_t i = 0; i < count; i++) {
@@ -111,7 +158,8 @@ check_one (long pid, char **argv, size_t count, char want[OPTS][4096])
             value = ADDON_DEFAULT_SOCKET;
         if (strcmp (value, want[o]) == 0)
             continue;
-        printf ("mitmdump pid %ld: %s is %s%s, the YAML says %s\n", pid, s_names[o], value,
+        printf ("%smitmdump pid %ld: %s is %s%s, the YAML says %s\n", rc ? prefix : "", pid,
+                s_names[o], value,
                 seen[o] ? "" : " (the addon's default; mitmproxy's config.yaml not read)",
                 want[o]);
         rc = 1;
@@ -123,10 +171,10 @@ check_one (long pid, char **argv, size_t count, char want[OPTS][4096])
     return rc;
 }
 
-/*  Every process loading dpi_bridge.py checked; 0 when all agree and there
-    is at least one.                                                          */
+/*  Every process loading dpi_bridge.py checked, each line after PREFIX; 0
+    when all agree and there is at least one.                                 */
 static int
-check_all (char want[OPTS][4096])
+check_all (char want[OPTS][4096], const char *prefix)
 {
     DIR *proc = opendir ("/proc");
     if (!proc)
@@ -138,31 +186,163 @@ check_all (char want[OPTS][4096])
         long pid = strtol (entry->d_name, &end, 10);
         if (*end || pid <= 0)
             continue;
-        char path[64], data[65536];
-        snprintf (path, sizeof path, "/proc/%ld/cmdline", pid);
-        FILE *file = fopen (path, "r");
-        if (!file)
-            continue;
-        size_t n = fread (data, 1, sizeof data - 1, file);
-        fclose (file);
-        data[n] = 0;
+        static char data[65536];
         char *argv[1024];
-        size_t count = 0;
-        bool addon = false;
-        for (size_t at = 0; at < n && count < 1024; at += strlen (data + at) + 1) {
-            argv[count++] = data + at;
-            size_t len = strlen (data + at);
-            addon |= len >= 13 && strcmp (data + at + len - 13, "dpi_bridge.py") == 0;
-        }
-        if (!addon)
+        size_t count = ctl_proc_argv (pid, data, sizeof data, argv, 1024);
+        if (!ctl_argv_loads_addon (argv, count))
             continue;
         found++;
-        rc |= check_one (pid, argv, count, want);
+        fputs (prefix, stdout);
+        rc |= check_one (pid, argv, count, want, prefix);
     }
     closedir (proc);
     if (!found)
-        fprintf (stderr, "dpi-dualctl mitm-options: no running process loads dpi_bridge.py\n");
+        fprintf (stderr, "%sno running process loads dpi_bridge.py\n", prefix);
     return found ? rc : 1;
+}
+
+int
+ctl_mitm_check (const config_t *cfg, const char *prefix)
+{
+    static char want[OPTS][4096];
+    expected (cfg, want);
+    return check_all (want, prefix);
+}
+
+bool
+ctl_mitm_addon (const config_t *cfg, char *out, size_t outlen)
+{
+    if (*cfg->mitm.mitmdump.addon) {
+        snprintf (out, outlen, "%s", cfg->mitm.mitmdump.addon);
+        return access (out, R_OK) == 0;
+    }
+    char self[PATH_MAX];
+    ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
+    if (n > 0) {
+        self[n] = 0;
+        char *slash = strrchr (self, '/');
+        if (slash)
+            *slash = 0;
+        snprintf (out, outlen, "%s/../share/dpi-dual/mitmproxy/dpi_bridge.py", self);
+        char real[PATH_MAX];
+        if (realpath (out, real) && access (real, R_OK) == 0) {
+            snprintf (out, outlen, "%s", real);
+            return true;
+        }
+    }
+    snprintf (out, outlen, "%s", DPI_SOURCE_ADDON);       /* a build tree's */
+    return access (out, R_OK) == 0;
+}
+
+/*  mitmdump's argv (COMMAND -s ADDON --set ... ARGS, NULL-terminated, the
+    strings in WANT and CFG) into ARGV of MAX; false when it does not fit.  */
+static bool
+mitmdump_argv (const config_t *cfg, const char *addon, char want[OPTS][4096],
+               char sets[OPTS][4200], char **argv, size_t max)
+{
+    size_t count = 0;
+    if (3 + 2 * OPTS + cfg->mitm.mitmdump.args.count + 1 > max)
+        return false;
+    argv[count++] = cfg->mitm.mitmdump.command;
+    argv[count++] = "-s";
+    argv[count++] = (char *) addon;
+    for (int o = 0; o < OPTS; o++) {
+        snprintf (sets[o], 4200, "%s=%.4095s", s_names[o], want[o]);
+        argv[count++] = "--set";
+        argv[count++] = sets[o];
+    }
+    for (size_t i = 0; i < cfg->mitm.mitmdump.args.count; i++)
+        argv[count++] = cfg->mitm.mitmdump.args.items[i];
+    argv[count] = NULL;
+    return true;
+}
+
+/*  RUN_DIR/mitmdump.lock taken, its descriptor left open across exec (the
+    lock is mitmdump's then); false when held by another (said).            */
+static bool
+take_lock (const config_t *cfg)
+{
+    char path[4096];
+    ctl_run_path (cfg, "mitmdump", "lock", path, sizeof path);
+    if (paths_mkdir (cfg->global.run_dir, 0755) != 0) {
+        fprintf (stderr, "dpi-dualctl mitmdump: %s: cannot create the run directory: %s\n",
+                 cfg->global.run_dir, strerror (errno));
+        return false;
+    }
+    int fd = open (path, O_RDWR | O_CREAT, 0644);          /* no O_CLOEXEC */
+    if (fd < 0) {
+        fprintf (stderr, "dpi-dualctl mitmdump: %s: %s\n", path, strerror (errno));
+        return false;
+    }
+    if (flock (fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno == EWOULDBLOCK)
+            fprintf (stderr, "dpi-dualctl mitmdump: another mitmdump of this run directory "
+                     "runs (pid %ld holds %s)\n", ctl_lock_holder (cfg, "mitmdump"), path);
+        else
+            fprintf (stderr, "dpi-dualctl mitmdump: %s: %s\n", path, strerror (errno));
+        close (fd);
+        return false;
+    }
+    return true;
+}
+
+int
+cmd_mitmdump (int argc, char **argv)
+{
+    static const struct option options[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const ctl_command_t *cmd = &ctl_mitmdump_command;
+    const char *config_path = NULL;
+    bool dry = false;
+    optind = 1;
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long (argc, argv, "+:c:h", options, NULL)) != -1) {
+        switch (opt) {
+            case 'h': return ctl_help (cmd);
+            case 'c': config_path = optarg; break;
+            case 'n': dry = true; break;
+            case ':': return ctl_usage_error (cmd, "%s needs a value", argv[optind - 1]);
+            default: return ctl_usage_error (cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return ctl_usage_error (cmd, "unexpected argument '%s'", argv[optind]);
+    config_t *cfg = config_load_verbose (config_path);
+    if (!cfg)
+        return 1;
+    static char want[OPTS][4096], sets[OPTS][4200];
+    char addon[PATH_MAX];
+    char *run[1024];
+    expected (cfg, want);
+    int rc = 1;
+    if (!ctl_mitm_addon (cfg, addon, sizeof addon))
+        fprintf (stderr, "dpi-dualctl mitmdump: the addon %s cannot be read%s\n", addon,
+                 *cfg->mitm.mitmdump.addon ? " (mitm.mitmdump.addon)"
+                 : " (mitm.mitmdump.addon is \"\": the installed one, else the source "
+                   "tree's): set mitm.mitmdump.addon");
+    else if (!mitmdump_argv (cfg, addon, want, sets, run, 1024))
+        fprintf (stderr, "dpi-dualctl mitmdump: mitm.mitmdump.args: too many arguments\n");
+    else if (dry) {
+        for (size_t i = 0; run[i]; i++) {
+            fputs (i ? " " : "", stdout);
+            print_word (run[i]);
+        }
+        putchar ('\n');
+        rc = 0;
+    }
+    else if (take_lock (cfg)) {
+        fflush (stdout);
+        execvp (run[0], run);
+        fprintf (stderr, "dpi-dualctl mitmdump: cannot run %s: %s (mitm.mitmdump.command)\n",
+                 run[0], strerror (errno));
+    }
+    config_destroy (&cfg);
+    return rc;
 }
 
 int
@@ -202,7 +382,7 @@ cmd_mitm_options (int argc, char **argv)
     expected (cfg, want);
     int rc = 0;
     if (check)
-        rc = check_all (want);
+        rc = check_all (want, "");
     else {
         for (int o = 0; o < OPTS; o++)
             print_arg (s_names[o], want[o], o == 0);

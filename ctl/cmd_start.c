@@ -20,9 +20,20 @@
     by hand) is left running (exit 3) unless --lock-holder. Under systemd
     a worker whose unit's MainPID holds the lock is stopped by systemctl.
 
+    mitmdump: started after bridge-mitm, when this host runs the bridge and
+    mitm.mitmdump.start is true (or it is named), as `dpi-dualctl mitmdump
+    -c CONFIG` (cmd_mitm.c: exec'd, holding RUN_DIR/mitmdump.lock, so it is
+    found, stopped and described like a worker); up once it holds the lock
+    and listens on a TCP port. When false, start checks the running
+    mitmdumps that load the addon against the YAML and says whether they
+    agree (a difference is a warning: the exit status is the workers').
+    stop stops it first, before the bridge.
+
     start, stop and restart of one run directory take turns
     (RUN_DIR/dpi-dualctl.lock).                                             */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -64,8 +75,10 @@
     "                     by hand): the process holding RUN_DIR/NAME.lock, when it\n" \
     "                     is dpi-NAME (default: left running, exit 3)\n"
 #define HELP_WORKERS                                                                 \
-    "  WORKER...          collector, bridge-mitm, buffer, correlator (default: this\n" \
-    "                     host's: global.workers, else those of global.mode)\n"
+    "  WORKER...          collector, bridge-mitm, buffer, correlator, mitmdump\n"     \
+    "                     (default: this host's:\n"                                    \
+    "                     global.workers, else those of global.mode; mitmdump\n"       \
+    "                     with bridge-mitm when mitm.mitmdump.start is true)\n"
 
 const ctl_command_t ctl_start_command = {
     .name = "start",
@@ -79,6 +92,10 @@ const ctl_command_t ctl_start_command = {
         "appended to LOG_DIR/NAME.log, pid in RUN_DIR/NAME.pid. A worker that exits\n"
         "is named with its exit status and the last lines of its log. A worker that\n"
         "dies later is not restarted: that is the init system's job.\n"
+        "mitmdump (dpi-dualctl mitmdump) starts after bridge-mitm when\n"
+        "mitm.mitmdump.start is true: up once it listens. When false, the running\n"
+        "mitmdumps with the addon are compared with the YAML (a difference is said,\n"
+        "exit status unchanged).\n"
         "\n"
         HELP_COMMON
         HELP_START_OPTIONS
@@ -105,8 +122,9 @@ const ctl_command_t ctl_stop_command = {
         "\n"
         HELP_COMMON
         HELP_STOP_OPTIONS
-        "  WORKER...          collector, bridge-mitm, buffer, correlator (default:\n"
-        "                     this host's and every one with a pid file)\n"
+        "  WORKER...          collector, bridge-mitm, buffer, correlator, mitmdump\n"
+        "                     (default: this host's and every one with a pid file;\n"
+        "                     mitmdump first)\n"
         CTL_HELP_HELP
         "\n"
         "Exit status:\n"
@@ -149,6 +167,7 @@ typedef struct {
     bool kill, lock_holder, help;
     bool named;
     bool want[WORKER_COUNT];
+    bool want_mitmdump;             /* named                                 */
 } opts_t;
 
 enum { OPT_VIA = 256, OPT_TIMEOUT, OPT_STOP_TIMEOUT, OPT_BIN_DIR, OPT_LOG_DIR, OPT_KILL,
@@ -215,11 +234,14 @@ parse (int argc, char **argv, const ctl_command_t *cmd, opts_t *o)
     }
     for (int i = optind; i < argc; i++) {
         const worker_info_t *info = worker_find (argv[i]);
-        if (!info)
-            return ctl_usage_error (cmd, "'%s' is not a worker (collector, bridge-mitm, buffer, "
-                                    "correlator)", argv[i]);
-        o->want[info->id] = true;
         o->named = true;
+        if (strcmp (argv[i], "mitmdump") == 0)
+            o->want_mitmdump = true;
+        else if (!info)
+            return ctl_usage_error (cmd, "'%s' is not a worker (collector, bridge-mitm, buffer, "
+                                    "correlator, mitmdump)", argv[i]);
+        else
+            o->want[info->id] = true;
     }
     return 0;
 }
@@ -384,18 +406,23 @@ signal_holder (const config_t *cfg, const char *name, long holder, int *pidfd)
     return pidfd_send_signal (*pidfd, SIGTERM, NULL, 0);
 }
 
-/*  Stop the workers of WANT. The exit code: 0, 1 or 3.                      */
+/*  Stop the workers of WANT, MITMDUMP first. The exit code: 0, 1 or 3.      */
 static int
-do_stop (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
+do_stop (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT], bool mitmdump)
 {
     int init = init_of (o);
-    victim_t victims[WORKER_COUNT];
+    const char *names[WORKER_COUNT + 1];
+    size_t nnames = 0;
+    if (mitmdump)
+        names[nnames++] = "mitmdump";
+    for (int id = 0; id < WORKER_COUNT; id++)
+        if (want[id])
+            names[nnames++] = worker_info (id)->name;
+    victim_t victims[WORKER_COUNT + 1];
     size_t count = 0;
     bool failed = false, foreign = false;
-    for (int id = 0; id < WORKER_COUNT; id++) {
-        if (!want[id])
-            continue;
-        const char *name = worker_info (id)->name;
+    for (size_t n = 0; n < nnames; n++) {
+        const char *name = names[n];
         long holder, pidfile;
         ctl_started_t how = ctl_how_started (cfg, name, init, &holder, &pidfile);
         if (how == CTL_STARTED_NONE) {
@@ -435,8 +462,9 @@ do_stop (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
             continue;
         }
         if (!ctl_proc_is (holder, name)) {
-            fprintf (stderr, "dpi-dualctl stop: %s: pid %ld holds %s.lock but is not dpi-%s: "
-                     "not signalled\n", name, holder, name, name);
+            fprintf (stderr, "dpi-dualctl stop: %s: pid %ld holds %s.lock but is not %s%s: "
+                     "not signalled\n", name, holder, name,
+                     strcmp (name, "mitmdump") ? "dpi-" : "", name);
             failed = true;
             continue;
         }
@@ -502,17 +530,19 @@ do_stop (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
     start                                                                    */
 
 typedef struct {
-    const worker_info_t *info;
+    const char *name;               /* a worker's, or "mitmdump"            */
+    bool mitmdump;                  /* up when listening, no heartbeat      */
     pid_t child;                    /* daemon: our child, 0 otherwise       */
     long pid;                       /* the lock holder, once it is          */
     bool heard, done, failed;
+    char listen[128];               /* mitmdump: where it listens           */
     char log[4096];
     off_t log_from;
 } job_t;
 
-/*  Fork BIN -c CONFIG as a daemon writing to LOG_FD. The child's pid, or -1. */
+/*  Fork ARGV as a daemon writing to LOG_FD. The child's pid, or -1.         */
 static pid_t
-spawn (const char *bin, const char *config, int log_fd)
+spawn (char *const argv[], int log_fd)
 {
     fflush (stdout);
     fflush (stderr);
@@ -531,11 +561,8 @@ spawn (const char *bin, const char *config, int log_fd)
     close_range (3, ~0U, 0);
     if (chdir ("/") != 0)
         _exit (127);
-    char *argv[] = { (char *) bin, "-c", (char *) config, NULL };
-    if (!config)
-        argv[1] = NULL;
-    execv (bin, argv);
-    dprintf (2, "dpi-dualctl start: cannot run %s: %s\n", bin, strerror (errno));   /* the log */
+    execv (argv[0], argv);
+    dprintf (2, "dpi-dualctl start: cannot run %s: %s\n", argv[0], strerror (errno)); /* the log */
     _exit (127);
 }
 
@@ -543,9 +570,18 @@ spawn (const char *bin, const char *config, int log_fd)
 static bool
 start_daemon (const config_t *cfg, const opts_t *o, const char *config, job_t *job)
 {
-    const char *name = job->info->name;
+    const char *name = job->name;
     char bin[PATH_MAX];
-    if (!find_binary (o, name, bin, sizeof bin)) {
+    if (job->mitmdump) {                /* dpi-dualctl mitmdump: ourselves   */
+        ssize_t n = readlink ("/proc/self/exe", bin, sizeof bin - 1);
+        if (n <= 0) {
+            fprintf (stderr, "dpi-dualctl start: mitmdump: /proc/self/exe: %s\n",
+                     strerror (errno));
+            return false;
+        }
+        bin[n] = 0;
+    }
+    else if (!find_binary (o, name, bin, sizeof bin)) {
         fprintf (stderr, "dpi-dualctl start: %s: no executable %s (in %s)\n", name, bin,
                  o->bin_dir ? "--bin-dir"
                  : getenv ("DPI_DUAL_BIN_DIR") && *getenv ("DPI_DUAL_BIN_DIR")
@@ -563,10 +599,18 @@ start_daemon (const config_t *cfg, const opts_t *o, const char *config, job_t *j
     char when[64];
     time_t now = time (NULL);
     strftime (when, sizeof when, "%Y-%m-%d %H:%M:%S UTC", gmtime (&now));
-    dprintf (fd, "--- dpi-dualctl start: %s -c %s, %s\n", bin, config ? config : "(default)",
-             when);
+    dprintf (fd, "--- dpi-dualctl start: %s%s -c %s, %s\n", bin, job->mitmdump ? " mitmdump" : "",
+             config ? config : "(default)", when);
     job->log_from = lseek (fd, 0, SEEK_END);
-    job->child = spawn (bin, config, fd);
+    char *argv[] = { bin, "-c", (char *) config, NULL, NULL };
+    if (job->mitmdump) {
+        argv[1] = "mitmdump";
+        argv[2] = config ? "-c" : NULL;
+        argv[3] = (char *) config;
+    }
+    else if (!config)
+        argv[1] = NULL;
+    job->child = spawn (argv, fd);
     int error = errno;
     close (fd);
     if (job->child < 0) {
@@ -596,7 +640,7 @@ write_pidfile (const config_t *cfg, const char *name, long pid)
 static void
 report_exit (const config_t *cfg, job_t *job, int status)
 {
-    const char *name = job->info->name;
+    const char *name = job->name;
     if (job->pid)       /* it took its lock, then exited: the pid file goes too */
         unlink_pidfile (cfg, name);
     if (WIFEXITED (status))
@@ -608,6 +652,64 @@ report_exit (const config_t *cfg, job_t *job, int status)
     if (!print_log_tail (job->log, job->log_from, 5, "  "))
         fprintf (stderr, "  (nothing)\n");
     job->failed = job->done = true;
+}
+
+/*  Does PID listen on a TCP socket (its fds against /proc/PID/net/tcp and
+    tcp6: its network namespace's)? The first such address into OUT.       */
+static bool
+listening (long pid, char *out, size_t outlen)
+{
+    char path[64];
+    snprintf (path, sizeof path, "/proc/%ld/fd", pid);
+    DIR *dir = opendir (path);
+    if (!dir)
+        return false;
+    unsigned long inodes[256];
+    size_t count = 0;
+    struct dirent *entry;
+    while ((entry = readdir (dir)) && count < 256) {
+        char link[4200], target[64];
+        snprintf (link, sizeof link, "%s/%s", path, entry->d_name);
+        ssize_t n = readlink (link, target, sizeof target - 1);
+        if (n <= 0)
+            continue;
+        target[n] = 0;
+        if (sscanf (target, "socket:[%lu]", &inodes[count]) == 1)
+            count++;
+    }
+    closedir (dir);
+    bool found = false;
+    for (int v6 = 0; v6 < 2 && !found && count; v6++) {
+        snprintf (path, sizeof path, "/proc/%ld/net/tcp%s", pid, v6 ? "6" : "");
+        FILE *file = fopen (path, "r");
+        char line[512];
+        while (file && !found && fgets (line, sizeof line, file)) {
+            char hex[40];
+            unsigned port, state;
+            unsigned long inode;
+            if (sscanf (line, " %*d: %32[0-9A-Fa-f]:%x %*s %x %*s %*s %*s %*s %*s %lu", hex,
+                        &port, &state, &inode) != 4 || state != 0x0A)
+                continue;
+            for (size_t i = 0; i < count && !found; i++)
+                found = inodes[i] == inode;
+            if (!found)
+                continue;
+            //  the address: 32-bit words in host order, as hex
+            unsigned char bytes[16];
+            size_t len = strlen (hex) / 2;
+            for (size_t w = 0; w < len / 4; w++) {
+                unsigned word;
+                sscanf (hex + 8 * w, "%8x", &word);
+                memcpy (bytes + 4 * w, &word, 4);
+            }
+            char text[INET6_ADDRSTRLEN] = "?";
+            inet_ntop (len == 4 ? AF_INET : AF_INET6, bytes, text, sizeof text);
+            snprintf (out, outlen, len == 4 ? "%s:%u" : "[%s]:%u", text, port);
+        }
+        if (file)
+            fclose (file);
+    }
+    return found;
 }
 
 /*  Wait until every job is up or failed, or TIMEOUT passes.                 */
@@ -627,18 +729,20 @@ wait_up (const config_t *cfg, job_t *jobs, size_t count, bus_sub_t *sub,
                 report_exit (cfg, job, status);
                 continue;
             }
-            long holder = ctl_lock_holder (cfg, job->info->name);
+            long holder = ctl_lock_holder (cfg, job->name);
             if (!job->pid && holder && (!job->child || holder == job->child)) {
                 job->pid = holder;
-                if (job->child && !write_pidfile (cfg, job->info->name, holder))
+                if (job->child && !write_pidfile (cfg, job->name, holder))
                     fprintf (stderr, "dpi-dualctl start: %s: cannot write its pid file in %s: "
-                             "%s\n", job->info->name, cfg->global.run_dir, strerror (errno));
+                             "%s\n", job->name, cfg->global.run_dir, strerror (errno));
             }
             bool connects_out = false;
             for (size_t t = 0; t < ntargets; t++)
-                if (strcmp (targets[t].name, job->info->name) == 0)
+                if (strcmp (targets[t].name, job->name) == 0)
                     connects_out = targets[t].connects_out;
-            if (job->pid && (job->heard || connects_out || !sub))
+            if (job->mitmdump)
+                job->done = job->pid && listening (job->pid, job->listen, sizeof job->listen);
+            else if (job->pid && (job->heard || connects_out || !sub))
                 job->done = true;
             waiting |= !job->done;
         }
@@ -656,42 +760,24 @@ wait_up (const config_t *cfg, job_t *jobs, size_t count, bus_sub_t *sub,
             continue;
         const Dpidual__V1__Heartbeat *hb = (const Dpidual__V1__Heartbeat *) msg.body;
         for (size_t i = 0; i < count; i++)
-            if (strcmp (hb->name, jobs[i].info->name) == 0 && jobs[i].pid
+            if (strcmp (hb->name, jobs[i].name) == 0 && jobs[i].pid
                 && (long) hb->pid == jobs[i].pid)
                 jobs[i].heard = true;
     }
 }
 
-/*  Start the workers of WANT. The exit code: 0 or 1.                        */
-static int
-do_start (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
+/*  Start NAMES (COUNT), then wait until each is up; false when one could not
+    be started or was not up in time (each said).                           */
+static bool
+start_names (const config_t *cfg, const opts_t *o, const char *config, const char **names,
+             size_t nnames, bus_sub_t *sub, const ctl_target_t *targets, size_t ntargets)
 {
     int init = init_of (o);
-    char config[PATH_MAX];
-    if (o->config_path && !realpath (o->config_path, config)) {
-        fprintf (stderr, "dpi-dualctl start: %s: %s\n", o->config_path, strerror (errno));
-        return 1;
-    }
-    if (o->config_path && init != CTL_INIT_DAEMON && strcmp (config, CONFIG_DEFAULT_PATH) != 0)
-        fprintf (stderr, "dpi-dualctl start: note: the %s services read their own "
-                 "configuration (" CONFIG_DEFAULT_PATH "), not %s\n", ctl_init_name (init),
-                 config);
-    size_t ntargets = 0;
-    ctl_target_t *targets = ctl_targets (cfg, NULL, 0, false, &ntargets);
-    bus_sub_t *sub = targets ? ctl_sub_open (cfg, targets, ntargets) : NULL;
-    if (sub)
-        bus_sub_subscribe (sub, TOPIC_HEARTBEAT);
-    else
-        fprintf (stderr, "dpi-dualctl start: cannot listen to the workers' heartbeats: "
-                 "waiting for their locks only\n");
-
-    job_t jobs[WORKER_COUNT];
+    job_t jobs[WORKER_COUNT + 1];
     size_t count = 0;
     bool failed = false;
-    for (int id = 0; id < WORKER_COUNT; id++) {
-        if (!want[id])
-            continue;
-        const char *name = worker_info (id)->name;
+    for (size_t n = 0; n < nnames; n++) {
+        const char *name = names[n];
         long holder, pidfile;
         char how_text[512];
         ctl_started_t how = ctl_how_started (cfg, name, init, &holder, &pidfile);
@@ -703,10 +789,10 @@ do_start (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
         if (pidfile)
             unlink_pidfile (cfg, name);         /* stale: its pid holds no lock */
         job_t *job = &jobs[count];
-        *job = (job_t) { .info = worker_info (id) };
+        *job = (job_t) { .name = name, .mitmdump = strcmp (name, "mitmdump") == 0 };
         bool ok;
         if (init == CTL_INIT_DAEMON)
-            ok = start_daemon (cfg, o, o->config_path ? config : NULL, job);
+            ok = start_daemon (cfg, o, config, job);
         else {
             char unit[128];
             snprintf (unit, sizeof unit, "dpi-dual-%s.service", name);
@@ -731,22 +817,83 @@ do_start (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT])
         if (job->failed)
             failed = true;
         else if (job->done)
-            printf ("%s: started (pid %ld, %s%s%s)\n", job->info->name, job->pid,
+            printf ("%s: started (pid %ld, %s%s%s%s%s)\n", job->name, job->pid,
                     job->child ? "a daemon; log " : "by ", job->child ? job->log : "",
-                    job->child ? "" : ctl_init_name (init));
+                    job->child ? "" : ctl_init_name (init),
+                    job->mitmdump ? "; listening on " : "", job->mitmdump ? job->listen : "");
         else {
             failed = true;
-            fprintf (stderr, "dpi-dualctl start: %s is not up after %g s (lock %s, heartbeat "
-                     "%s): left as it is%s%s\n", job->info->name, timeout,
-                     job->pid ? "taken" : "not taken", job->heard ? "heard" : "not heard",
-                     job->child ? "; its log: " : "", job->child ? job->log : "");
+            if (job->mitmdump)
+                fprintf (stderr, "dpi-dualctl start: mitmdump is not up after %g s (lock %s, "
+                         "%s): left as it is%s%s\n", timeout, job->pid ? "taken" : "not taken",
+                         job->pid ? "listening on no TCP port" : "not listening",
+                         job->child ? "; its log: " : "", job->child ? job->log : "");
+            else
+                fprintf (stderr, "dpi-dualctl start: %s is not up after %g s (lock %s, "
+                         "heartbeat %s): left as it is%s%s\n", job->name, timeout,
+                         job->pid ? "taken" : "not taken", job->heard ? "heard" : "not heard",
+                         job->child ? "; its log: " : "", job->child ? job->log : "");
             if (job->child)
                 print_log_tail (job->log, job->log_from, 5, "  ");
         }
     }
+    return !failed;
+}
+
+/*  Start the workers of WANT, then mitmdump when MITMDUMP; with CHECK, the
+    running mitmdumps are compared with the YAML instead. The exit code: 0
+    or 1.                                                                     */
+static int
+do_start (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT], bool mitmdump,
+          bool check)
+{
+    int init = init_of (o);
+    char config[PATH_MAX];
+    if (o->config_path && !realpath (o->config_path, config)) {
+        fprintf (stderr, "dpi-dualctl start: %s: %s\n", o->config_path, strerror (errno));
+        return 1;
+    }
+    if (o->config_path && init != CTL_INIT_DAEMON && strcmp (config, CONFIG_DEFAULT_PATH) != 0)
+        fprintf (stderr, "dpi-dualctl start: note: the %s services read their own "
+                 "configuration (" CONFIG_DEFAULT_PATH "), not %s\n", ctl_init_name (init),
+                 config);
+    size_t ntargets = 0;
+    ctl_target_t *targets = ctl_targets (cfg, NULL, 0, false, &ntargets);
+    bus_sub_t *sub = targets ? ctl_sub_open (cfg, targets, ntargets) : NULL;
+    if (sub)
+        bus_sub_subscribe (sub, TOPIC_HEARTBEAT);
+    else
+        fprintf (stderr, "dpi-dualctl start: cannot listen to the workers' heartbeats: "
+                 "waiting for their locks only\n");
+    const char *names[WORKER_COUNT];
+    size_t nnames = 0;
+    for (int id = 0; id < WORKER_COUNT; id++)
+        if (want[id])
+            names[nnames++] = worker_info (id)->name;
+    const char *conf = o->config_path ? config : NULL;
+    bool ok = start_names (cfg, o, conf, names, nnames, sub, targets, ntargets);
+    if (mitmdump) {
+        const char *mitm[] = { "mitmdump" };
+        if (want[WORKER_BRIDGE_MITM] && !ctl_lock_holder (cfg, "bridge-mitm")) {
+            fprintf (stderr, "dpi-dualctl start: mitmdump: not started: bridge-mitm is not "
+                     "up\n");
+            ok = false;
+        }
+        else
+            ok &= start_names (cfg, o, conf, mitm, 1, sub, targets, ntargets);
+    }
+    else if (check) {
+        printf ("mitmdump: not started by dpi-dualctl (mitm.mitmdump.start is false); "
+                "those running with the addon, against the YAML:\n");
+        fflush (stdout);
+        if (ctl_mitm_check (cfg, "  ") != 0)
+            fprintf (stderr, "dpi-dualctl start: warning: no mitmdump with the addon agrees "
+                     "with the YAML (above); mitm.mitmdump.start, or dpi-dualctl mitmdump, "
+                     "runs one that does\n");
+    }
     bus_sub_destroy (&sub);
     free (targets);
-    return failed ? 1 : 0;
+    return ok ? 0 : 1;
 }
 
 /*  --------------------------------------------------------------------------
@@ -780,15 +927,34 @@ run (int argc, char **argv, const ctl_command_t *cmd)
             return rc;
         }
     }
+    //  mitmdump runs beside bridge-mitm: started when named, or with the
+    //  bridge's host when mitm.mitmdump.start; else checked by start
+    bool mitm_start = false, mitm_check = false, mitm_stop = false;
+    if (o.want_mitmdump && !host[WORKER_BRIDGE_MITM] && cmd != &ctl_stop_command) {
+        rc = ctl_usage_error (cmd, "mitmdump runs beside bridge-mitm, which is not one of this "
+                              "host's workers");
+        config_destroy (&cfg);
+        return rc;
+    }
+    if (cmd != &ctl_stop_command) {
+        mitm_start = o.named ? o.want_mitmdump
+                             : host[WORKER_BRIDGE_MITM] && cfg->mitm.mitmdump.start;
+        mitm_check = !mitm_start && !o.named && host[WORKER_BRIDGE_MITM];
+    }
+    if (cmd != &ctl_start_command)
+        mitm_stop = o.named ? o.want_mitmdump
+                            : ctl_pidfile_read (cfg, "mitmdump") || cfg->mitm.mitmdump.start;
+    if (cmd == &ctl_restart_command && !o.named)
+        mitm_start = mitm_stop = cfg->mitm.mitmdump.start || ctl_pidfile_read (cfg, "mitmdump");
     int lock = take_ctl_lock (cfg, cmd->name);
     if (lock < 0) {
         config_destroy (&cfg);
         return 1;
     }
     if (cmd != &ctl_start_command)
-        rc = do_stop (cfg, &o, want);
+        rc = do_stop (cfg, &o, want, mitm_stop);
     if (cmd != &ctl_stop_command) {
-        int started = do_start (cfg, &o, want);     /* restart: what stopped */
+        int started = do_start (cfg, &o, want, mitm_start, mitm_check); /* restart: what stopped */
         rc = rc ? rc : started;
     }
     fflush (stdout);

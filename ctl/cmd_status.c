@@ -242,12 +242,7 @@ how_started (const config_t *cfg, const worker_t *w, const char **kind, char *ou
         return false;
     long holder, pidfile;
     ctl_started_t how = ctl_how_started (cfg, name, ctl_init_detect (), &holder, &pidfile);
-    static const char *const kinds[] = {
-        [CTL_STARTED_NONE] = "none", [CTL_STARTED_STALE] = "stale",
-        [CTL_STARTED_DAEMON] = "daemon", [CTL_STARTED_SYSTEMD] = "systemd",
-        [CTL_STARTED_OTHER] = "other",
-    };
-    *kind = kinds[how];
+    *kind = ctl_started_kind (how);
     if (w->hb && (!holder || (long) w->hb->pid != holder)) {
         *kind = "elsewhere";
         snprintf (out, outlen, "not from this host's %s (its lock holder is %s)",
@@ -356,6 +351,46 @@ print_json (const config_t *cfg, const workers_t *workers, double timeout)
     pbjson_buf_free (&line);
 }
 
+/*  mitmdump, when this host runs bridge-mitm and mitm.mitmdump.start is
+    true or its lock is held (dpi-dualctl mitmdump): how it was started,
+    a text line or a JSON object. It sends no heartbeat; the exit status
+    does not count it.                                                       */
+static void
+print_mitmdump (const config_t *cfg, bool json)
+{
+    bool host[WORKER_COUNT];
+    config_host_workers (cfg, host);
+    long holder, pidfile;
+    ctl_started_t how = ctl_how_started (cfg, "mitmdump", ctl_init_detect (), &holder, &pidfile);
+    if (!host[WORKER_BRIDGE_MITM] || (!cfg->mitm.mitmdump.start && !holder))
+        return;
+    char started[1024];
+    ctl_describe_started (cfg, "mitmdump", how, holder, pidfile, started, sizeof started);
+    if (!json) {
+        if (holder)
+            printf ("mitmdump: running, pid %ld (no heartbeat: it is mitmproxy)\n", holder);
+        else
+            printf ("mitmdump: not running (mitm.mitmdump.start is true)\n");
+        printf ("  %-*s%s\n", LABEL_WIDTH - 2, "started:", started);
+        return;
+    }
+    pbjson_buf_t line = { 0 };
+    int rc = pbjson_buf_puts (&line, "{\"worker\":\"mitmdump\"", 20);
+    rc |= json_field (&line, "running", NULL);
+    rc |= pbjson_buf_puts (&line, holder ? "true" : "false", holder ? 4 : 5);
+    if (holder) {
+        char pid[32];
+        int len = snprintf (pid, sizeof pid, "%ld", holder);
+        rc |= json_field (&line, "pid", NULL) | pbjson_buf_puts (&line, pid, (size_t) len);
+    }
+    rc |= json_field (&line, "started", ctl_started_kind (how));
+    rc |= json_field (&line, "started_how", started);
+    rc |= pbjson_buf_puts (&line, "}", 1);
+    if (rc == 0)
+        printf ("%s\n", line.data);
+    pbjson_buf_free (&line);
+}
+
 /*  0 when the collector answered or, when no target can be the collector,
     when every target answered; else 1.                                      */
 static int
@@ -394,6 +429,7 @@ cmd_status (int argc, char **argv)
         print_json (h.cfg, &h.workers, h.timeout);
     else
         print_text (h.cfg, &h.workers, h.timeout);
+    print_mitmdump (h.cfg, o.json);
     fflush (stdout);
     rc = exit_status (&h.workers);
     ctl_heartbeats_close (&h, "status");

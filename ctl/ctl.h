@@ -29,6 +29,7 @@ int cmd_start (int argc, char **argv);        /* cmd_start.c: start, stop, resta
 int cmd_stop (int argc, char **argv);
 int cmd_restart (int argc, char **argv);
 int cmd_mitm_options (int argc, char **argv);  /* cmd_mitm.c */
+int cmd_mitmdump (int argc, char **argv);      /* cmd_mitm.c */
 
 /*  TEXT as a whole number in [MIN, MAX]: digits only (no sign, no space);
     for the commands' numeric options (sub.c).                              */
@@ -56,7 +57,8 @@ extern const ctl_command_t ctl_config_command, ctl_keys_command, ctl_tail_comman
     ctl_flows_command, ctl_status_command, ctl_context_command, ctl_replay_command,
     ctl_buffer_command, ctl_forensic_command, ctl_threats_command, ctl_reputation_command,
     ctl_ban_command, ctl_unban_command, ctl_whitelist_command, ctl_topology_command,
-    ctl_start_command, ctl_stop_command, ctl_restart_command, ctl_mitm_options_command;
+    ctl_start_command, ctl_stop_command, ctl_restart_command, ctl_mitm_options_command,
+    ctl_mitmdump_command;
 
 /*  Option lines shared by the help texts.                                   */
 #define CTL_HELP_CONFIG                                                              \
@@ -254,6 +256,17 @@ int ctl_query_options (const ctl_command_t *cmd, int argc, char **argv,
     "     not be loaded\n"                                                           \
     CTL_HELP_EXIT_USAGE
 
+/*  cmd_mitm.c — mitmdump and the addon's options.                          */
+
+/*  Compare every running process that loads the addon with CFG (as
+    mitm-options --check), its lines after PREFIX on stdout; 0 when each
+    agrees and one runs at least.                                           */
+int ctl_mitm_check (const config_t *cfg, const char *prefix);
+/*  The addon's path into OUT: mitm.mitmdump.addon, else the installed one
+    (dpi-dualctl's ../share/dpi-dual/mitmproxy/dpi_bridge.py), else the
+    source tree's (a build tree); false when it cannot be read.              */
+bool ctl_mitm_addon (const config_t *cfg, char *out, size_t outlen);
+
 /*  procs.c — which process runs a worker on this host, and how it was
     started (start, stop, restart, status).                                  */
 
@@ -266,8 +279,15 @@ long ctl_lock_holder (const config_t *cfg, const char *name);
 /*  The pid in RUN_DIR/NAME.pid: 0 when there is no such file, -1 when it
     holds no pid.                                                             */
 long ctl_pidfile_read (const config_t *cfg, const char *name);
-/*  Is PID the binary dpi-NAME (/proc/PID/exe, else its comm)?              */
+/*  Is PID the binary dpi-NAME (/proc/PID/exe, else its comm)? For NAME
+    "mitmdump": does PID load the addon (an argument ending in
+    dpi_bridge.py)?                                                          */
 bool ctl_proc_is (long pid, const char *name);
+/*  PID's command line (/proc/PID/cmdline) into DATA of SIZE, split into
+    ARGV (at most MAX); the count, 0 when unreadable.                       */
+size_t ctl_proc_argv (long pid, char *data, size_t size, char **argv, size_t max);
+/*  Is one of ARGV (COUNT) the addon, a path ending in dpi_bridge.py?       */
+bool ctl_argv_loads_addon (char **argv, size_t count);
 /*  Has PID ended (no such process, or a zombie)?                            */
 bool ctl_proc_gone (long pid);
 
@@ -289,6 +309,8 @@ typedef enum {
     the pid file's pid (as ctl_lock_holder, ctl_pidfile_read).              */
 ctl_started_t ctl_how_started (const config_t *cfg, const char *name, ctl_init_t init,
                                long *holder, long *pidfile);
+/*  HOW as one word for status --json: none, stale, daemon, systemd, other.  */
+const char *ctl_started_kind (ctl_started_t how);
 /*  HOW as a phrase for status ("as a daemon by dpi-dualctl start (pid N,
     pid file P)", ...).                                                       */
 void ctl_describe_started (const config_t *cfg, const char *name, ctl_started_t how,

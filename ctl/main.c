@@ -28,6 +28,7 @@ static const entry_t s_commands[] = {
     { &ctl_stop_command, cmd_stop, "stop the workers start started (pid file checked by lock)" },
     { &ctl_restart_command, cmd_restart, "stop, then start" },
     { &ctl_mitm_options_command, cmd_mitm_options, "mitmdump's addon options from the YAML; --check the running ones" },
+    { &ctl_mitmdump_command, cmd_mitmdump, "run mitmdump with the addon and its options from the YAML" },
     { &ctl_context_command, cmd_context, "dpi-buffer: the recent requests of a client address" },
     { &ctl_replay_command, cmd_replay, "dpi-buffer: analyse a client's requests again" },
     { &ctl_buffer_command, cmd_buffer, "dpi-buffer: its counters (stats), its newest requests (dump)" },

@@ -80,9 +80,42 @@ ctl_pidfile_read (const config_t *cfg, const char *name)
     return pid > 0 && (*end == '\n' || !*end) ? pid : -1;
 }
 
+size_t
+ctl_proc_argv (long pid, char *data, size_t size, char **argv, size_t max)
+{
+    char path[64];
+    snprintf (path, sizeof path, "/proc/%ld/cmdline", pid);
+    FILE *file = fopen (path, "r");
+    if (!file)
+        return 0;
+    size_t n = fread (data, 1, size - 1, file);
+    fclose (file);
+    data[n] = 0;
+    size_t count = 0;
+    for (size_t at = 0; at < n && count < max; at += strlen (data + at) + 1)
+        argv[count++] = data + at;
+    return count;
+}
+
+bool
+ctl_argv_loads_addon (char **argv, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        size_t len = strlen (argv[i]);
+        if (len >= 13 && strcmp (argv[i] + len - 13, "dpi_bridge.py") == 0)
+            return true;
+    }
+    return false;
+}
+
 bool
 ctl_proc_is (long pid, const char *name)
 {
+    if (strcmp (name, "mitmdump") == 0) {
+        static char data[65536];
+        char *argv[1024];
+        return ctl_argv_loads_addon (argv, ctl_proc_argv (pid, data, sizeof data, argv, 1024));
+    }
     char path[64], exe[4096], binary[128];
     snprintf (binary, sizeof binary, "dpi-%s", name);
     snprintf (path, sizeof path, "/proc/%ld/exe", pid);
@@ -180,6 +213,17 @@ ctl_how_started (const config_t *cfg, const char *name, ctl_init_t init, long *h
     if (init == CTL_INIT_SYSTEMD && systemd_main_pid (name) == holder)
         return CTL_STARTED_SYSTEMD;
     return CTL_STARTED_OTHER;
+}
+
+const char *
+ctl_started_kind (ctl_started_t how)
+{
+    static const char *const kinds[] = {
+        [CTL_STARTED_NONE] = "none", [CTL_STARTED_STALE] = "stale",
+        [CTL_STARTED_DAEMON] = "daemon", [CTL_STARTED_SYSTEMD] = "systemd",
+        [CTL_STARTED_OTHER] = "other",
+    };
+    return kinds[how];
 }
 
 void

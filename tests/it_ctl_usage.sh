@@ -39,6 +39,7 @@ declare -A options=(
     [start]='-c, --config FILE|--via METHOD|--timeout SEC|--bin-dir DIR|--log-dir DIR|WORKER...|-h, --help|(default: detected|bus.heartbeat_interval + 10)|$DPI_DUAL_BIN_DIR|(default: global.run_dir)|global.workers, else those of global.mode'
     [stop]='-c, --config FILE|--via METHOD|--stop-timeout SEC|--kill|--lock-holder|WORKER...|-h, --help|(default 10)|(default: none, say so and exit 1)|(default: left running, exit 3)|  3  some run without a pid file'
     [mitm-options]='-c, --config FILE|--check|-h, --help|(default: print)'
+    [mitmdump]='-c, --config FILE|--dry-run|-h, --help|mitm.mitmdump.command'
     [restart]='-c, --config FILE|--via METHOD|--timeout SEC|--bin-dir DIR|--log-dir DIR|--stop-timeout SEC|--kill|--lock-holder|WORKER...|-h, --help|(default 10)|  3  some run without a pid file'
 )
 
@@ -53,7 +54,7 @@ has_all () {
 }
 
 # 1. help
-for cmd in config keys tail flows status topology start stop restart mitm-options; do
+for cmd in config keys tail flows status topology start stop restart mitm-options mitmdump; do
     for flag in --help -h; do
         run "$cmd" "$flag"
         check "$cmd $flag: exit 0 (got $status)" test "$status" -eq 0
@@ -72,7 +73,7 @@ check "tail --help: says it waits until Ctrl-C without --timeout" \
 for flag in --help -h; do
     run "$flag"
     check "dpi-dualctl $flag: exit 0 (got $status)" test "$status" -eq 0
-    for cmd in config keys tail flows status topology start stop restart mitm-options; do
+    for cmd in config keys tail flows status topology start stop restart mitm-options mitmdump; do
         check "dpi-dualctl $flag: $cmd's options and exit codes" has_all "$cmd"
     done
 done
@@ -117,6 +118,8 @@ usage_error stop stop -c "$work/cfg.yaml" bridge
 usage_error restart restart -c "$work/cfg.yaml" --json
 usage_error mitm-options mitm-options -c "$work/cfg.yaml" --json
 usage_error mitm-options mitm-options extra
+usage_error mitmdump mitmdump --check
+usage_error mitmdump mitmdump extra
 
 # 3. strict numbers: every numeric option of every command
 bad_value () {     # bad_value CMD OPTION VALUE
