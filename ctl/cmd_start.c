@@ -945,7 +945,8 @@ run (int argc, char **argv, const ctl_command_t *cmd)
         mitm_stop = o.named ? o.want_mitmdump
                             : ctl_pidfile_read (cfg, "mitmdump") || cfg->mitm.mitmdump.start;
     if (cmd == &ctl_restart_command && !o.named)
-        mitm_start = mitm_stop = cfg->mitm.mitmdump.start || ctl_pidfile_read (cfg, "mitmdump");
+        mitm_start = mitm_stop = (host[WORKER_BRIDGE_MITM] && cfg->mitm.mitmdump.start)
+                                 || ctl_pidfile_read (cfg, "mitmdump");
     int lock = take_ctl_lock (cfg, cmd->name);
     if (lock < 0) {
         config_destroy (&cfg);
