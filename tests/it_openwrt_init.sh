@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# it_openwrt_init.sh — openwrt/dpi-dual/files/dpi-dual.init, the procd init
+# script, OFFLINE: no OpenWrt here, no procd, no rc.common, no ubus. What is
+# checked and how:
+#   - sh -n, and shellcheck (as dash: OpenWrt's busybox ash is not a dialect
+#     shellcheck 0.9 knows) when shellcheck is installed;
+#   - the script's functions run in dash with a STUB of
+#     /lib/functions/procd.sh (procd_open_instance, procd_set_param,
+#     procd_close_instance, procd_add_reload_trigger record their arguments
+#     to a file; nothing is started), a stub of `uci` (the enabled option)
+#     and of `logger`, and the real dpi-dualctl of this build converting the
+#     package's UCI defaults (openwrt/dpi-dual/files/dpi-dual.config);
+#   - start_service: one instance per worker of this host, named after it,
+#     with `respawn`, the command /usr/bin/dpi-NAME -c /var/etc/dpi-dual.yaml
+#     (here under $work) and that file as its `file`; start_service NAME: that
+#     instance alone (what `dpi-dualctl start --via procd NAME` runs);
+#     a name not of this host, a UCI file with an error, enabled '0': no
+#     instance; service_triggers: the reload trigger on config dpi-dual.
+# Not checked here: rc.common's dispatch (start NAME adds an instance, stop
+# NAME deletes one: OpenWrt's own code), procd itself, the workers running
+# on OpenWrt, the package build (openwrt/dpi-dual/Makefile needs the SDK).
+# ctest sets BUILD_DIR and SOURCE_DIR.
+set -euo pipefail
+
+: "${BUILD_DIR:?BUILD_DIR must be set (ctest sets it)}"
+: "${SOURCE_DIR:?SOURCE_DIR must be set (ctest sets it)}"
+CTL="$BUILD_DIR/ctl/dpi-dualctl"
+INIT="$SOURCE_DIR/openwrt/dpi-dual/files/dpi-dual.init"
+DEFAULTS="$SOURCE_DIR/openwrt/dpi-dual/files/dpi-dual.config"
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export DPI_DUAL_CONFIG=$work/etc/dpi-dual.yaml     # never the host's /etc
+
+source "$(dirname "${BASH_SOURCE[0]}")/ctl_checks.sh"
+
+# 1. syntax, lint
+check "sh -n" sh -n "$INIT"
+if command -v shellcheck > /dev/null; then
+    check "shellcheck -s dash (no finding)" shellcheck -s dash "$INIT"
+else
+    echo "it_openwrt_init: shellcheck missing: the init script is not linted (sh -n only)"
+fi
+check "USE_PROCD=1" grep -qx 'USE_PROCD=1' "$INIT"
+
+# 2. The stubs (a STUB of procd.sh: it records, it starts nothing).
+cat > "$work/procd-stub.sh" <<'SH'
+# STUB of OpenWrt's /lib/functions/procd.sh for it_openwrt_init.sh
+procd_open_instance () { echo "open $*" >> "$CALLS"; }
+procd_set_param () { echo "param $*" >> "$CALLS"; }
+procd_close_instance () { echo "close" >> "$CALLS"; }
+procd_add_reload_trigger () { echo "trigger $*" >> "$CALLS"; }
+uci () { [ "$1 $2 $3" = "-q get dpi-dual.@global[0].enabled" ] && echo "$STUB_ENABLED"; }
+logger () { echo "logger $*" >> "$LOG"; }
+SH
+
+# run_init UCI-FILE FUNCTION [ARGS]: FUNCTION of the init script in dash,
+# the stubs loaded first, the paths moved under $work; $status, $work/calls,
+# $work/log, $work/out, $work/err
+run_init () {
+    local uci=$1
+    shift
+    : > "$work/calls"; : > "$work/log"
+    set +e
+    CALLS=$work/calls LOG=$work/log STUB_ENABLED=${STUB_ENABLED:-1} UCI_FILE=$uci \
+        dash -c '. "$0"; . "$1"; shift
+                 DPI_CTL=$CTL_BIN; DPI_UCI=$UCI_FILE; DPI_YAML=$WORK/var/etc/dpi-dual.yaml
+                 DPI_YAML_ETC=$WORK/etc/dpi-dual.yaml
+                 "$@"' "$work/procd-stub.sh" "$INIT" "$@" \
+        > "$work/out" 2> "$work/err" </dev/null
+    status=$?
+    set -e
+}
+# (dash -c takes the variables from the environment)
+export CTL_BIN=$CTL WORK=$work
+yaml=$work/var/etc/dpi-dual.yaml
+
+instances () { grep -c '^open ' "$work/calls" || true; }
+has_call () { grep -qFx -- "$1" "$work/calls"; }
+
+# 3. start_service: the package's defaults, mode dual: four instances.
+run_init "$DEFAULTS" start_service
+check "start: returns 0 (got $status)" test "$status" -eq 0
+check "start: the YAML generated" test -s "$yaml"
+check "start: the YAML passes config check" bash -c "'$CTL' config check -c '$yaml' > /dev/null 2>&1"
+check "start: 4 instances (got $(instances))" test "$(instances)" -eq 4
+for name in collector bridge-mitm buffer correlator; do
+    check "start: instance $name" has_call "open $name"
+    check "start: $name's command" has_call "param command /usr/bin/dpi-$name -c $yaml"
+done
+check "start: every instance respawns (4 respawn params)" \
+    test "$(grep -c '^param respawn 3600 5 5$' "$work/calls")" -eq 4
+check "start: the YAML is each instance's file (restart when it changes)" \
+    test "$(grep -c "^param file $yaml\$" "$work/calls")" -eq 4
+check "start: every instance closed" test "$(grep -c '^close$' "$work/calls")" -eq 4
+check "start: instances in order, each closed before the next opens" \
+    test "$(grep -E '^(open|close)' "$work/calls" | tr '\n' ' ')" = \
+         "open collector close open bridge-mitm close open buffer close open correlator close "
+
+# 4. start_service NAME: that instance alone.
+run_init "$DEFAULTS" start_service bridge-mitm
+check "start bridge-mitm: returns 0 (got $status)" test "$status" -eq 0
+check "start bridge-mitm: one instance (got $(instances))" test "$(instances)" -eq 1
+check "start bridge-mitm: it" has_call "open bridge-mitm"
+check "start bridge-mitm: its command" has_call "param command /usr/bin/dpi-bridge-mitm -c $yaml"
+
+# 5. A worker the host does not run: refused, no instance.
+sed "s/^\t#list workers 'collector'/\tlist workers 'collector'/; s/^\t#list workers 'bridge-mitm'/\tlist workers 'bridge-mitm'/" \
+    "$DEFAULTS" > "$work/router.config"
+run_init "$work/router.config" start_service
+check "router (workers collector, bridge-mitm): 2 instances (got $(instances))" \
+    test "$(instances)" -eq 2
+check "router: collector" has_call "open collector"
+check "router: bridge-mitm" has_call "open bridge-mitm"
+run_init "$work/router.config" start_service buffer
+check "start buffer on the router: returns 1 (got $status)" test "$status" -eq 1
+check "start buffer on the router: no instance" test "$(instances)" -eq 0
+check "start buffer on the router: said" grep -qF "buffer is not one of this host's workers: collector bridge-mitm" "$work/err"
+
+# 6. A UCI file with an error: nothing started, the error in syslog with its line.
+printf "config global 'global'\n\toption mode 'dual\n" > "$work/bad.config"
+rm -f "$yaml"
+run_init "$work/bad.config" start_service
+check "bad UCI: returns 1 (got $status)" test "$status" -eq 1
+check "bad UCI: no instance" test "$(instances)" -eq 0
+check "bad UCI: no YAML written" test ! -e "$yaml"
+check "bad UCI: the error logged with FILE:LINE" \
+    grep -qF "$work/bad.config:2: unterminated ' quote" "$work/log"
+
+# 7. enabled '0': nothing, and said.
+STUB_ENABLED=0 run_init "$DEFAULTS" start_service
+check "disabled: returns 0 (got $status)" test "$status" -eq 0
+check "disabled: no instance" test "$(instances)" -eq 0
+check "disabled: said" grep -qF "disabled (option enabled '0'" "$work/log"
+
+# 8. No UCI file: the YAML in /etc/dpi-dual is used as it is.
+mkdir -p "$work/etc"
+printf 'global:\n  workers: [correlator]\n' > "$work/etc/dpi-dual.yaml"
+run_init "$work/no-such-uci" start_service
+check "no UCI: returns 0 (got $status)" test "$status" -eq 0
+check "no UCI: the correlator from /etc/dpi-dual/dpi-dual.yaml" \
+    has_call "param command /usr/bin/dpi-correlator -c $work/etc/dpi-dual.yaml"
+check "no UCI: one instance (got $(instances))" test "$(instances)" -eq 1
+
+# 9. The reload trigger.
+run_init "$DEFAULTS" service_triggers
+check "service_triggers: reload on config dpi-dual" has_call "trigger dpi-dual"
+
+# 10. ctl/cmd_start.c calls the script as `/etc/init.d/dpi-dual start|stop NAME`.
+check "cmd_start.c: start NAME" grep -qF '"/etc/init.d/dpi-dual", "start", (char *) name' \
+    "$SOURCE_DIR/ctl/cmd_start.c"
+check "cmd_start.c: stop NAME" grep -qF '"/etc/init.d/dpi-dual", "stop", (char *) name' \
+    "$SOURCE_DIR/ctl/cmd_start.c"
+
+echo "it_openwrt_init: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]
