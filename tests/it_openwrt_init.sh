@@ -16,9 +16,15 @@
 #     instance alone (what `dpi-dualctl start --via procd NAME` runs);
 #     a name not of this host, a UCI file with an error, enabled '0': no
 #     instance; service_triggers: the reload trigger on config dpi-dual.
+#   - openwrt/dpi-dual/Makefile read by GNU make with STUBS of OpenWrt's
+#     rules.mk, package.mk and cmake.mk (the INSTALL_* commands as the SDK
+#     defines them, BuildPackage a target that runs Build/Prepare and
+#     Package/dpi-dual/install): the source copy has what CMake needs, and the
+#     install puts this build's binaries (cmake --install), the init script,
+#     the UCI defaults, the rules and the YAML link where they belong.
 # Not checked here: rc.common's dispatch (start NAME adds an instance, stop
 # NAME deletes one: OpenWrt's own code), procd itself, the workers running
-# on OpenWrt, the package build (openwrt/dpi-dual/Makefile needs the SDK).
+# on OpenWrt, the package's DEPENDS and its cross build (that needs the SDK).
 # ctest sets BUILD_DIR and SOURCE_DIR.
 set -euo pipefail
 
@@ -151,6 +157,58 @@ check "cmd_start.c: start NAME" grep -qF '"/etc/init.d/dpi-dual", "start", (char
     "$SOURCE_DIR/ctl/cmd_start.c"
 check "cmd_start.c: stop NAME" grep -qF '"/etc/init.d/dpi-dual", "stop", (char *) name' \
     "$SOURCE_DIR/ctl/cmd_start.c"
+
+# 11. The package Makefile against STUBS of the SDK's make files.
+stub=$work/sdk
+mkdir -p "$stub/include" "$stub/build/dpi-dual" "$stub/root"
+DESTDIR=$stub/pkg-install cmake --install "$BUILD_DIR" --prefix /usr > /dev/null
+cat > "$stub/rules.mk" <<'MK'
+# STUB of OpenWrt's rules.mk
+INCLUDE_DIR := $(TOPDIR)/include
+INSTALL_DIR := install -d -m0755
+INSTALL_BIN := install -m0755
+INSTALL_DATA := install -m0644
+INSTALL_CONF := install -m0600
+CP := cp -fpR
+LN := ln -sf
+MK
+cat > "$stub/include/package.mk" <<'MK'
+# STUB of OpenWrt's package.mk: BuildPackage prepares and installs
+PKG_BUILD_DIR := $(STUB)/build/$(PKG_NAME)
+PKG_INSTALL_DIR := $(STUB)/pkg-install
+define BuildPackage
+stub-install:
+	$$(call Build/Prepare)
+	$$(call Package/$(1)/install,$(STUB)/root)
+endef
+MK
+cat > "$stub/include/cmake.mk" <<'MK'
+# STUB of OpenWrt's cmake.mk
+CMAKE_OPTIONS :=
+MK
+pkgdir=$SOURCE_DIR/openwrt/dpi-dual
+set +e
+make -s -C "$pkgdir" TOPDIR="$stub" STUB="$stub" stub-install > "$work/make.out" 2>&1
+mstatus=$?
+set -e
+check "Makefile with stub SDK: install runs (got $mstatus: $(tail -3 "$work/make.out"))" \
+    test "$mstatus" -eq 0
+for f in CMakeLists.txt common/uci.c ctl/cmd_uci.c proto deploy/systemd/CMakeLists.txt \
+         docs/DESIGN.md bench tests/CMakeLists.txt; do
+    check "Build/Prepare copied $f" test -e "$stub/build/dpi-dual/$f"
+done
+for f in usr/bin/dpi-collector usr/bin/dpi-bridge-mitm usr/bin/dpi-buffer usr/bin/dpi-correlator \
+         usr/bin/dpi-dualctl etc/init.d/dpi-dual; do
+    check "installed, executable: /$f" test -x "$stub/root/$f"
+done
+check "installed: /etc/config/dpi-dual is the UCI defaults" \
+    cmp -s "$stub/root/etc/config/dpi-dual" "$DEFAULTS"
+check "installed: /etc/dpi-dual/rules.yaml" test -s "$stub/root/etc/dpi-dual/rules.yaml"
+check "installed: /etc/dpi-dual/dpi-dual.yaml links to /var/etc/dpi-dual.yaml" \
+    test "$(readlink "$stub/root/etc/dpi-dual/dpi-dual.yaml")" = /var/etc/dpi-dual.yaml
+check "installed: the mitmproxy addon" test -s "$stub/root/usr/lib/dpi-dual/dpi_bridge.py"
+check "init script: the binaries where the package puts them" \
+    grep -qx 'DPI_BIN=/usr/bin' "$INIT"
 
 echo "it_openwrt_init: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]
