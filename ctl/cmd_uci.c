@@ -497,8 +497,9 @@ s_finish (conv_t *self)
     if (slot->set)
         for (size_t i = 0; i < slot->count; i++) {
             const worker_info_t *info = worker_find (slot->items[i]);
-            if (info)
-                run[info->id] = true;
+            if (!info)
+                return;     /* not a worker: the loader says so, at its line */
+            run[info->id] = true;
         }
     else
         for (int id = 0; id < WORKER_COUNT; id++)
