@@ -14,8 +14,10 @@
 #     with `respawn`, the command /usr/bin/dpi-NAME -c /var/etc/dpi-dual.yaml
 #     (here under $work) and that file as its `file`; start_service NAME: that
 #     instance alone (what `dpi-dualctl start --via procd NAME` runs);
-#     a name not of this host, a UCI file with an error, enabled '0': no
-#     instance; service_triggers: the reload trigger on config dpi-dual.
+#     a name not of this host, a UCI file with an error and no previous
+#     YAML, enabled '0': no instance; a UCI file with an error after a good
+#     start: the previous YAML's instances; service_triggers: the reload
+#     trigger on config dpi-dual.
 #   - openwrt/dpi-dual/Makefile read by GNU make with STUBS of OpenWrt's
 #     rules.mk, package.mk and cmake.mk (the INSTALL_* commands as the SDK
 #     defines them, BuildPackage a target that runs Build/Prepare and
@@ -132,6 +134,14 @@ check "bad UCI: no instance" test "$(instances)" -eq 0
 check "bad UCI: no YAML written" test ! -e "$yaml"
 check "bad UCI: the error logged with FILE:LINE" \
     grep -qF "$work/bad.config:2: unterminated ' quote" "$work/log"
+# ... and with a previous good YAML (a reload with a typo): the workers keep it.
+run_init "$DEFAULTS" start_service
+cp "$yaml" "$work/good.yaml"
+run_init "$work/bad.config" start_service
+check "bad UCI, previous YAML: returns 0 (got $status)" test "$status" -eq 0
+check "bad UCI, previous YAML: left as it was" cmp -s "$yaml" "$work/good.yaml"
+check "bad UCI, previous YAML: the instances from it (got $(instances))" test "$(instances)" -eq 4
+check "bad UCI, previous YAML: said" grep -qF "the workers keep the previous configuration" "$work/log"
 
 # 7. enabled '0': nothing, and said.
 STUB_ENABLED=0 run_init "$DEFAULTS" start_service
