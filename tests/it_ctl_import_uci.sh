@@ -48,16 +48,24 @@ for part in sys.argv[2].split('.'):
     d = d[part]
 print(json.dumps(d))
 PY
-    else    # the leaf's line under its sections, good enough for unique leaves
-        local leaf=${1##*.}
-        grep -m1 -E "^ *$leaf: " "$work/eff.yaml" | sed -E "s/^ *$leaf: //" \
-            | sed -E 's/^([^"\[].*)$/\1/'
+    else    # the key's line, its path made from the indentation (2 spaces a level)
+        awk -v key="$1" '{
+            match($0, /^ */); d = RLENGTH / 2; line = substr($0, RLENGTH + 1)
+            if (line == "" || line ~ /^#/) next
+            k = line; sub(/:.*/, "", k); path[d] = k
+            p = path[0]; for (i = 1; i <= d; i++) p = p "." path[i]
+            if (p == key) { v = line; sub(/^[^:]*: ?/, "", v); print v; exit }
+        }' "$work/eff.yaml"
     fi
 }
 is () {             # is KEY JSON-VALUE
     local got
+    local want=$2
     got=$(value "$1")
-    [[ $got == "$2" ]] || { echo "  $1 is $got, not $2" >&2; return 1; }
+    if [[ $have_yaml == 0 ]]; then    # config check quotes strings, not enums
+        got=${got//\"/}; want=${want//\"/}
+    fi
+    [[ $got == "$want" ]] || { echo "  $1 is $got, not $want" >&2; return 1; }
 }
 
 # 1. SecuBox's file as shipped: converts (exit 0), the YAML passes config
