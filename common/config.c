@@ -1065,6 +1065,28 @@ s_keep_origin (loader_t *self)
 //  Public API
 
 const char *
+config_key_path (size_t i)
+{
+    return i < KEY_COUNT ? s_keys[i].path : NULL;
+}
+
+config_key_type_t
+config_key_type (const char *path)
+{
+    int row = s_find_key (path);
+    if (row < 0)
+        return CONFIG_KEY_NONE;
+    switch (s_keys[row].type) {
+        case KEY_BOOL:    return CONFIG_KEY_BOOL;
+        case KEY_INT:     return CONFIG_KEY_INT;
+        case KEY_STRING:  return CONFIG_KEY_STRING;
+        case KEY_ENUM:    return CONFIG_KEY_ENUM;
+        case KEY_STRLIST: return CONFIG_KEY_LIST;
+    }
+    return CONFIG_KEY_NONE;
+}
+
+const char *
 config_default_path (void)
 {
     const char *env = getenv ("DPI_DUAL_CONFIG");

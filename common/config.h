@@ -224,6 +224,16 @@ void config_errors_clear (config_errors_t *errors);
 /*  Print the effective configuration as YAML that config_load accepts.     */
 void config_print (const config_t *self, FILE *out);
 
+/*  The keys of the file, for tools that write one (dpi-dualctl config
+    import-uci): the dotted path of key I in file order, NULL past the last.
+    config_key_type: its type, CONFIG_KEY_NONE when PATH is no key.         */
+typedef enum {
+    CONFIG_KEY_NONE, CONFIG_KEY_BOOL, CONFIG_KEY_INT, CONFIG_KEY_STRING, CONFIG_KEY_ENUM,
+    CONFIG_KEY_LIST,
+} config_key_type_t;
+const char *config_key_path (size_t i);
+config_key_type_t config_key_type (const char *path);
+
 /*  Name of a mode, "dual", "mitm-only", "tap-only".                         */
 const char *config_mode_name (int mode);
 

@@ -855,7 +855,9 @@ do_start (const config_t *cfg, const opts_t *o, const bool want[WORKER_COUNT], b
     }
     if (o->config_path && init != CTL_INIT_DAEMON && strcmp (config, CONFIG_DEFAULT_PATH) != 0)
         fprintf (stderr, "dpi-dualctl start: note: the %s services read their own "
-                 "configuration (" CONFIG_DEFAULT_PATH "), not %s\n", ctl_init_name (init),
+                 "configuration (%s), not %s\n", ctl_init_name (init),
+                 init == CTL_INIT_PROCD ? "/etc/config/dpi-dual, converted by "
+                 "/etc/init.d/dpi-dual; else " CONFIG_DEFAULT_PATH : CONFIG_DEFAULT_PATH,
                  config);
     size_t ntargets = 0;
     ctl_target_t *targets = ctl_targets (cfg, NULL, 0, false, &ntargets);

@@ -31,6 +31,10 @@ int cmd_restart (int argc, char **argv);
 int cmd_mitm_options (int argc, char **argv);  /* cmd_mitm.c */
 int cmd_mitmdump (int argc, char **argv);      /* cmd_mitm.c */
 
+/*  config import-uci (cmd_uci.c): FILE converted to YAML on OUT, or on
+    stdout when OUT is NULL; the exit code (0, or 1: errors, on stderr).     */
+int ctl_import_uci (const char *file, const char *out);
+
 /*  TEXT as a whole number in [MIN, MAX]: digits only (no sign, no space);
     for the commands' numeric options (sub.c).                              */
 bool ctl_parse_count (const char *text, long min, long max, long *out);

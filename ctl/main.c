@@ -18,7 +18,7 @@ typedef struct {
 } entry_t;
 
 static const entry_t s_commands[] = {
-    { &ctl_config_command, cmd_config, "check a configuration file, print the effective one" },
+    { &ctl_config_command, cmd_config, "check a configuration file; convert a UCI file to YAML" },
     { &ctl_keys_command, cmd_keys, "write a CURVE certificate pair, or the forensic log's key" },
     { &ctl_tail_command, cmd_tail, "print bus messages as JSON lines" },
     { &ctl_flows_command, cmd_flows, "the most recent flows from tap.flow, as a table" },

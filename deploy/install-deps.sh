@@ -15,6 +15,8 @@ packages=(
     graphviz
     # systemd-analyze verify/security on the units (deploy/systemd; PID 1 need not be systemd)
     systemd
+    # the OpenWrt init script linted (tests/it_openwrt_init.sh; skipped, and said, without it)
+    shellcheck
     # MITM stream: the bridge, and the real programs its tests run
     libvectorscan-dev libjansson-dev haproxy mitmproxy wrk openssl
     # dpi-buffer: deep analysis (ModSecurity + OWASP CRS), forensic log, replay

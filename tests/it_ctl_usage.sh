@@ -30,7 +30,7 @@ err_has () { grep -qF -- "$1" "$work/err"; }
 # The options of each command, as its help lists them, and a default each
 # help must state.
 declare -A options=(
-    [config]='FILE, -c, --config FILE|-h, --help|DPI_DUAL_CONFIG|built-in defaults'
+    [config]='FILE, -c, --config FILE|-h, --help|DPI_DUAL_CONFIG|built-in defaults|config import-uci UCI-FILE [-o OUT]|-o, --output OUT|(default: stdout)|config workers [-c FILE | FILE]|UCI-FILE:LINE'
     [keys]='NAME|DIR|-h, --help|(default: the current directory)'
     [tail]='-c, --config FILE|--connect EP|-n, --count COUNT|--timeout SEC|--count-only|TOPIC-PREFIX...|-h, --help|(default: no limit)|(default: none, wait until Ctrl-C)|(default: every topic)'
     [flows]='-c, --config FILE|--connect EP|-n, --count N|--timeout SEC|--json|-h, --help|1 to 1000 (default 20)|(default 5)'
@@ -65,6 +65,11 @@ for cmd in config keys tail flows status topology start stop restart mitm-option
 done
 run config check --help
 check "config check --help: exit 0" test "$status" -eq 0
+run config import-uci --help
+check "config import-uci --help: exit 0" test "$status" -eq 0
+check "config import-uci --help: the SecuBox mapping" has "correlation.auto_ban_threshold  correlation.threat_threshold"
+run config workers -h
+check "config workers -h: exit 0" test "$status" -eq 0
 run keys new --help
 check "keys new --help: exit 0" test "$status" -eq 0
 run tail --help
@@ -91,6 +96,13 @@ usage_error COMMAND
 usage_error COMMAND frobnicate
 usage_error config config
 usage_error config config check a.yaml b.yaml
+usage_error config config import-uci
+usage_error config config import-uci a.uci b.uci
+usage_error config config import-uci a.uci -o
+usage_error config config import-uci a.uci -o x.yaml --output y.yaml
+usage_error config config import-uci --bogus a.uci
+usage_error config config workers a.yaml b.yaml
+usage_error config config workers --bogus
 usage_error keys keys new
 usage_error keys keys new a/b "$work"
 usage_error tail tail -c "$work/cfg.yaml" --bogus

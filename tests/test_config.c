@@ -674,6 +674,30 @@ test_mode_names (tally_t *t)
     CHECK_STR (config_mode_name (-1), "unknown");
 }
 
+/*  The key table as config import-uci reads it: every key once, in file
+    order, its type; sections and unknown paths are no keys.                */
+static void
+test_key_table (tally_t *t)
+{
+    size_t count = 0;
+    while (config_key_path (count))
+        count++;
+    CHECK (count > 50);
+    CHECK_STR (config_key_path (0), "global.mode");
+    CHECK (config_key_path (count) == NULL);
+    CHECK (config_key_type ("global.mode") == CONFIG_KEY_ENUM);
+    CHECK (config_key_type ("global.workers") == CONFIG_KEY_LIST);
+    CHECK (config_key_type ("bus.curve.enabled") == CONFIG_KEY_BOOL);
+    CHECK (config_key_type ("tap.max_flows") == CONFIG_KEY_INT);
+    CHECK (config_key_type ("bus.endpoints.bridge_mitm") == CONFIG_KEY_STRING);
+    CHECK (config_key_type ("bus.curve") == CONFIG_KEY_NONE);
+    CHECK (config_key_type ("tap.user") == CONFIG_KEY_NONE);
+    CHECK (config_key_type ("") == CONFIG_KEY_NONE);
+    for (size_t i = 0; i < count; i++)
+        for (size_t j = i + 1; j < count; j++)
+            CHECK (strcmp (config_key_path (i), config_key_path (j)) != 0);
+}
+
 int
 main (void)
 {
@@ -704,5 +728,6 @@ main (void)
     test_unreadable (t);
     test_mode_names (t);
     test_workers (t);
+    test_key_table (t);
     return tally_report (&tally);
 }
