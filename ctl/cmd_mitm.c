@@ -217,12 +217,7 @@ ctl_mitm_addon (const config_t *cfg, char *out, size_t outlen)
         return access (out, R_OK) == 0;
     }
     char self[PATH_MAX];
-    ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = 0;
-        char *slash = strrchr (self, '/');
-        if (slash)
-            *slash = 0;
+    if (ctl_self_path (true, self, sizeof self)) {
         snprintf (out, outlen, "%s/../share/dpi-dual/mitmproxy/dpi_bridge.py", self);
         char real[PATH_MAX];
         if (realpath (out, real) && access (real, R_OK) == 0) {

@@ -285,12 +285,7 @@ find_binary (const opts_t *o, const char *name, char *out, size_t outlen)
         return is_executable (out);
     }
     char self[PATH_MAX];
-    ssize_t n = readlink ("/proc/self/exe", self, sizeof self - 1);
-    if (n > 0) {
-        self[n] = 0;
-        char *slash = strrchr (self, '/');
-        if (slash)
-            *slash = 0;
+    if (ctl_self_path (true, self, sizeof self)) {
         int n1 = snprintf (out, outlen, "%s/dpi-%s", self, name);
         if (n1 > 0 && (size_t) n1 < outlen && is_executable (out))
             return true;
@@ -573,13 +568,11 @@ start_daemon (const config_t *cfg, const opts_t *o, const char *config, job_t *j
     const char *name = job->name;
     char bin[PATH_MAX];
     if (job->mitmdump) {                /* dpi-dualctl mitmdump: ourselves   */
-        ssize_t n = readlink ("/proc/self/exe", bin, sizeof bin - 1);
-        if (n <= 0) {
+        if (!ctl_self_path (false, bin, sizeof bin)) {
             fprintf (stderr, "dpi-dualctl start: mitmdump: /proc/self/exe: %s\n",
                      strerror (errno));
             return false;
         }
-        bin[n] = 0;
     }
     else if (!find_binary (o, name, bin, sizeof bin)) {
         fprintf (stderr, "dpi-dualctl start: %s: no executable %s (in %s)\n", name, bin,

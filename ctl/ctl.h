@@ -287,6 +287,9 @@ long ctl_pidfile_read (const config_t *cfg, const char *name);
     "mitmdump": does PID load the addon (an argument ending in
     dpi_bridge.py)?                                                          */
 bool ctl_proc_is (long pid, const char *name);
+/*  dpi-dualctl's own path (/proc/self/exe), or with DIR its directory,
+    into OUT; false when it cannot be read.                                  */
+bool ctl_self_path (bool dir, char *out, size_t outlen);
 /*  PID's command line (/proc/PID/cmdline) into DATA of SIZE, split into
     ARGV (at most MAX); the count, 0 when unreadable.                       */
 size_t ctl_proc_argv (long pid, char *data, size_t size, char **argv, size_t max);

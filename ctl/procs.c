@@ -80,6 +80,19 @@ ctl_pidfile_read (const config_t *cfg, const char *name)
     return pid > 0 && (*end == '\n' || !*end) ? pid : -1;
 }
 
+bool
+ctl_self_path (bool dir, char *out, size_t outlen)
+{
+    ssize_t n = readlink ("/proc/self/exe", out, outlen - 1);
+    if (n <= 0)
+        return false;
+    out[n] = 0;
+    char *slash = strrchr (out, '/');
+    if (dir && slash)
+        *slash = 0;
+    return true;
+}
+
 size_t
 ctl_proc_argv (long pid, char *data, size_t size, char **argv, size_t max)
 {
