@@ -519,7 +519,7 @@ static int
 read_chunks (reader_t *r, stream_t *stream, forensic_record_fn *fn, void *arg)
 {
     for (;;) {
-        uint32_t len;
+        uint32_t len = 0;       /* set by next_chunk when it returns 0 (GCC -O2 + fortify cannot see it) */
         int rc = next_chunk (r, &len);
         if (rc > 0)
             return bad (r, false, "no FINAL chunk: cut short (or still being written)");

@@ -21,7 +21,7 @@ static const worker_option_t s_options[] = {
                      "publish nothing, take no lock (several offline runs may share a run_dir)" },
     [OPT_WAIT] = { "wait-subscriber", 0, "SEC",
                    "offline: wait up to SEC seconds for a first subscriber (e.g. a remote one;\n"
-                   "                             local ones that are starting are always waited for)" },
+                   "local ones that are starting are always waited for)" },
     { NULL, 0, NULL, NULL },
 };
 

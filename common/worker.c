@@ -46,8 +46,9 @@ struct worker_t {
 static void
 usage (const worker_t *w, FILE *out)
 {
-    fprintf (out, "usage: %s [-c FILE] [-q | -v] %s\n", w->program,
-             w->def->synopsis ? w->def->synopsis : "");
+    const char *synopsis = w->def->synopsis && *w->def->synopsis ? w->def->synopsis : NULL;
+    fprintf (out, "usage: %s [-c FILE] [-q | -v]%s%s\n", w->program, synopsis ? " " : "",
+             synopsis ? synopsis : "");
 }
 
 static void
@@ -56,7 +57,15 @@ help_row (const char *letter, const char *name, const char *arg, const char *tex
     char left[64];
     snprintf (left, sizeof left, "%s%s--%s%s%s", letter, *letter ? ", " : "    ", name,
               arg ? " " : "", arg ? arg : "");
-    printf ("  %-26s %s\n", left, text);
+    printf ("  %-26s ", left);
+    /* a text of several lines: each further line under the first           */
+    for (const char *line = text, *nl; *line; line = nl + 1) {
+        nl = strchr (line, '\n');
+        int len = nl ? (int) (nl - line) : (int) strlen (line);
+        printf ("%s%.*s\n", line == text ? "" : "                             ", len, line);
+        if (!nl)
+            break;
+    }
 }
 
 static void

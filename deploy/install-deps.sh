@@ -24,6 +24,12 @@ packages=(
     libgoogle-perftools-dev
     # bench/mitm-overhead: instructions and syscalls per request
     valgrind linux-perf
+    # the man pages (docs/man/*.scd, built by cmake)
+    scdoc
+    # the Debian packages (debian/, dpkg-buildpackage) and tests/it_deb_package.sh:
+    # debhelper builds them, lintian checks them, debootstrap makes the clean
+    # Debian 12 the test installs them into
+    debhelper lintian debootstrap
 )
 
 missing=()
