@@ -405,6 +405,10 @@ handler_actor (zsock_t *pipe, void *arg)
     if (!h.allow_any)
         reload_keys (&h);
     h.poller = zpoller_new (pipe, h.zap, NULL);
+    /* the worker sets zsys_interrupted at SIGTERM; without nonstop, every
+       zpoller_wait after it returns NULL at once and $TERM is never read */
+    if (h.poller)
+        zpoller_set_nonstop (h.poller, true);
     args->started = true;
     zsock_signal (pipe, 0);
     while (true) {              /* until $TERM: an interrupt is the worker's */

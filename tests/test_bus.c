@@ -409,6 +409,43 @@ test_curve_two_hosts (tally_t *t)
     config_destroy (&acfg_srv);
 }
 
+/*  A worker sets zsys_interrupted at SIGTERM (worker.c). An event for the
+    ZAP handler after that (a client leaving, the monitor stopped) must not
+    leave it spinning in zpoller_wait (which returns NULL at once while
+    zsys_interrupted is set) instead of reading $TERM: the publisher's
+    destroy waited for it forever (dpi-buffer hung at exit in
+    it_two_hosts). SIGALRM ends a hung run.                                  */
+static void
+test_curve_exit_interrupted (tally_t *t)
+{
+    test_certs_t c;
+    test_certs_make (s_dir, &c);
+    config_t *scfg = test_config (), *ccfg = test_config ();
+    scfg->bus.curve.enabled = ccfg->bus.curve.enabled = true;
+    test_set_str (&scfg->bus.curve.cert, c.server);
+    test_set_str (&scfg->bus.curve.allow_dir, c.allow);
+    test_set_str (&ccfg->bus.curve.cert, c.client);
+    test_set_str (&ccfg->bus.curve.server_cert, c.server);
+    bus_pub_t *pub = bus_pub_new (scfg, "buffer", "tcp://127.0.0.1:*");
+    bus_sub_t *sub = bus_sub_new (ccfg);
+    check (t, pub && sub, "CURVE publisher and client");
+    if (!pub || !sub)
+        return;
+    bus_sub_attach (sub, bus_pub_endpoint (pub));
+    bus_sub_subscribe (sub, "");
+    check (t, bus_pub_wait_subscriber (pub, 5000) == 0, "client subscribed");
+    zsys_interrupted = 1;               /* SIGTERM, as the worker takes it */
+    bus_sub_destroy (&sub);             /* the client leaves: an event for the handler */
+    zclock_sleep (300);
+    alarm (20);
+    bus_pub_destroy (&pub);             /* the last hold: $TERM to the handler */
+    alarm (0);
+    zsys_interrupted = 0;
+    check (t, pub == NULL, "a CURVE publisher closes after an interrupt");
+    config_destroy (&scfg);
+    config_destroy (&ccfg);
+}
+
 static void
 test_heartbeat (tally_t *t)
 {
@@ -512,6 +549,7 @@ main (void)
     test_garbage (&t);
     test_curve (&t);
     test_curve_two_hosts (&t);
+    test_curve_exit_interrupted (&t);
     test_heartbeat (&t);
     test_bad_endpoints (&t);
     char cmd[700];
