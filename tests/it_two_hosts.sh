@@ -583,7 +583,7 @@ done
 ok "no clean request failed; nothing else died; no sanitizer report; dpi-dualctl stop on both hosts"
 
 # the figures of part 1-8
-$PY - "$TMP/a_tail.jsonl" "$TMP/r_tail.jsonl" "$TMP/topo-final.json" > "$TMP/figures.txt" <<'PY' \
+$PY - "$TMP/a_tail.jsonl" "$TMP/r_tail.jsonl" "$TMP/topo-final.json" "$TMP/topo-d.json" > "$TMP/figures.txt" <<'PY' \
     || fail "figures: $(cat "$TMP/figures.txt")"
 import collections, json, sys
 def lines(p):
@@ -620,6 +620,12 @@ for e in t["edges"]:
           f"out of order {e.get('out_of_order', 0)}")
     if e.get("gaps", 0):
         problems.append(f"gaps on {e['from']} -> {e['to']}")
+# the bridge's decision edge is new since its restart: as it was before the bridge's kill
+for e in json.load(open(sys.argv[4]))["edges"]:
+    if e["from"] == "correlator@analysis" and e["to"] == "bridge-mitm@router":
+        print(f"edge across {e['from']} -> {e['to']} (decision), before the bridge's kill: "
+              f"received {e.get('received', 0)}, gaps {e.get('gaps', 0)}, restarts "
+              f"{e.get('restarts', 0)}")
 for topic in ("tap.flow", "mitm.request", "decision"):
     if recv[topic] == 0:
         problems.append(f"nothing of {topic} received across the link")
@@ -684,7 +690,7 @@ echo "  its start)"
 sed 's/^/  /' "$TMP/figures.txt"
 echo "  gaps counted by the tails across the link: $gaps_tail"
 echo "  banned clients after the bridge's kill -9 and restart:$ban_after_restart"
-echo "  auth_refused on the router's bridge after one unlisted key: $refused"
+echo "  auth_refused on the router's bridge after one unlisted client (3 s of retries): $refused"
 echo "  reconnect after kill -9 (start -> first message of the new instance across the link):"
 echo "    bridge-mitm (router -> analysis): ${reconnect_bridge_ms} ms"
 echo "    correlator (analysis -> router):  ${reconnect_correlator_ms} ms"
