@@ -5,7 +5,8 @@
 #      | veth 10.77.0.0/24
 #   "router" namespace: HAProxy (TLS on 10.77.0.1:443) -> mitmdump + dpi_bridge.py ->
 #      backend (tests/lib/mitm_chain.sh, CHAIN_NETNS); its client-facing veth mirrored by
-#      deploy/mirror-setup.sh (software mode) to a dummy interface: dpi-collector captures
+#      deploy/mirror-setup.sh (software mode) to a capture interface (dummy, or a veth pair
+#      where the kernel has no dummy): dpi-collector captures
 #      there; dpi-bridge-mitm. Its own YAML: global.workers [collector, bridge-mitm].
 #      | veth 10.78.0.0/24 (router 10.78.0.1, analysis 10.78.0.2)
 #   "analysis" namespace: dpi-buffer (CRS) and dpi-correlator (auto_ban). Its own YAML:
@@ -23,7 +24,7 @@
 #      tail says "no message: handshake ... the server refused our key"; a client with
 #      the wrong server key: tail says "... server key mismatch?";
 #   4. `dpi-dualctl topology` (the analysis host's file names both hosts' endpoints):
-#      4 workers up on 2 hosts, the 6 edges, 3 of them across the hosts;
+#      4 workers up on 2 hosts, the 6 edges, 4 of them across the hosts;
 #   5. attacks from 10.77.0.66 (blocked live by the bridge's rules) make the correlator
 #      on the analysis host ban it; the decision crosses back and the router's bridge
 #      answers that client's next clean request 403 (ban-list); time correlator ->
@@ -229,7 +230,8 @@ stop_host() {       # stop_host R|A FILE RUN LABEL: dpi-dualctl stop; a worker t
         p=$(cat "$f" 2> /dev/null) || continue
         alive "$p" || continue
         echo "--- $(basename "$f" .pid) (pid $p) does not stop; its threads:"
-        gdb -p "$p" -batch -ex 'thread apply all bt' 2> /dev/null | grep -E '^(Thread|#)' | head -n 80
+        gdb -p "$p" -batch -ex 'thread apply all bt' 2> /dev/null | grep -E '^(Thread|#)' \
+            | head -n 80 || true
     done
     fail "dpi-dualctl stop on the $label: exit $rc: $(cat "$TMP/stop.out")"
 }
