@@ -35,9 +35,10 @@
 #      correlator, and the bridge and the buffer count the restart (restarts, no gap);
 #      time from the start command to the new instance's first message on the router;
 #   7. the same for the bridge (router): the analysis host's buffer and correlator
-#      reconnect on their own and count its restart. (Measured, not asserted: whether
-#      the new bridge still refuses the clients banned before; its ban list from
-#      `decision` is in its memory, and nothing re-sends it.)
+#      reconnect on their own and count its restart; the clients banned before are
+#      refused again (the correlator sends the running bans again to a bridge instance
+#      new to it: the bridge keeps them in memory only), and the buffer does not replay
+#      them a second time;
 #   8. no clean request failed or was blocked; no worker other than the killed ones
 #      changed pid; no sanitizer report in any log; `dpi-dualctl stop` on both hosts;
 #   9. the router behind NAT (">"/"@", DESIGN §4): the collector connects OUT to the
@@ -442,6 +443,10 @@ ban_through() {     # ban_through IP LABEL: attacks, then the next clean request
 }
 ban_through 10.77.0.66 "ban 1"
 ban1_ms=$ban_ms ban1_e2e=$ban_e2e_ms
+# the correlator saves a ban within a second (its reputation file): it outlives a kill -9
+saved() { awk '$1 == "10.77.0.66" && $7 > 0 { found = 1 } END { exit !found }' \
+              "$A_DIR/state/reputation.db" 2> /dev/null; }
+wait_until 3 saved || fail "the ban of 10.77.0.66 is not in $A_DIR/state/reputation.db 3 s later"
 ok "10.77.0.66 attacked, banned by the analysis host's correlator, refused by the router's bridge (403 ban-list): decision -> bridge ${ban1_ms} ms; attacks -> refused ${ban1_e2e} ms"
 
 # --- 6./7. kill -9 under traffic: the correlator (analysis), then the bridge (router) ---
@@ -484,6 +489,7 @@ kill_restart() {    # kill_restart R|A FILE RUN NAME SOURCE TAILFILE: sets new_p
     check_topology "$TMP/topo-dead-$name.json" "$name" || fail "topology with $name dead"
     chain_alive || fail "a process of the MITM chain died after the kill of $name"
     t0=$(now_ns)
+    t_bridge_start=$t0
     start_host "$ns" "$file" "$name's host"
     start_ms=$((($(now_ns) - t0) / 1000000))     # (start returns once the worker is up)
     new_pid=$(wpid "$run" "$name")
@@ -539,13 +545,15 @@ ok "correlator kill -9: stale while dead, restarted (pid $pid_correlator2); the 
 kill_restart R "$rcfg" "$R_RUN" bridge-mitm bridge-mitm@router "$TMP/a_tail.jsonl"
 pid_bridge2=$new_pid reconnect_bridge_ms=$reconnect_ms start_bridge_ms=$start_ms
 others_alive "$pid_collector" "$pid_buffer" "$pid_correlator2" || fail "a worker died with the bridge"
-# (not asserted: the decision ban list lives in the bridge's memory; a new bridge has
-# only what the correlator publishes after it connected)
-ban_after_restart=
-for ip in 10.77.0.66 10.77.0.67; do
-    if banned_403 $ip; then ban_after_restart+=" $ip still refused;"
-    else ban_after_restart+=" $ip NOT refused any more;"; fi
-done
+# the bans of `decision` were in the old bridge's memory: the correlator sends the
+# running ones again once it hears the new instance (its first mitm.* message)
+bans_back() { banned_403 10.77.0.66 && banned_403 10.77.0.67; }
+wait_until 10 bans_back || fail "the clients banned before the bridge's restart pass it now"
+bans_back_ms=$((($(now_ns) - t_bridge_start) / 1000000))
+grep -q "info: bridge-mitm@router (instance [0-9]*) is new to us: 2 running bans sent again" \
+    "$A_RUN/correlator.log" || fail "the correlator did not say it sent the bans again: $(grep -i 'new to us' "$A_RUN/correlator.log")"
+n=$(grep -c "replay of 10.77.0.66 (decision)" "$A_RUN/buffer.log" || true)
+[ "$n" -eq 1 ] || fail "the buffer replayed 10.77.0.66 $n times (a ban sent again is not a new one)"
 # the analysis host's workers reconnected on their own, and counted the restart
 wait_until 20 edge_live bridge-mitm@router correlator@analysis 1 \
     || fail "the correlator did not count the bridge's restart, or gets nothing since: $(cat "$TMP/topo-r.json")"
@@ -692,7 +700,7 @@ echo "  not in it; edges: the subscribers' own counters at the end, a restarted 
 echo "  its start)"
 sed 's/^/  /' "$TMP/figures.txt"
 echo "  gaps counted by the tails across the link: $gaps_tail"
-echo "  banned clients after the bridge's kill -9 and restart:$ban_after_restart"
+echo "  banned clients refused again by the restarted bridge (the correlator re-sends running bans): ${bans_back_ms} ms after the start command"
 echo "  auth_refused on the router's bridge after one unlisted client (3 s of retries): $refused"
 echo "  reconnect after kill -9 (start command -> first message of the new instance across the link;"
 echo "  the correlator's first one is a heartbeat, every 1 s, the first at start often missed):"
