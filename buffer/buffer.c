@@ -298,6 +298,8 @@ buffer_decision (buffer_t *self, const Dpidual__V1__Decision *decision)
     if (decision->action != DPIDUAL__V1__DECISION__ACTION__BAN || !decision->value
         || strchr (decision->value, '/'))
         return;                             /* ranges: nothing to replay by ip */
+    if (decision->origin && strcmp (decision->origin, "resync") == 0)
+        return;                             /* a ban replayed already, sent again to a bridge */
     buffer_replay (self, decision->value, "decision", NULL, NULL);
 }
 

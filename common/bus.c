@@ -48,6 +48,39 @@ bus_host_name (const config_t *cfg, char *out, size_t outlen)
     out[outlen - 1] = 0;
 }
 
+/*  TEXT, an endpoint that binds by default, binds tcp ADDRESS.             */
+static bool
+binds_address (const char *text, const char *address)
+{
+    endpoint_t ep;
+    const char *reason;
+    if (!text || endpoint_parse (text, true, &ep, &reason) != 0 || !ep.bind
+        || ep.transport != ENDPOINT_TCP || strncmp (address, "tcp://", 6) != 0)
+        return false;
+    if (strcmp (ep.address, address) == 0)
+        return true;
+    const char *host = ep.address + 6, *port = strrchr (host, ':'), *want = strrchr (address, ':');
+    if (!port || !want || strcmp (port, want) != 0)
+        return false;
+    size_t n = (size_t) (port - host);
+    return (n == 1 && host[0] == '*') || (n == 7 && strncmp (host, "0.0.0.0", 7) == 0)
+           || (n == 2 && strncmp (host, "::", 2) == 0) || (n == 4 && strncmp (host, "[::]", 4) == 0);
+}
+
+bool
+bus_served_here (const config_t *cfg, const char *address)
+{
+    if (!cfg || cfg->global.workers.count == 0)
+        return false;
+    bool here[WORKER_COUNT];
+    config_host_workers (cfg, here);
+    for (int i = 0; i < WORKER_COUNT; i++)
+        if (here[i] && binds_address (cfg->bus.endpoints[i], address))
+            return true;
+    return (here[WORKER_BUFFER] && binds_address (cfg->buffer.query_endpoint, address))
+           || (here[WORKER_CORRELATOR] && binds_address (cfg->correlation.query_endpoint, address));
+}
+
 int
 bus_attach (zsock_t *sock, const char *text, bool bind_default, const config_t *cfg,
             busauth_t **auth, endpoint_t *ep)
@@ -60,7 +93,7 @@ bus_attach (zsock_t *sock, const char *text, bool bind_default, const config_t *
     bool bind = ep->bind;
     const char *endpoint = ep->address;
     if (cfg->bus.curve.enabled && ep->transport == ENDPOINT_TCP) {
-        if (busauth_attach (auth, sock, cfg, bind) != 0)
+        if (busauth_attach (auth, sock, cfg, bind, !bind && bus_served_here (cfg, endpoint)) != 0)
             return -1;
     }
     if (bind && ep->transport == ENDPOINT_IPC)

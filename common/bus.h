@@ -100,6 +100,17 @@ int bus_check (const config_t *cfg, config_errors_t *errors);
 int bus_attach (zsock_t *sock, const char *text, bool bind_default, const config_t *cfg,
                 busauth_t **auth, endpoint_t *ep);
 
+/*  With global.workers set (two hosts), whether the tcp:// ADDRESS (no
+    prefix) is bound by a worker of this host: the publisher endpoint of one
+    of global.workers that binds, or the query service of the buffer or the
+    correlator when it runs here (a wildcard bind, tcp://\*:P, 0.0.0.0 or
+    ::, takes any host on port P). Such a server holds this host's own
+    bus.curve.cert, so a connection to it expects that certificate's public
+    key, not bus.curve.server_cert (the other host's): the analysis host's
+    buffer connects to the router's bridge and to its own correlator.
+    Without global.workers: false (bus.curve.server_cert for every connect). */
+bool bus_served_here (const config_t *cfg, const char *address);
+
 /*  Publisher NAME (e.g. "collector") on ENDPOINT. NULL on error (logged).  */
 bus_pub_t *bus_pub_new (const config_t *cfg, const char *name, const char *endpoint);
 void bus_pub_destroy (bus_pub_t **self_p);

@@ -405,6 +405,10 @@ handler_actor (zsock_t *pipe, void *arg)
     if (!h.allow_any)
         reload_keys (&h);
     h.poller = zpoller_new (pipe, h.zap, NULL);
+    /* the worker sets zsys_interrupted at SIGTERM; without nonstop, every
+       zpoller_wait after it returns NULL at once and $TERM is never read */
+    if (h.poller)
+        zpoller_set_nonstop (h.poller, true);
     args->started = true;
     zsock_signal (pipe, 0);
     while (true) {              /* until $TERM: an interrupt is the worker's */
@@ -526,22 +530,27 @@ server (busauth_t *self, zsock_t *sock, const config_t *cfg)
 }
 
 static int
-client (busauth_t *self, zsock_t *sock, const config_t *cfg)
+client (busauth_t *self, zsock_t *sock, const config_t *cfg, bool own_server)
 {
     zcert_t *cert = busauth_load_cert (cfg->bus.curve.cert);
     if (!cert) {
         log_error ("bus.curve.cert: cannot load certificate '%s'", cfg->bus.curve.cert);
         return -1;
     }
-    zcert_t *server_cert = busauth_load_cert (cfg->bus.curve.server_cert);
-    if (!server_cert) {
-        zcert_destroy (&cert);
-        log_error ("bus.curve.server_cert: cannot load certificate '%s'",
-                   cfg->bus.curve.server_cert);
-        return -1;
+    zcert_t *server_cert = NULL;
+    if (!own_server) {
+        server_cert = busauth_load_cert (cfg->bus.curve.server_cert);
+        if (!server_cert) {
+            zcert_destroy (&cert);
+            log_error ("bus.curve.server_cert: cannot load certificate '%s'",
+                       cfg->bus.curve.server_cert);
+            return -1;
+        }
     }
     zcert_apply (cert, sock);
-    zsock_set_curve_serverkey (sock, zcert_public_txt (server_cert));
+    /* (the option applies to the connections made after it: one socket may
+       connect to servers of two hosts) */
+    zsock_set_curve_serverkey (sock, zcert_public_txt (own_server ? cert : server_cert));
     zcert_destroy (&cert);
     zcert_destroy (&server_cert);
     if (self->monitor)
@@ -564,7 +573,8 @@ client (busauth_t *self, zsock_t *sock, const config_t *cfg)
 }
 
 int
-busauth_attach (busauth_t **self_p, zsock_t *sock, const config_t *cfg, bool bind)
+busauth_attach (busauth_t **self_p, zsock_t *sock, const config_t *cfg, bool bind,
+                bool own_server)
 {
     if (!*self_p) {
         *self_p = calloc (1, sizeof **self_p);
@@ -572,7 +582,7 @@ busauth_attach (busauth_t **self_p, zsock_t *sock, const config_t *cfg, bool bin
             return -1;
         (*self_p)->sock = sock;
     }
-    return bind ? server (*self_p, sock, cfg) : client (*self_p, sock, cfg);
+    return bind ? server (*self_p, sock, cfg) : client (*self_p, sock, cfg, own_server);
 }
 
 void

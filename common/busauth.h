@@ -41,8 +41,12 @@ typedef struct busauth_t busauth_t;
     *SELF is the socket's state, created on first use (one per socket,
     whatever the number of its endpoints): a server holds the process's ZAP
     handler (started by the first hold) and monitors SOCK for failed
-    handshakes; a client watches its handshakes. 0, or -1 (logged).         */
-int busauth_attach (busauth_t **self, zsock_t *sock, const config_t *cfg, bool bind);
+    handshakes; a client watches its handshakes. A client expects the
+    server key of bus.curve.server_cert, or, when OWN_SERVER (the endpoint
+    is served by a worker of this host: bus_served_here), the public key of
+    this node's own bus.curve.cert. 0, or -1 (logged).                      */
+int busauth_attach (busauth_t **self, zsock_t *sock, const config_t *cfg, bool bind,
+                    bool own_server);
 
 /*  Before the socket is destroyed: stop its monitor (libzmq sends a
     monitor's events with a blocking send, so a monitor left without its

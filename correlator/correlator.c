@@ -367,6 +367,49 @@ evidence (correlator_t *self, const evidence_t *e)
 }
 
 void
+correlator_bridge_heard (correlator_t *self, const char *source, uint64_t instance)
+{
+    const size_t n = sizeof self->bridges / sizeof self->bridges[0];
+    size_t i, slot = n;
+    for (i = 0; i < n; i++) {
+        if (self->bridges[i].instance && strcmp (self->bridges[i].source, source) == 0)
+            break;
+        if (!self->bridges[i].instance && slot == n)
+            slot = i;
+    }
+    if (i < n && self->bridges[i].instance == instance)
+        return;                             /* the common case: known */
+    slot = i < n ? i : slot < n ? slot : 0; /* (a ninth bridge replaces the first) */
+    snprintf (self->bridges[slot].source, sizeof self->bridges[slot].source, "%s", source);
+    self->bridges[slot].instance = instance;
+    size_t max = (size_t) self->cfg->correlation.max_addresses;
+    rep_entry_t *all = malloc (max * sizeof *all);
+    if (!all) {
+        log_warning ("%s: cannot send it the running bans: out of memory", source);
+        return;
+    }
+    uint64_t now = correlator_now (self);
+    size_t count = reputation_top (self->rep, now, all, max), sent = 0;
+    for (size_t k = 0; k < count; k++) {
+        if (all[k].banned_until_ns <= now)
+            continue;
+        Dpidual__V1__Decision d = DPIDUAL__V1__DECISION__INIT;
+        d.action = DPIDUAL__V1__DECISION__ACTION__BAN;
+        d.value = all[k].ip;
+        d.scope = strchr (all[k].ip, '/') ? "range" : "ip";
+        d.expires_ns = all[k].banned_until_ns;
+        d.reason = "a ban still running, sent again to a bridge new to us";
+        d.origin = "resync";
+        correlator_emit_decision (self, &d);
+        sent++;
+    }
+    free (all);
+    if (sent)
+        log_info ("%s (instance %llu) is new to us: %zu running bans sent again", source,
+                  (unsigned long long) instance, sent);
+}
+
+void
 correlator_decide (correlator_t *self, bool ban, const char *value, uint64_t duration_s,
                    const char *reason, const char *origin)
 {
@@ -384,6 +427,10 @@ correlator_decide (correlator_t *self, bool ban, const char *value, uint64_t dur
     self->counters[ban ? CORRELATOR_BANS : CORRELATOR_UNBANS]++;
     if (!strchr (value, '/'))
         reputation_set_banned (self->rep, value, ban ? now + duration_s * NS : 0);
+    /* saved at the next tick (not a minute later): a ban must outlive a kill -9,
+       to be sent again to a bridge that restarts (correlator_bridge_heard) */
+    if (!self->input && self->state_due_ns > bus_mono_ns ())
+        self->state_due_ns = bus_mono_ns ();
     if (self->haproxy)
         (void) (ban ? haproxy_ban_until (self->haproxy, value,
                                          (int64_t) time (NULL) + (int64_t) duration_s)

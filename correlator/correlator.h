@@ -133,6 +133,10 @@ typedef struct correlator_t {
     pending_risk_t pending[PENDING_RISKS];
     size_t npending;
     ours_t ours[OURS_MAX];          /* lapi.c's echo of our decisions        */
+    struct {                        /* the bridge instances heard (mitm.*)   */
+        char source[64];
+        uint64_t instance;          /* 0: empty                              */
+    } bridges[8];
     /* the recent threats, a ring of packed CorrelatedThreat messages, made
        JSON when a `threats` query asks for them (service.c)                */
     struct {
@@ -154,6 +158,13 @@ void correlator_request (correlator_t *self, const Dpidual__V1__HttpRequest *req
 void correlator_verdict (correlator_t *self, const Dpidual__V1__Verdict *v);
 void correlator_alert (correlator_t *self, const Dpidual__V1__Alert *a);
 void correlator_lapi (correlator_t *self);          /* lapi_fd readable      */
+
+/*  A message from bridge SOURCE's INSTANCE (its header): an instance not
+    heard before — the bridge restarted, or this correlator did — gets every
+    ban still running again, as `decision` BANs with their end (expires_ns)
+    and origin "resync": the bridge keeps the bans of `decision` in memory
+    only. dpi-buffer does not replay on those.                              */
+void correlator_bridge_heard (correlator_t *self, const char *source, uint64_t instance);
 
 /*  A decision made here (origin "correlator", "manual") or relayed
     ("crowdsec"): published, enforced at HAProxy, recorded. BAN when BAN,

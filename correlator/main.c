@@ -109,6 +109,9 @@ static void
 correlator_worker_message (void *arg, const bus_msg_t *msg)
 {
     correlator_t *self = arg;
+    if (strncmp (msg->topic, "mitm.", 5) == 0 && msg->header && msg->header->source
+        && strncmp (msg->header->source, "bridge-mitm@", 12) == 0)
+        correlator_bridge_heard (self, msg->header->source, msg->header->instance);
     if (strcmp (msg->topic, TOPIC_TAP_FLOW) == 0)
         correlator_flow (self, (const Dpidual__V1__FlowEvent *) msg->body,
                          msg->header && msg->header->source ? msg->header->source : "");
@@ -178,8 +181,8 @@ static const worker_def_t s_correlator = {
     .synopsis = "[--offline FILE|-]",
     .options = s_options,
     .details = "The reputation survives restarts in GLOBAL.STATE_DIR/reputation.db (saved every\n"
-               "minute and at exit). Queries: dpi-dualctl threats, reputation, ban, unban,\n"
-               "whitelist (correlation.query_endpoint).\n",
+               "minute, within a second of a ban, and at exit). Queries: dpi-dualctl threats,\n"
+               "reputation, ban, unban, whitelist (correlation.query_endpoint).\n",
     .option = correlator_option,
     .uses_bus = correlator_uses_bus,
     .tick_ms = 1000,

@@ -344,6 +344,108 @@ test_curve (tally_t *t)
     config_destroy (&xcfg);
 }
 
+/*  Two hosts (global.workers): the analysis host's buffer connects to the
+    router's bridge (router key: bus.curve.server_cert) and to its own
+    correlator (this host's key): one subscriber, two server keys.           */
+static void
+test_curve_two_hosts (tally_t *t)
+{
+    test_certs_t c;
+    test_certs_make (s_dir, &c);        /* server = the router, client = the analysis host */
+    config_t *rcfg = test_config (), *acfg_srv = test_config ();
+    rcfg->bus.curve.enabled = acfg_srv->bus.curve.enabled = true;
+    test_set_str (&rcfg->bus.curve.cert, c.server);
+    test_set_str (&rcfg->bus.curve.allow_dir, c.allow);
+    test_set_str (&acfg_srv->bus.curve.cert, c.client);
+    test_set_str (&acfg_srv->bus.curve.allow_dir, c.allow);  /* allows its own key */
+    bus_pub_t *rpub = bus_pub_new (rcfg, "bridge-mitm", "tcp://127.0.0.1:*");
+    bus_pub_t *apub = bus_pub_new (acfg_srv, "correlator", "tcp://127.0.0.1:*");
+    check (t, rpub && apub, "the router's and the analysis host's publishers bind");
+    if (!rpub || !apub)
+        return;
+    char yaml[400];
+    snprintf (yaml, sizeof yaml, "%s/analysis.yaml", s_dir);
+    FILE *f = fopen (yaml, "w");
+    if (f) {
+        fprintf (f, "global:\n  host: analysis\n  run_dir: %s\n  workers: [buffer, correlator]\n"
+                 "bus:\n  endpoints:\n    bridge_mitm: \"%s\"\n    correlator: \"%s\"\n"
+                 "  curve:\n    enabled: true\n    cert: %s_secret\n    server_cert: %s\n"
+                 "    allow_dir: %s\n",
+                 s_dir, bus_pub_endpoint (rpub), bus_pub_endpoint (apub), c.client, c.server,
+                 c.allow);
+        fclose (f);
+    }
+    config_t *acfg = config_load_verbose (yaml);
+    check (t, acfg != NULL, "the analysis host's config loads");
+    if (!acfg)
+        return;
+    check (t, bus_served_here (acfg, bus_pub_endpoint (apub)), "the correlator's endpoint is served here");
+    check (t, !bus_served_here (acfg, bus_pub_endpoint (rpub)), "the bridge's is not");
+    check (t, !bus_served_here (rcfg, bus_pub_endpoint (rpub)), "without global.workers: never");
+    const char *port = strrchr (bus_pub_endpoint (apub), ':');
+    char wild[80];
+    snprintf (wild, sizeof wild, "tcp://*%s", port);
+    test_set_str (&acfg->bus.endpoints[WORKER_CORRELATOR], wild);
+    char lo[80];
+    snprintf (lo, sizeof lo, "tcp://127.0.0.1%s", port);
+    check (t, bus_served_here (acfg, lo), "a wildcard bind serves any host on its port");
+    test_set_str (&acfg->bus.endpoints[WORKER_CORRELATOR], bus_pub_endpoint (apub));
+
+    bus_sub_t *sub = bus_sub_new (acfg);
+    check (t, bus_sub_attach (sub, bus_pub_endpoint (rpub)) == 0, "connects to the router");
+    check (t, bus_sub_attach (sub, bus_pub_endpoint (apub)) == 0, "connects to its own correlator");
+    bus_sub_subscribe (sub, "");
+    check (t, bus_pub_wait_subscriber (rpub, 5000) == 0, "the router's publisher has the subscriber");
+    check (t, bus_pub_wait_subscriber (apub, 5000) == 0, "the local publisher has the subscriber");
+    send_flows (rpub, 20, 0);
+    send_flows (apub, 30, 0);
+    int got = drain (sub, 1000, NULL, NULL);
+    check (t, got == 50, "one subscriber, two server keys: received %d of 50", got);
+    bus_sub_destroy (&sub);
+    bus_pub_destroy (&rpub);
+    bus_pub_destroy (&apub);
+    config_destroy (&acfg);
+    config_destroy (&rcfg);
+    config_destroy (&acfg_srv);
+}
+
+/*  A worker sets zsys_interrupted at SIGTERM (worker.c). An event for the
+    ZAP handler after that (a client leaving, the monitor stopped) must not
+    leave it spinning in zpoller_wait (which returns NULL at once while
+    zsys_interrupted is set) instead of reading $TERM: the publisher's
+    destroy waited for it forever (dpi-buffer hung at exit in
+    it_two_hosts). SIGALRM ends a hung run.                                  */
+static void
+test_curve_exit_interrupted (tally_t *t)
+{
+    test_certs_t c;
+    test_certs_make (s_dir, &c);
+    config_t *scfg = test_config (), *ccfg = test_config ();
+    scfg->bus.curve.enabled = ccfg->bus.curve.enabled = true;
+    test_set_str (&scfg->bus.curve.cert, c.server);
+    test_set_str (&scfg->bus.curve.allow_dir, c.allow);
+    test_set_str (&ccfg->bus.curve.cert, c.client);
+    test_set_str (&ccfg->bus.curve.server_cert, c.server);
+    bus_pub_t *pub = bus_pub_new (scfg, "buffer", "tcp://127.0.0.1:*");
+    bus_sub_t *sub = bus_sub_new (ccfg);
+    check (t, pub && sub, "CURVE publisher and client");
+    if (!pub || !sub)
+        return;
+    bus_sub_attach (sub, bus_pub_endpoint (pub));
+    bus_sub_subscribe (sub, "");
+    check (t, bus_pub_wait_subscriber (pub, 5000) == 0, "client subscribed");
+    zsys_interrupted = 1;               /* SIGTERM, as the worker takes it */
+    bus_sub_destroy (&sub);             /* the client leaves: an event for the handler */
+    zclock_sleep (300);
+    alarm (20);
+    bus_pub_destroy (&pub);             /* the last hold: $TERM to the handler */
+    alarm (0);
+    zsys_interrupted = 0;
+    check (t, pub == NULL, "a CURVE publisher closes after an interrupt");
+    config_destroy (&scfg);
+    config_destroy (&ccfg);
+}
+
 static void
 test_heartbeat (tally_t *t)
 {
@@ -446,6 +548,8 @@ main (void)
     test_restart (&t);
     test_garbage (&t);
     test_curve (&t);
+    test_curve_two_hosts (&t);
+    test_curve_exit_interrupted (&t);
     test_heartbeat (&t);
     test_bad_endpoints (&t);
     char cmd[700];
