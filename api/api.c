@@ -398,7 +398,7 @@ handle_list (api_t *self, struct MHD_Connection *conn, request_t *req, const cha
         char *end;
         errno = 0;
         double s = strtod (since, &end);
-        if (!*since || *end || errno || !(s >= 0) || s > 1e11)
+        if (!*since || *end || errno || !(s >= 0) || s > 1e10)
             return refuse (self, conn, req, "GET", url, 400,
                            "since: seconds since the epoch (decimals allowed)");
         f.since_ns = (uint64_t) (s * 1e9);

@@ -93,7 +93,7 @@ static const struct {
     [F_OOO] = { "dpi_out_of_order_total", "counter", "Messages out of order or duplicated" },
     [F_DECODE] = { "dpi_decode_errors_total", "counter", "Bus messages that did not decode" },
     [F_AUTH] = { "dpi_auth_refused_total", "counter", "CURVE clients refused" },
-    [F_COUNTER] = { "dpi_worker_counter", "gauge",
+    [F_COUNTER] = { "dpi_worker_value", "gauge",
                     "A worker's own heartbeat counter, as the worker reports it" },
     [F_CAP_PACKETS] = { "dpi_capture_packets_total", "counter", "Packets captured (tap.stats)" },
     [F_CAP_BYTES] = { "dpi_capture_bytes_total", "counter", "Bytes captured (tap.stats)" },

@@ -15,7 +15,7 @@
       dpi_out_of_order_total          counter, + source
       dpi_decode_errors_total         counter
       dpi_auth_refused_total          counter
-      dpi_worker_counter              gauge, + counter: each of the worker's
+      dpi_worker_value                gauge, + counter: each of the worker's
                                       own heartbeat counters as it reports
                                       it (packets, flows, verdicts, verdict
                                       latency, queue depth, alerts, joins,

@@ -88,7 +88,7 @@ main (int argc, char **argv)
                              "topic=\"tap.flow\"} 2\n") != NULL, "unheard");
     check (&t, strstr (text, "dpi_gaps_total{worker=\"buffer\",host=\"h2\\nx\","
                              "source=\"collector@h\\\"1\"} 1\n") != NULL, "gaps, source escaped");
-    check (&t, strstr (text, "dpi_worker_counter{worker=\"buffer\",host=\"h2\\nx\","
+    check (&t, strstr (text, "dpi_worker_value{worker=\"buffer\",host=\"h2\\nx\","
                              "counter=\"queue_depth\"} 3\n") != NULL, "own counter");
     check (&t, strstr (text, "counter=\"odd_name_x\"} 4\n") != NULL, "a counter name sanitised");
     check (&t, strstr (text, "dpi_capture_packets_total{worker=\"collector\",host=\"h\\\"1\","
