@@ -556,6 +556,19 @@ test_out_of_range (tally_t *t)
                               "[60, 31536000]"));
 }
 
+/*  api.listen: HOST:PORT with an address; api.* bounds.                     */
+static void
+test_api_keys (tally_t *t)
+{
+    EXPECT ("api-bad.yaml",
+            AT ("api-bad.yaml", "2:11: api.listen: 'localhost:8470' expected an IPv4 address "
+                                "or [IPv6] before the port"),
+            AT ("api-bad.yaml", "3:15: api.rate_limit: 0 is out of range [1, 100000]"));
+    EXPECT ("api-bad-port.yaml",
+            AT ("api-bad-port.yaml", "2:11: api.listen: '127.0.0.1:0' expected a port "
+                                     "1..65535 after the last ':'"));
+}
+
 static void
 test_enums (tally_t *t)
 {
@@ -718,6 +731,7 @@ main (void)
     test_unknown_keys (t);
     test_wrong_types (t);
     test_out_of_range (t);
+    test_api_keys (t);
     test_enums (t);
     test_duplicates (t);
     test_syntax (t);
