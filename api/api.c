@@ -1048,11 +1048,19 @@ api_message (api_t *self, const bus_msg_t *msg)
     if (topo_workers_note (&self->workers, msg) != 0)
         return;                             /* sys.heartbeat, tap.stats     */
     const char *topic = msg->topic;
+    uint64_t now = bus_now_ns (), ts = msg->header ? msg->header->ts_ns : now;
+    if (strcmp (topic, TOPIC_MITM_VERDICT) == 0) {     /* counted only: no text */
+        const Dpidual__V1__Verdict *v = (const Dpidual__V1__Verdict *) msg->body;
+        self->counters[C_VERDICTS]++;
+        api_state_add (self->state, API_KIND_VERDICT, now, ts, NULL, 0, NULL, NULL, NULL, NULL);
+        if (v->action == DPIDUAL__V1__VERDICT__ACTION__BLOCK)
+            api_state_add (self->state, API_KIND_BLOCK, now, ts, NULL, 0, NULL, NULL, NULL, NULL);
+        return;
+    }
     pbjson_buf_t *b = &self->line;
     pbjson_buf_reset (b);
     if (pbjson_append (b, topic, msg->body) != 0)
         return;
-    uint64_t now = bus_now_ns (), ts = msg->header ? msg->header->ts_ns : now;
     if (strcmp (topic, TOPIC_TAP_FLOW) == 0) {
         const Dpidual__V1__FlowEvent *f = (const Dpidual__V1__FlowEvent *) msg->body;
         self->counters[C_FLOWS]++;
@@ -1076,13 +1084,6 @@ api_message (api_t *self, const bus_msg_t *msg)
                            NULL, NULL, NULL) != 0)
             self->counters[C_OVERSIZED]++;
         broadcast (self, "threat", b->data, b->len);
-    }
-    else if (strcmp (topic, TOPIC_MITM_VERDICT) == 0) {
-        const Dpidual__V1__Verdict *v = (const Dpidual__V1__Verdict *) msg->body;
-        self->counters[C_VERDICTS]++;
-        api_state_add (self->state, API_KIND_VERDICT, now, ts, NULL, 0, NULL, NULL, NULL, NULL);
-        if (v->action == DPIDUAL__V1__VERDICT__ACTION__BLOCK)
-            api_state_add (self->state, API_KIND_BLOCK, now, ts, NULL, 0, NULL, NULL, NULL, NULL);
     }
     else if (strcmp (topic, TOPIC_DECISION) == 0) {
         self->counters[C_DECISIONS]++;

@@ -20,12 +20,14 @@
 #     /metrics): no token, a wrong token (401), a body over api.max_body_bytes by
 #     Content-Length and chunked (413), bad JSON and unknown members (400), garbage and
 #     traversal in {ip} (400, raw and percent-encoded), 404, 405; the token is never in the
-#     log; dpi-api still answers;
+#     log; raw garbage on the socket (tests/api_garbage.py: random bytes, broken request
+#     lines, huge headers, cut or lying bodies, a connection left open); still answers;
 # (h) a second dpi-api (own run_dir, the same bus) with api.rate_limit 1, sse_max_clients 1,
 #     sse_rate 1, metrics_public: 429 within 50 requests, a second stream 503, the stream's
 #     drops announced ("event: dropped") and counted, /metrics without a token;
 # (i) TLS (api.tls_cert/api.tls_key, openssl's self-signed pair): https answers;
-# (j) SIGTERM: exit 0, its socket file removed.
+# (j) SIGTERM: exit 0 (each instance, one with a stream open), its socket file removed, no
+#     sanitizer report (tests/run-all.sh's ASan build).
 # No timing assertion: each wait is for a condition, with a generous bound.
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
@@ -270,6 +272,11 @@ hostile bad_requests 400 "${auth[@]}" "$url/api/dpi/context/%2e%2e%2f%2e%2e%2fet
 hostile bad_requests 400 "${auth[@]}" -X DELETE "$url/api/dpi/ban/$(head -c 300 /dev/zero | tr '\0' 9)"
 hostile not_found 404 "${auth[@]}" "$url/api/dpi/nothing"
 hostile method_not_allowed 405 "${auth[@]}" -X PUT "$url/api/dpi/status"
+$PY "$SOURCE_DIR/tests/api_garbage.py" 127.0.0.1 "$port" "$token" || fail "api_garbage.py"
+get /api/dpi/status
+[ "$code" = 200 ] || fail "dpi-api does not answer after the garbage: $code"
+kill -0 "$api_pid" || fail "dpi-api died"
+ok "raw garbage on the socket (tests/api_garbage.py): still up"
 grep -qF "$token" "$tmp/api.log" && fail "the token is in dpi-api's log"
 grep -q 'refusals not logged since' "$tmp/api.log" || fail "refusals are not logged"
 get /api/dpi/status
@@ -300,7 +307,7 @@ api:
   sse_rate: 1
   metrics_public: true
 YAML
-"$api" -c "$cfg2" > "$tmp/api2.log" 2>&1 & pids+=($!)
+"$api" -c "$cfg2" > "$tmp/api2.log" 2>&1 & api2_pid=$!; pids+=($api2_pid)
 url2="http://127.0.0.1:$port2"
 wait_for 30 curl -s -o /dev/null "$url2/metrics" || fail "the second dpi-api did not start"
 curl -s -N "${auth[@]}" "$url2/api/dpi/events" > "$tmp/sse2.out" & pids+=($!)
@@ -336,7 +343,7 @@ chmod 600 "$tmp/tls.key"
 sed -e "s#run_dir: $tmp/run2#run_dir: $tmp/run3#" -e "s#127.0.0.1:$port2#127.0.0.1:$port3#" \
     -e 's#metrics_public: true#tls_cert: '"$tmp"'/tls.crt\n  tls_key: '"$tmp"'/tls.key#' \
     "$cfg2" > "$tmp/api3.yaml"
-"$api" -c "$tmp/api3.yaml" > "$tmp/api3.log" 2>&1 & pids+=($!)
+"$api" -c "$tmp/api3.yaml" > "$tmp/api3.log" 2>&1 & api3_pid=$!; pids+=($api3_pid)
 tls_up() { [ "$(curl -sk -o /dev/null -w '%{http_code}' "${auth[@]}" "https://127.0.0.1:$port3/api/dpi/topology")" = 200 ]; }
 wait_for 30 tls_up || fail "TLS: no 200 over https"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port3/api/dpi/topology" || true)
@@ -349,6 +356,11 @@ kill -TERM "$api_pid"
 rc=0; wait "$api_pid" || rc=$?
 [ $rc -eq 0 ] || fail "SIGTERM: exit $rc"
 [ -e "$run/api.pub" ] && fail "api.pub left behind"
+for p in $api2_pid $api3_pid; do      # one with an open event stream
+    kill -TERM "$p"; rc=0; wait "$p" || rc=$?
+    [ $rc -eq 0 ] || fail "SIGTERM of the second/third dpi-api: exit $rc"
+done
+if grep -l 'Sanitizer' "$tmp"/api*.log; then fail "a sanitizer report in a dpi-api log"; fi
 grep -qF "$token" "$tmp/api.log" && fail "the token is in dpi-api's log"
 ok "SIGTERM: exit 0, api.pub removed"
 echo "it_api: ok"
