@@ -239,7 +239,7 @@ parse (int argc, char **argv, const ctl_command_t *cmd, opts_t *o)
             o->want_mitmdump = true;
         else if (!info)
             return ctl_usage_error (cmd, "'%s' is not a worker (collector, bridge-mitm, buffer, "
-                                    "correlator, mitmdump)", argv[i]);
+                                    "correlator, api, mitmdump)", argv[i]);
         else
             o->want[info->id] = true;
     }

@@ -27,7 +27,8 @@
 #     drops announced ("event: dropped") and counted, /metrics without a token;
 # (i) TLS (api.tls_cert/api.tls_key, openssl's self-signed pair): https answers;
 # (j) SIGTERM: exit 0 (each instance, one with a stream open), its socket file removed, no
-#     sanitizer report (tests/run-all.sh's ASan build).
+#     sanitizer report (tests/run-all.sh's ASan build);
+# (k) dpi-dualctl start api (a daemon), status says so, stop api.
 # No timing assertion: each wait is for a condition, with a generous bound.
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
@@ -361,6 +362,18 @@ for p in $api2_pid $api3_pid; do      # one with an open event stream
     [ $rc -eq 0 ] || fail "SIGTERM of the second/third dpi-api: exit $rc"
 done
 if grep -l 'Sanitizer' "$tmp"/api*.log; then fail "a sanitizer report in a dpi-api log"; fi
+
+# --- (k) dpi-dualctl start / status / stop of api (api.enabled) -------------------------------
+"$ctl" start -c "$cfg" --via daemon --log-dir "$tmp" api > "$tmp/start.out" 2>&1 \
+    || fail "dpi-dualctl start api: $(cat "$tmp/start.out")"
+grep -q '^api: started' "$tmp/start.out" || fail "start: $(cat "$tmp/start.out")"
+get /api/dpi/status
+[ "$code" = 200 ] || fail "dpi-api started by dpi-dualctl does not answer: $code"
+"$ctl" status -c "$cfg" --timeout 5 > "$tmp/status.out" 2>&1 || true
+grep -q 'as a daemon by dpi-dualctl start' "$tmp/status.out" || fail "status: $(grep -A8 '^api' "$tmp/status.out")"
+"$ctl" stop -c "$cfg" api > "$tmp/stop.out" 2>&1 || fail "dpi-dualctl stop api: $(cat "$tmp/stop.out")"
+grep -q '^api: stopped' "$tmp/stop.out" || fail "stop: $(cat "$tmp/stop.out")"
+ok "dpi-dualctl start api / status (started as a daemon) / stop api"
 grep -qF "$token" "$tmp/api.log" && fail "the token is in dpi-api's log"
 ok "SIGTERM: exit 0, api.pub removed"
 echo "it_api: ok"
