@@ -873,7 +873,6 @@ start_http (api_t *self, config_errors_t *errors)
         flags, 0, NULL, NULL, on_request, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) cfg->api.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) CONNECTION_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) 65536 + (size_t) cfg->api.max_body_bytes,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, self, MHD_OPTION_ARRAY,
         self->tls_cert ? tls : none, MHD_OPTION_END);
     if (!self->mhd) {
