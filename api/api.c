@@ -1,6 +1,7 @@
 /*  api.c — see api.h: the server, the handlers and what comes off the bus. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -97,6 +98,7 @@ struct api_t {
     bool closing;
     uint64_t counters[C_COUNT];
     ratelog_t refusals;
+    ratelog_t mhd_log;                  /* libmicrohttpd's own messages      */
     pbjson_buf_t line;
     uint64_t started_mono;
     char version[32];
@@ -739,8 +741,10 @@ on_request (void *cls, struct MHD_Connection *conn, const char *url, const char 
             return dispatch (self, conn, req, url);
         return MHD_YES;                     /* the body, if any, comes next */
     }
-    if (!req->routed)
-        return MHD_YES;                     /* refused already              */
+    if (!req->routed) {                     /* answered already: drop the rest */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
     if (*upload_data_size) {
         size_t n = *upload_data_size;
         *upload_data_size = 0;
@@ -840,6 +844,22 @@ broadcast (api_t *self, const char *kind, const char *data, size_t len)
 /*  --------------------------------------------------------------------------
     The worker                                                               */
 
+/*  libmicrohttpd's messages (a malformed request, a TLS handshake that
+    failed): through our log, at most one a second like the refusals.       */
+static void
+mhd_logger (void *cls, const char *format, va_list args)
+{
+    api_t *self = cls;
+    uint64_t unlogged;
+    if (!ratelog_due (&self->mhd_log, &unlogged))
+        return;
+    char text[512];
+    vsnprintf (text, sizeof text, format, args);
+    text[strcspn (text, "\r\n")] = 0;
+    log_warning ("libmicrohttpd: %s (%llu messages not logged since)", text,
+                 (unsigned long long) unlogged);
+}
+
 static int
 start_http (api_t *self, config_errors_t *errors)
 {
@@ -870,7 +890,9 @@ start_http (api_t *self, config_errors_t *errors)
     };
     struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
     self->mhd = MHD_start_daemon (
-        flags, 0, NULL, NULL, on_request, self, MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+        flags, 0, NULL, NULL, on_request, self,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, self,   /* first: MHD wants it so */
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) cfg->api.max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) CONNECTION_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, self, MHD_OPTION_ARRAY,
