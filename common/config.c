@@ -50,6 +50,7 @@
 #define _GNU_SOURCE     /* asprintf */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -84,6 +85,7 @@ static const char *s_check_endpoint (const char *value);
 static const char *s_check_socket_path (const char *value);
 static const char *s_check_not_empty (const char *value);
 static const char *s_check_worker_name (const char *value);
+static const char *s_check_listen (const char *value);
 
 static const char *const s_mode_names[] = { "dual", "mitm-only", "tap-only", NULL };
 static const char *const s_level_names[] = { "error", "warning", "info", "debug", NULL };
@@ -231,6 +233,22 @@ static const key_def_t s_keys[] = {
 
     ROW_STR       ("decision.haproxy_socket", decision.haproxy_socket, ""),
     ROW_STR       ("decision.haproxy_acl", decision.haproxy_acl, "/etc/haproxy/dpi-dual-banned.acl"),
+
+    ROW_BOOL      ("api.enabled", api.enabled, false),
+    ROW_STR_CHECK ("api.listen", api.listen, "127.0.0.1:8470", s_check_listen),
+    ROW_STR_ETC   ("api.token_file", api.token_file, "api.token"),
+    ROW_STR       ("api.tls_cert", api.tls_cert, ""),
+    ROW_STR       ("api.tls_key", api.tls_key, ""),
+    ROW_BOOL      ("api.metrics_public", api.metrics_public, false),
+    ROW_INT       ("api.max_body_bytes", api.max_body_bytes, 4096, 64, 1048576),
+    ROW_INT       ("api.rate_limit", api.rate_limit, 20, 1, 100000),
+    ROW_INT       ("api.max_connections", api.max_connections, 64, 4, 4096),
+    ROW_INT       ("api.sse_max_clients", api.sse_max_clients, 8, 1, 1024),
+    ROW_INT       ("api.sse_rate", api.sse_rate, 50, 1, 100000),
+    ROW_INT       ("api.max_flows", api.max_flows, 1000, 10, 1000000),
+    ROW_INT       ("api.max_threats", api.max_threats, 200, 10, 100000),
+    ROW_INT       ("api.max_alerts", api.max_alerts, 200, 10, 100000),
+    ROW_INT       ("api.query_timeout_ms", api.query_timeout_ms, 1000, 10, 30000),
 };
 
 #define KEY_COUNT (sizeof s_keys / sizeof s_keys[0])
@@ -482,7 +500,33 @@ static const char *
 s_check_worker_name (const char *value)
 {
     return worker_find (value) ? NULL
-                               : "is not a worker (collector, bridge-mitm, buffer, correlator)";
+                               : "is not a worker (collector, bridge-mitm, buffer, correlator, api)";
+}
+
+/*  api.listen: HOST:PORT, HOST an IPv4 address or [IPv6], PORT 1..65535    */
+static const char *
+s_check_listen (const char *value)
+{
+    const char *colon = strrchr (value, ':');
+    if (!colon || colon == value)
+        return "expected HOST:PORT (127.0.0.1:8470, [::1]:8470)";
+    char *end;
+    long port = strtol (colon + 1, &end, 10);
+    if (!colon[1] || *end || port < 1 || port > 65535)
+        return "expected a port 1..65535 after the last ':'";
+    char host[64];
+    size_t len = (size_t) (colon - value);
+    if (len >= sizeof host)
+        return "host too long";
+    memcpy (host, value, len);
+    host[len] = 0;
+    unsigned char addr[16];
+    if (host[0] == '[' && len > 2 && host[len - 1] == ']') {
+        host[len - 1] = 0;
+        return inet_pton (AF_INET6, host + 1, addr) == 1 ? NULL : "not an IPv6 address in [...]";
+    }
+    return inet_pton (AF_INET, host, addr) == 1 ? NULL
+           : "expected an IPv4 address or [IPv6] before the port";
 }
 
 /*  "" (resolved later) or an endpoint (endpoint.h)                          */
@@ -1263,9 +1307,10 @@ config_mode_has_worker (int mode, worker_id_t id)
 {
     switch (mode) {
         case CONFIG_MODE_TAP_ONLY:
-            return id == WORKER_COLLECTOR || id == WORKER_CORRELATOR;
+            return id == WORKER_COLLECTOR || id == WORKER_CORRELATOR || id == WORKER_API;
         case CONFIG_MODE_MITM_ONLY:
-            return id == WORKER_BRIDGE_MITM || id == WORKER_BUFFER || id == WORKER_CORRELATOR;
+            return id == WORKER_BRIDGE_MITM || id == WORKER_BUFFER || id == WORKER_CORRELATOR
+                   || id == WORKER_API;
         default:
             return true;
     }
@@ -1276,7 +1321,8 @@ config_host_workers (const config_t *self, bool run[WORKER_COUNT])
 {
     const config_strlist_t *list = &self->global.workers;
     for (int id = 0; id < WORKER_COUNT; id++)
-        run[id] = list->count == 0 && config_mode_has_worker (self->global.mode, id);
+        run[id] = list->count == 0 && config_mode_has_worker (self->global.mode, id)
+                  && (id != WORKER_API || self->api.enabled);
     for (size_t i = 0; i < list->count; i++) {
         const worker_info_t *info = worker_find (list->items[i]);
         if (info)

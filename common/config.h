@@ -167,6 +167,23 @@ typedef struct {
         char *haproxy_socket;       /* runtime API: bans into an ACL, "" = no */
         char *haproxy_acl;          /* the ACL file haproxy.cfg loads        */
     } decision;
+    struct {                        /* dpi-api: HTTP API and /metrics       */
+        bool enabled;               /* run with global.workers empty        */
+        char *listen;               /* HOST:PORT                            */
+        char *token_file;           /* bearer token, mode 0600              */
+        char *tls_cert;             /* PEM; "" = plain HTTP                 */
+        char *tls_key;              /* PEM, with tls_cert                   */
+        bool metrics_public;        /* /metrics without the token           */
+        int max_body_bytes;         /* request body, at most (413)          */
+        int rate_limit;             /* requests a second per client address */
+        int max_connections;        /* open HTTP connections, at most       */
+        int sse_max_clients;        /* /api/dpi/events streams, at most     */
+        int sse_rate;               /* events a second per stream, at most  */
+        int max_flows;              /* tap.flow events kept                 */
+        int max_threats;            /* correlated.threat kept               */
+        int max_alerts;             /* buffer.alert kept                    */
+        int query_timeout_ms;       /* buffer/correlator query, at most     */
+    } api;
     struct config_origin_t *origin; /* where each key was set: config_where */
 } config_t;
 
@@ -238,11 +255,13 @@ config_key_type_t config_key_type (const char *path);
 const char *config_mode_name (int mode);
 
 /*  Does MODE (config_mode_t) run worker ID? dual: every worker; tap-only:
-    collector and correlator; mitm-only: bridge-mitm, buffer, correlator.   */
+    collector and correlator; mitm-only: bridge-mitm, buffer, correlator;
+    api in every mode (but only when asked for: config_host_workers).       */
 bool config_mode_has_worker (int mode, worker_id_t id);
 
 /*  The workers of this host (what `dpi-dualctl start` starts): those of
-    global.workers, else those of global.mode. RUN[ID] true for each.        */
+    global.workers, else those of global.mode (api only with api.enabled).
+    RUN[ID] true for each.                                                   */
 void config_host_workers (const config_t *self, bool run[WORKER_COUNT]);
 
 #endif

@@ -86,14 +86,17 @@ help (const worker_t *w)
     }
     if (def->details)
         printf ("\n%s", def->details);
-    printf ("\nSignals: SIGHUP reloads (see above); SIGINT and SIGTERM stop cleanly, with the\n"
+    printf ("\nSignals: %s; SIGINT and SIGTERM stop cleanly, with the\n"
             "summary line.\n"
             "\nExit status:\n"
             "  0  done (stopped by a signal, or all of the offline input was read)\n"
             "  1  failure: could not start (the reason is logged), or a fatal error\n"
             "  2  usage: a bad command line\n"
             "  3  data: some input could not be read or some output not written; what\n"
-            "     could be was processed, and the log says what failed\n");
+            "     could be was processed, and the log says what failed\n",
+            def->ops->reload ? "SIGHUP reloads (see above)"
+                             : "SIGHUP is logged and changes nothing (restart for a\n"
+                               "new configuration)");
 }
 
 /*  getopt_long's tables from the common options and DEF's own.              */

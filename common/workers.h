@@ -7,7 +7,13 @@
     WORKER_LIST: the configuration (its endpoint key and default), the
     worker skeleton (worker.h) and dpi-dualctl all read this table.
 
-    (A worker is a process. The collector's capture threads are "lanes".) */
+    (A worker is a process. The collector's capture threads are "lanes".)
+
+    dpi-api publishes only sys.heartbeat (its TOPICS are empty) and is
+    opt-in: no global.mode runs it by default (config_host_workers: it
+    runs where global.workers names it, or with global.workers empty when
+    api.enabled is true), and dpi-dualctl status/topology listen to it only
+    on a host that runs it (or with --connect).                              */
 #ifndef DPI_WORKERS_H
 #define DPI_WORKERS_H
 
@@ -17,7 +23,8 @@
     X (BRIDGE_MITM, "bridge-mitm", "bridge_mitm",                              \
        "mitm.request mitm.response mitm.verdict")                              \
     X (BUFFER, "buffer", "buffer", "buffer.alert")                             \
-    X (CORRELATOR, "correlator", "correlator", "correlated.threat correlated.join decision")
+    X (CORRELATOR, "correlator", "correlator", "correlated.threat correlated.join decision") \
+    X (API, "api", "api", "")
 
 typedef enum {
 #define WORKER_ENUM_ROW(ID, NAME, KEY, TOPICS) WORKER_##ID,

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "api.h"
 #include "bridge.h"
 #include "buffer.h"
 #include "correlator.h"
@@ -37,6 +38,10 @@ check_workers (const config_t *cfg, config_errors_t *errors)
     rc |= bridge_check (cfg, errors);
     rc |= buffer_check (cfg, errors);
     rc |= correlator_check (cfg, errors);
+    bool here[WORKER_COUNT];
+    config_host_workers (cfg, here);
+    if (here[WORKER_API])           /* the token file exists only where it runs */
+        rc |= api_check (cfg, errors);
     return rc;
 }
 

@@ -83,7 +83,7 @@ typedef char cell_t[160];
 static void
 free_event (void **item)
 {
-    ctl_msg_free ((ProtobufCMessage **) item);
+    topo_msg_free ((ProtobufCMessage **) item);
 }
 
 static void
@@ -163,7 +163,7 @@ store_add (store_t *store, const flow_event_t *ev)
     flow_key (key, sizeof key, ev);
     if (zhashx_size (store->flows) >= KEEP_MAX && !zhashx_lookup (store->flows, key))
         store_prune (store);
-    ProtobufCMessage *copy = ctl_msg_dup (&ev->base);
+    ProtobufCMessage *copy = topo_msg_dup (&ev->base);
     if (copy)
         zhashx_update (store->flows, key, copy);     /* frees the older event */
     if (!ev->offline)

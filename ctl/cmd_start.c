@@ -75,7 +75,7 @@
     "                     by hand): the process holding RUN_DIR/NAME.lock, when it\n" \
     "                     is dpi-NAME (default: left running, exit 3)\n"
 #define HELP_WORKERS                                                                 \
-    "  WORKER...          collector, bridge-mitm, buffer, correlator, mitmdump\n"     \
+    "  WORKER...          collector, bridge-mitm, buffer, correlator, api, mitmdump\n"     \
     "                     (default: this host's:\n"                                    \
     "                     global.workers, else those of global.mode; mitmdump\n"       \
     "                     with bridge-mitm when mitm.mitmdump.start is true)\n"
@@ -122,7 +122,7 @@ const ctl_command_t ctl_stop_command = {
         "\n"
         HELP_COMMON
         HELP_STOP_OPTIONS
-        "  WORKER...          collector, bridge-mitm, buffer, correlator, mitmdump\n"
+        "  WORKER...          collector, bridge-mitm, buffer, correlator, api, mitmdump\n"
         "                     (default: this host's and every one with a pid file;\n"
         "                     mitmdump first)\n"
         CTL_HELP_HELP
@@ -239,7 +239,7 @@ parse (int argc, char **argv, const ctl_command_t *cmd, opts_t *o)
             o->want_mitmdump = true;
         else if (!info)
             return ctl_usage_error (cmd, "'%s' is not a worker (collector, bridge-mitm, buffer, "
-                                    "correlator, mitmdump)", argv[i]);
+                                    "correlator, api, mitmdump)", argv[i]);
         else
             o->want[info->id] = true;
     }

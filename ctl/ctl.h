@@ -8,6 +8,7 @@
 
 #include "bus.h"
 #include "config.h"
+#include "topology.h"
 
 /*  Each returns the process exit code. ARGV[0] is the subcommand name.      */
 int cmd_config (int argc, char **argv);
@@ -116,15 +117,13 @@ typedef struct {
 int ctl_listen_options (int argc, char **argv, const ctl_command_t *cmd, ctl_listen_opts_t *o);
 void ctl_listen_options_free (ctl_listen_opts_t *o);
 
-/*  A publisher endpoint to listen to. Strings are borrowed (config, argv). */
-typedef struct {
-    const char *name;               /* worker name (workers.h), "" when not known */
-    const char *endpoint;
-    bool connects_out;              /* the worker connects out: not attached */
-} ctl_target_t;
+/*  A publisher endpoint to listen to (topology.h). Strings are borrowed
+    (config, argv).                                                         */
+typedef topo_target_t ctl_target_t;
 
 /*  The CONNECTS endpoints, or else every worker's endpoint from CFG (only
-    the collector's with COLLECTOR_ONLY). Caller frees; NULL if no memory.  */
+    the collector's with COLLECTOR_ONLY; dpi-api's only where this host runs
+    it: topo_config_targets). Caller frees; NULL if no memory.              */
 ctl_target_t *ctl_targets (const config_t *cfg, char **connects, size_t nconnect,
                            bool collector_only, size_t *count);
 
@@ -136,26 +135,11 @@ bus_sub_t *ctl_sub_open (const config_t *cfg, const ctl_target_t *targets, size_
 void ctl_targets_join (const ctl_target_t *targets, size_t count, char *out, size_t outlen);
 
 /*  heartbeats.c — the heartbeats of the workers behind the targets, for
-    status and topology: what is known of each worker.                       */
-typedef struct {
-    const ctl_target_t *target;     /* NULL: answered without being asked  */
-    char source[256];               /* "name@host", "" until seen           */
-    Dpidual__V1__Heartbeat *hb;     /* the last one, owned                  */
-    uint64_t hb_at;                 /* bus_mono_ns when it arrived          */
-    Dpidual__V1__TapStats *stats;   /* the last tap.stats, owned            */
-    uint64_t stats_at;
-} ctl_worker_t;
-
-typedef struct {
-    ctl_worker_t *items;
-    size_t count, cap;
-} ctl_workers_t;
-
-/*  A worker for TARGET (NULL: one that answered unasked); NULL if no memory. */
-ctl_worker_t *ctl_workers_add (ctl_workers_t *w, const ctl_target_t *target);
-void ctl_workers_clear (ctl_workers_t *w);
-/*  Has every target that can be asked (not connects_out) sent a heartbeat? */
-bool ctl_workers_all_seen (const ctl_workers_t *w);
+    status and topology: what is known of each worker (the collection is
+    common/topology.h's: topo_workers_add, topo_workers_clear,
+    topo_workers_all_seen, topo_address_reaches).                            */
+typedef topo_worker_t ctl_worker_t;
+typedef topo_workers_t ctl_workers_t;
 /*  Receive sys.heartbeat and tap.stats on SUB (subscribed to them) into
     WORKERS, keeping each worker's last ones, until DEADLINE (bus_mono_ns),
     an interrupt, or — with UNTIL_ALL_SEEN — every target has answered.     */
@@ -181,21 +165,12 @@ void ctl_heartbeats_close (ctl_heartbeats_t *h, const char *cmd);
 
 /*  The target's worker name, else the source, else the endpoint.           */
 const char *ctl_worker_label (const ctl_worker_t *w);
-/*  Does a socket connecting to OTHER reach one bound at BOUND (addresses
-    without prefix)? The same address, or a tcp:// bind on a wildcard host
-    (*, 0.0.0.0, ::; a heartbeat shows "tcp://0.0.0.0:PORT") and any host on
-    the same port.                                                           */
-bool ctl_address_reaches (const char *bound, const char *other);
 /*  S seconds as "42s", "3m05s", "2h01m00s", "1d02h03m".                    */
 void ctl_format_duration (char *out, size_t outlen, uint64_t s);
 
 /*  On stderr: undecodable messages and sequence gaps, when there were any. */
 void ctl_sub_report_errors (bus_sub_t *sub, const char *cmd);
 
-/*  An owned deep copy of MSG (a received body lives until the next recv);
-    NULL if no memory. Release with ctl_msg_free.                           */
-ProtobufCMessage *ctl_msg_dup (const ProtobufCMessage *msg);
-void ctl_msg_free (ProtobufCMessage **msg_p);
 
 /*  Milliseconds until DEADLINE (bus_mono_ns), -1 once it has passed.       */
 int ctl_wait_ms (uint64_t deadline);

@@ -1,5 +1,6 @@
 /*  heartbeats.c — see ctl.h: the heartbeats (and tap.stats) of the workers
-    behind the targets, collected for status and topology.
+    behind the targets, collected for status and topology (the collection
+    itself is common/topology.c's, which dpi-api shares).
 
     A message is matched to its worker by source ("name@host"); a source
     seen for the first time goes to the target of that worker name, or of
@@ -13,142 +14,20 @@
 #include "ctl.h"
 #include "endpoint.h"
 #include "topics.h"
-
-ctl_worker_t *
-ctl_workers_add (ctl_workers_t *w, const ctl_target_t *target)
-{
-    if (w->count == w->cap) {
-        size_t cap = w->cap ? w->cap * 2 : 8;
-        ctl_worker_t *items = realloc (w->items, cap * sizeof *items);
-        if (!items)
-            return NULL;
-        w->items = items;
-        w->cap = cap;
-    }
-    ctl_worker_t *worker = &w->items[w->count++];
-    memset (worker, 0, sizeof *worker);
-    worker->target = target;
-    return worker;
-}
-
-void
-ctl_workers_clear (ctl_workers_t *w)
-{
-    for (size_t i = 0; i < w->count; i++) {
-        ctl_msg_free ((ProtobufCMessage **) &w->items[i].hb);
-        ctl_msg_free ((ProtobufCMessage **) &w->items[i].stats);
-    }
-    free (w->items);
-    memset (w, 0, sizeof *w);
-}
-
-/*  Is ADDRESS a tcp:// bind on a wildcard host (*, 0.0.0.0, ::), which
-    takes connections to any of the host's addresses?                        */
-static bool
-wildcard_tcp (const char *address)
-{
-    if (strncmp (address, "tcp://", 6) != 0)
-        return false;
-    const char *host = address + 6, *port = strrchr (host, ':');
-    if (!port)
-        return false;
-    size_t len = (size_t) (port - host);
-    return (len == 1 && *host == '*') || (len == 7 && strncmp (host, "0.0.0.0", 7) == 0)
-           || (len == 4 && strncmp (host, "[::]", 4) == 0)
-           || (len == 2 && strncmp (host, "::", 2) == 0);
-}
-
-bool
-ctl_address_reaches (const char *bound, const char *other)
-{
-    if (strcmp (bound, other) == 0)
-        return true;
-    if (!wildcard_tcp (bound) || strncmp (other, "tcp://", 6) != 0)
-        return false;
-    const char *p1 = strrchr (bound, ':'), *p2 = strrchr (other, ':');
-    return p2 && strcmp (p1, p2) == 0;
-}
-
-/*  Does HB's worker publish on ENDPOINT (a target's, maybe prefixed)?      */
-static bool
-publishes_on (const Dpidual__V1__Heartbeat *hb, const char *endpoint)
-{
-    const char *address = endpoint_address (endpoint);
-    for (size_t i = 0; hb && i < hb->n_endpoints; i++)
-        if (strcmp (hb->endpoints[i]->socket, "pub") == 0
-            && ctl_address_reaches (hb->endpoints[i]->endpoint, address))
-            return true;
-    return false;
-}
-
-/*  The worker a message from SOURCE belongs to (HB: its heartbeat, or
-    NULL), added when it is new. NULL when out of memory.                   */
-static ctl_worker_t *
-workers_find (ctl_workers_t *w, const char *source, const Dpidual__V1__Heartbeat *hb)
-{
-    for (size_t i = 0; i < w->count; i++)
-        if (strcmp (w->items[i].source, source) == 0)
-            return &w->items[i];
-    size_t name_len = strcspn (source, "@");
-    for (size_t i = 0; i < w->count; i++) {
-        ctl_worker_t *worker = &w->items[i];
-        const ctl_target_t *t = worker->target;
-        if (*worker->source || !t || t->connects_out)
-            continue;
-        if ((*t->name && strlen (t->name) == name_len && strncmp (t->name, source, name_len) == 0)
-            || publishes_on (hb, t->endpoint)) {
-            snprintf (worker->source, sizeof worker->source, "%s", source);
-            return worker;
-        }
-    }
-    ctl_worker_t *worker = ctl_workers_add (w, NULL);
-    if (worker)
-        snprintf (worker->source, sizeof worker->source, "%s", source);
-    return worker;
-}
-
-bool
-ctl_workers_all_seen (const ctl_workers_t *w)
-{
-    for (size_t i = 0; i < w->count; i++)
-        if (w->items[i].target && !w->items[i].target->connects_out && !w->items[i].hb)
-            return false;
-    return true;
-}
-
-/*  Keep a copy of MSG in *SLOT (replacing the older one).                   */
-static void
-keep (ProtobufCMessage **slot, uint64_t *at, const ProtobufCMessage *msg)
-{
-    ProtobufCMessage *copy = ctl_msg_dup (msg);
-    if (!copy)
-        return;
-    ctl_msg_free (slot);
-    *slot = copy;
-    *at = bus_mono_ns ();
-}
+#include "topology.h"
 
 void
 ctl_workers_collect (bus_sub_t *sub, ctl_workers_t *workers, uint64_t deadline,
                      bool until_all_seen)
 {
-    while (!(until_all_seen && ctl_workers_all_seen (workers)) && !zsys_interrupted) {
+    while (!(until_all_seen && topo_workers_all_seen (workers)) && !zsys_interrupted) {
         int wait_ms = ctl_wait_ms (deadline);
         if (wait_ms < 0)
             break;
         bus_msg_t msg;
         if (bus_sub_recv (sub, wait_ms, &msg) != 1)
             continue;
-        bool is_hb = strcmp (msg.topic, TOPIC_HEARTBEAT) == 0;
-        if (!is_hb && strcmp (msg.topic, TOPIC_TAP_STATS) != 0)
-            continue;
-        ctl_worker_t *worker = workers_find (workers, msg.header->source,
-                                             is_hb ? (const Dpidual__V1__Heartbeat *) msg.body
-                                                   : NULL);
-        if (worker && is_hb)
-            keep ((ProtobufCMessage **) &worker->hb, &worker->hb_at, msg.body);
-        else if (worker)
-            keep ((ProtobufCMessage **) &worker->stats, &worker->stats_at, msg.body);
+        topo_workers_note (workers, &msg);
     }
 }
 
@@ -187,7 +66,7 @@ ctl_heartbeats_open (ctl_heartbeats_t *h, const ctl_listen_opts_t *o)
     }
     h->sub = h->targets ? ctl_sub_open (h->cfg, h->targets, h->ntargets) : NULL;
     for (size_t i = 0; h->sub && i < h->ntargets; i++)
-        if (!ctl_workers_add (&h->workers, &h->targets[i]))
+        if (!topo_workers_add (&h->workers, &h->targets[i]))
             bus_sub_destroy (&h->sub);
     if (!h->sub) {
         ctl_heartbeats_close (h, NULL);
@@ -203,7 +82,7 @@ ctl_heartbeats_close (ctl_heartbeats_t *h, const char *cmd)
 {
     if (cmd && h->sub)
         ctl_sub_report_errors (h->sub, cmd);
-    ctl_workers_clear (&h->workers);
+    topo_workers_clear (&h->workers);
     bus_sub_destroy (&h->sub);
     free (h->targets);
     config_destroy (&h->cfg);

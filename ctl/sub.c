@@ -146,7 +146,9 @@ ctl_target_t *
 ctl_targets (const config_t *cfg, char **connects, size_t nconnect, bool collector_only,
              size_t *count)
 {
-    size_t n = nconnect ? nconnect : collector_only ? 1 : WORKER_COUNT;
+    if (!nconnect && !collector_only)
+        return topo_config_targets (cfg, count);
+    size_t n = nconnect ? nconnect : 1;
     ctl_target_t *t = calloc (n, sizeof *t);
     if (!t)
         return NULL;
@@ -159,11 +161,11 @@ ctl_targets (const config_t *cfg, char **connects, size_t nconnect, bool collect
                     t[i].name = worker_info ((worker_id_t) w)->name;
         }
         else {
-            /* a worker's own endpoint binds: connect to it (endpoint.h) */
+            /* the collector's own endpoint binds: connect to it (endpoint.h) */
             endpoint_t ep;
             const char *reason;
-            const char *own = cfg->bus.endpoints[i];
-            t[i].name = worker_info ((worker_id_t) i)->name;
+            const char *own = cfg->bus.endpoints[WORKER_COLLECTOR];
+            t[i].name = worker_info (WORKER_COLLECTOR)->name;
             t[i].endpoint = endpoint_address (own);
             t[i].connects_out = endpoint_parse (own, true, &ep, &reason) == 0 && !ep.bind;
         }
@@ -211,27 +213,6 @@ ctl_sub_report_errors (bus_sub_t *sub, const char *cmd)
             fprintf (stderr, "%s: %s: %llu messages lost (gaps), %llu out of order\n", cmd,
                      s.source, (unsigned long long) s.gaps, (unsigned long long) s.out_of_order);
     }
-}
-
-ProtobufCMessage *
-ctl_msg_dup (const ProtobufCMessage *msg)
-{
-    size_t size = protobuf_c_message_get_packed_size (msg);
-    uint8_t *buf = malloc (size ? size : 1);
-    if (!buf)
-        return NULL;
-    protobuf_c_message_pack (msg, buf);
-    ProtobufCMessage *copy = protobuf_c_message_unpack (msg->descriptor, NULL, size, buf);
-    free (buf);
-    return copy;
-}
-
-void
-ctl_msg_free (ProtobufCMessage **msg_p)
-{
-    if (*msg_p)
-        protobuf_c_message_free_unpacked (*msg_p, NULL);
-    *msg_p = NULL;
 }
 
 int

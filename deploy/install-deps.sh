@@ -22,6 +22,8 @@ packages=(
     # dpi-buffer: deep analysis (ModSecurity + OWASP CRS), forensic log, replay
     libmodsecurity-dev modsecurity-crs libsodium-dev libcurl4-openssl-dev
     libgoogle-perftools-dev
+    # dpi-api: HTTP server; promtool checks its /metrics (tests/it_api.sh)
+    libmicrohttpd-dev prometheus
     # bench/mitm-overhead: instructions and syscalls per request
     valgrind linux-perf
     # the man pages (docs/man/*.scd, built by cmake)

@@ -130,14 +130,14 @@ snapshot > "$work/before"
 in_root dpkg -i "${in_debs[@]}" > "$work/dpkg-i.log" 2>&1 \
     || { cat "$work/dpkg-i.log"; fail "dpkg -i after the purge failed"; }
 
-for b in dpi-collector dpi-bridge-mitm dpi-buffer dpi-correlator dpi-dualctl; do
+for b in dpi-collector dpi-bridge-mitm dpi-buffer dpi-correlator dpi-api dpi-dualctl; do
     [ -x "$root/usr/bin/$b" ] || fail "/usr/bin/$b is not installed"
 done
-for b in dpi-collector dpi-bridge-mitm dpi-buffer dpi-correlator; do
+for b in dpi-collector dpi-bridge-mitm dpi-buffer dpi-correlator dpi-api; do
     out=$(in_root "$b" --version 2>&1) || fail "$b --version: $out"
 done
 out=$(in_root dpi-dualctl --help 2>&1) || fail "dpi-dualctl --help: $out"
-say "ok   the five binaries run (their libraries are installed)"
+say "ok   the six binaries run (their libraries are installed)"
 
 pw=$(in_root getent passwd dpi-dual) || fail "no user dpi-dual"
 uid=$(echo "$pw" | cut -d: -f3)
@@ -179,7 +179,7 @@ sys.exit(0 if ok else 1)
 PY
 say "ok   the installed dpi-collector classifies a capture with /etc/dpi-dual/dpi-dual.yaml"
 
-for page in man1/dpi-collector.1 man1/dpi-bridge-mitm.1 man1/dpi-buffer.1 man1/dpi-correlator.1 \
+for page in man1/dpi-collector.1 man1/dpi-bridge-mitm.1 man1/dpi-buffer.1 man1/dpi-correlator.1 man1/dpi-api.1 \
             man1/dpi-dualctl.1 man5/dpi-dual.yaml.5; do
     f=$root/usr/share/man/$page.gz
     [ -f "$f" ] || fail "no /usr/share/man/$page.gz"
@@ -188,7 +188,7 @@ for page in man1/dpi-collector.1 man1/dpi-bridge-mitm.1 man1/dpi-buffer.1 man1/d
     [ ! -s "$work/man.err" ] || fail "$page: $(cat "$work/man.err")"
     MANWIDTH=80 man -l "$f" 2> /dev/null | grep -q "$name" || fail "$page does not name $name"
 done
-say "ok   six man pages in /usr/share/man (man1, man5), each renders"
+say "ok   seven man pages in /usr/share/man (man1, man5), each renders"
 
 for u in dpi-dual.target dpi-dual-collector.service dpi-dual-bridge-mitm.service \
          dpi-dual-buffer.service dpi-dual-correlator.service; do

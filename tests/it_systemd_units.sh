@@ -20,7 +20,7 @@ command -v systemd-analyze > /dev/null || fail "systemd-analyze is missing (Debi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 units="dpi-dual.target"
-for w in collector bridge-mitm buffer correlator mitmdump; do units+=" dpi-dual-$w.service"; done
+for w in collector bridge-mitm buffer correlator api mitmdump; do units+=" dpi-dual-$w.service"; done
 bindir=$(sed -n 's|^ExecStart=\(.*\)/dpi-collector .*|\1|p' "$BUILD_DIR/deploy/systemd/dpi-dual-collector.service")
 [ -n "$bindir" ] || fail "no ExecStart in the configured collector unit"
 for u in $units; do
@@ -42,7 +42,7 @@ grep -q "Unknown key 'NoNewPrivilegez'" bad.out || fail "verify did not catch a 
 echo "ok   verify: every unit clean; a misspelled key is caught"
 
 # --- 2. the hardening asked for -----------------------------------------------------
-for w in collector bridge-mitm buffer correlator mitmdump; do
+for w in collector bridge-mitm buffer correlator api mitmdump; do
     u=dpi-dual-$w.service
     for line in User=dpi-dual NoNewPrivileges=yes ProtectSystem=strict PrivateTmp=yes \
                 Restart=on-failure "ReadWritePaths=/run/dpi-dual /var/lib/dpi-dual" \
@@ -60,7 +60,7 @@ echo "ok   hardening: User=, NoNewPrivileges, ProtectSystem=strict, ReadWritePat
 
 # --- 3. exposure ---------------------------------------------------------------------
 if systemd-analyze security --help 2>&1 | grep -q -- '--offline'; then
-    for w in collector bridge-mitm buffer correlator mitmdump; do
+    for w in collector bridge-mitm buffer correlator api mitmdump; do
         systemd-analyze security --offline=yes "./dpi-dual-$w.service" > sec.out 2>&1 \
             || fail "security $w: $(tail -5 sec.out)"
         line=$(grep "Overall exposure level" sec.out) || fail "security $w: $(tail -5 sec.out)"

@@ -83,7 +83,14 @@ s_config_equal (const config_t *a, const config_t *b)
         && SAME_INT (correlation.window) && SAME_INT (correlation.ban_duration)
         && SAME_INT (correlation.threat_threshold)
         && SAME_INT (crowdsec.enabled) && SAME_STR (crowdsec.lapi_url)
-        && SAME_STR (crowdsec.api_key_file) && SAME_INT (crowdsec.poll_interval);
+        && SAME_STR (crowdsec.api_key_file) && SAME_INT (crowdsec.poll_interval)
+        && SAME_STR (bus.endpoints[WORKER_API]) && SAME_INT (api.enabled)
+        && SAME_STR (api.listen) && SAME_STR (api.token_file) && SAME_STR (api.tls_cert)
+        && SAME_STR (api.tls_key) && SAME_INT (api.metrics_public)
+        && SAME_INT (api.max_body_bytes) && SAME_INT (api.rate_limit)
+        && SAME_INT (api.max_connections) && SAME_INT (api.sse_max_clients)
+        && SAME_INT (api.sse_rate) && SAME_INT (api.max_flows) && SAME_INT (api.max_threats)
+        && SAME_INT (api.max_alerts) && SAME_INT (api.query_timeout_ms);
 }
 
 /*  config_print output as a string the caller frees.                        */
@@ -346,14 +353,25 @@ test_all_keys (tally_t *t)
     CHECK_STR (c->global.log_level, "debug");
     CHECK (c->global.compat);
     CHECK_STR (c->global.compat_dir, "/tmp/it's here");
-    if (CHECK (c->global.workers.count == 2)) {
+    if (CHECK (c->global.workers.count == 3)) {
         CHECK_STR (c->global.workers.items[0], "correlator");
         CHECK_STR (c->global.workers.items[1], "collector");
+        CHECK_STR (c->global.workers.items[2], "api");
     }
     bool run[WORKER_COUNT];
     config_host_workers (c, run);
     CHECK (run[WORKER_COLLECTOR] && run[WORKER_CORRELATOR] && !run[WORKER_BRIDGE_MITM]
-           && !run[WORKER_BUFFER]);
+           && !run[WORKER_BUFFER] && run[WORKER_API]);
+    CHECK_STR (c->bus.endpoints[WORKER_API], "tcp://127.0.0.1:7005");
+    CHECK (c->api.enabled && c->api.metrics_public);
+    CHECK_STR (c->api.listen, "[::1]:9470");
+    CHECK_STR (c->api.token_file, "/etc/dpi-dual/other.token");
+    CHECK_STR (c->api.tls_cert, "/etc/dpi-dual/api.crt");
+    CHECK_STR (c->api.tls_key, "/etc/dpi-dual/api.key");
+    CHECK (c->api.max_body_bytes == 64 && c->api.rate_limit == 100000);
+    CHECK (c->api.max_connections == 4 && c->api.sse_max_clients == 1024);
+    CHECK (c->api.sse_rate == 1 && c->api.max_flows == 10 && c->api.max_threats == 100000);
+    CHECK (c->api.max_alerts == 10 && c->api.query_timeout_ms == 30000);
     CHECK (c->bus.heartbeat_interval == 3600);
     CHECK (c->bus.sndhwm == 1 && c->bus.rcvhwm == 10000000 && c->bus.linger_ms == 0);
     CHECK_STR (c->bus.endpoints[WORKER_COLLECTOR], "@tcp://*:7001");
@@ -538,6 +556,19 @@ test_out_of_range (tally_t *t)
                               "[60, 31536000]"));
 }
 
+/*  api.listen: HOST:PORT with an address; api.* bounds.                     */
+static void
+test_api_keys (tally_t *t)
+{
+    EXPECT ("api-bad.yaml",
+            AT ("api-bad.yaml", "2:11: api.listen: 'localhost:8470' expected an IPv4 address "
+                                "or [IPv6] before the port"),
+            AT ("api-bad.yaml", "3:15: api.rate_limit: 0 is out of range [1, 100000]"));
+    EXPECT ("api-bad-port.yaml",
+            AT ("api-bad-port.yaml", "2:11: api.listen: '127.0.0.1:0' expected a port "
+                                     "1..65535 after the last ':'"));
+}
+
 static void
 test_enums (tally_t *t)
 {
@@ -554,7 +585,7 @@ test_workers (tally_t *t)
 {
     EXPECT ("workers-name.yaml",
             AT ("workers-name.yaml", "2:24: global.workers: 'bridge' is not a worker "
-                                     "(collector, bridge-mitm, buffer, correlator)"));
+                                     "(collector, bridge-mitm, buffer, correlator, api)"));
     EXPECT ("workers-bad.yaml",
             AT ("workers-bad.yaml", "3:12: global.workers: 'bridge-mitm' is not run in "
                                     "global.mode tap-only"),
@@ -564,7 +595,11 @@ test_workers (tally_t *t)
     if (CHECK (c != NULL)) {
         config_host_workers (c, run);
         CHECK (run[WORKER_COLLECTOR] && run[WORKER_BRIDGE_MITM] && run[WORKER_BUFFER]
-               && run[WORKER_CORRELATOR]);
+               && run[WORKER_CORRELATOR] && !run[WORKER_API]);
+        c->api.enabled = true;
+        config_host_workers (c, run);
+        CHECK (run[WORKER_API] && run[WORKER_COLLECTOR]);
+        c->api.enabled = false;
         c->global.mode = CONFIG_MODE_TAP_ONLY;
         config_host_workers (c, run);
         CHECK (run[WORKER_COLLECTOR] && !run[WORKER_BRIDGE_MITM] && !run[WORKER_BUFFER]
@@ -720,6 +755,7 @@ main (void)
     test_unknown_keys (t);
     test_wrong_types (t);
     test_out_of_range (t);
+    test_api_keys (t);
     test_enums (t);
     test_duplicates (t);
     test_syntax (t);

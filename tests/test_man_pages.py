@@ -102,7 +102,7 @@ def defined_options(body):
 
 # --- 1. the workers ------------------------------------------------------------------
 workers = {"dpi-collector": "collector", "dpi-bridge-mitm": "bridge-mitm",
-           "dpi-buffer": "buffer", "dpi-correlator": "correlator"}
+           "dpi-buffer": "buffer", "dpi-correlator": "correlator", "dpi-api": "api"}
 for prog, d in workers.items():
     rc, out, err = run([os.path.join(build, d, prog), "--help"])
     if rc != 0:

@@ -243,6 +243,10 @@ main (int argc, char **argv)
     }
     if (wait_ms > 0 && bus_pub_wait_subscriber (pub, (int) wait_ms) != 0)
         log_warning ("no subscriber after %ld ms; sending anyway", wait_ms);
+    /* one subscriber came: let the others that are trying join too (several
+       workers may subscribe to this endpoint, it_api.sh) */
+    if (wait_ms > 0)
+        bus_pub_let_subscribers_join (pub, BUS_JOIN_WINDOW_MS);
     heartbeat_t *hb = heartbeat_new (cfg, pub, NULL);
     int rc = jsonl ? send_jsonl (pub, jsonl) : 0;
     for (long i = 0; !jsonl && i < count && !zsys_interrupted; i++) {

@@ -1,0 +1,72 @@
+/*  route.h — dpi-api's routes: the table of every path it serves (method,
+    path with its {ip} parameter), and the parser that matches a request
+    line against it.
+
+    The table is the one list of the API: the server dispatches on it, and
+    tests/check_openapi.py checks that api/openapi.yaml documents exactly
+    these (method, path) pairs — the rows below are read by that script, so
+    keep one row a line: ROUTE (ID, "METHOD", "/path").
+
+    Matching is on the decoded path (libmicrohttpd unescapes it), segment by
+    segment. Refused before any route is looked at (400): an empty segment
+    ("//"), a "." or ".." segment, a byte below 0x21 or above 0x7e, a path
+    over API_PATH_MAX. An {ip} segment must be an IPv4 or IPv6 address as
+    inet_pton reads it (at most 45 characters), else 400. A path of no route
+    is 404; a path of a route under another method is 405. Pure functions. */
+#ifndef DPI_API_ROUTE_H
+#define DPI_API_ROUTE_H
+
+#include <stddef.h>
+
+#define API_PATH_MAX 256
+#define API_IP_MAX 46                   /* INET6_ADDRSTRLEN */
+
+#define API_ROUTES(ROUTE)                                                     \
+    ROUTE (STATUS, "GET", "/api/dpi/status")                                  \
+    ROUTE (BUFFER, "GET", "/api/dpi/mitm/buffer")                             \
+    ROUTE (FLOWS, "GET", "/api/dpi/tap/flows")                                \
+    ROUTE (CORRELATED, "GET", "/api/dpi/correlated")                          \
+    ROUTE (ALERTS, "GET", "/api/dpi/alerts")                                  \
+    ROUTE (REPLAY, "POST", "/api/dpi/replay/{ip}")                            \
+    ROUTE (TOPOLOGY, "GET", "/api/dpi/topology")                              \
+    ROUTE (CONTEXT, "GET", "/api/dpi/context/{ip}")                           \
+    ROUTE (REPUTATION, "GET", "/api/dpi/reputation/{ip}")                     \
+    ROUTE (BAN, "POST", "/api/dpi/ban")                                       \
+    ROUTE (UNBAN, "DELETE", "/api/dpi/ban/{ip}")                              \
+    ROUTE (EVENTS, "GET", "/api/dpi/events")                                  \
+    ROUTE (METRICS, "GET", "/metrics")
+
+typedef enum {
+#define API_ROUTE_ENUM(ID, METHOD, PATH) API_ROUTE_##ID,
+    API_ROUTES (API_ROUTE_ENUM)
+#undef API_ROUTE_ENUM
+    API_ROUTE_COUNT
+} api_route_id_t;
+
+typedef struct {
+    api_route_id_t id;
+    const char *method;
+    const char *path;
+} api_route_t;
+
+/*  The row of ID.                                                           */
+const api_route_t *api_route (api_route_id_t id);
+
+typedef enum {
+    API_MATCH_OK = 200,
+    API_MATCH_BAD = 400,                /* traversal, bad bytes, bad {ip}   */
+    API_MATCH_NOT_FOUND = 404,
+    API_MATCH_METHOD = 405,
+} api_match_t;
+
+/*  Match METHOD and PATH (no query string). OK: *ID set, and IP (of IPLEN,
+    at least API_IP_MAX) holds the {ip} segment when the route has one
+    (else ""). Otherwise *WHY says what was wrong, for the reply.          */
+api_match_t api_route_match (const char *method, const char *path, api_route_id_t *id,
+                             char *ip, size_t iplen, const char **why);
+
+/*  Is TEXT an IPv4 or IPv6 address (inet_pton), at most API_IP_MAX - 1
+    characters?                                                             */
+int api_valid_ip (const char *text);
+
+#endif
