@@ -217,6 +217,10 @@ check "installed: /etc/dpi-dual/rules.yaml" test -s "$stub/root/etc/dpi-dual/rul
 check "installed: /etc/dpi-dual/dpi-dual.yaml links to /var/etc/dpi-dual.yaml" \
     test "$(readlink "$stub/root/etc/dpi-dual/dpi-dual.yaml")" = /var/etc/dpi-dual.yaml
 check "installed: the mitmproxy addon" test -s "$stub/root/usr/lib/dpi-dual/dpi_bridge.py"
+check "installed, executable: the rpcd plugin /usr/libexec/rpcd/luci.dpi-dual" \
+    test -x "$stub/root/usr/libexec/rpcd/luci.dpi-dual"
+check "installed: the rpcd ACL /usr/share/rpcd/acl.d/luci-app-dpi-dual.json" \
+    test -s "$stub/root/usr/share/rpcd/acl.d/luci-app-dpi-dual.json"
 check "init script: the binaries where the package puts them" \
     grep -qx 'DPI_BIN=/usr/bin' "$INIT"
 
