@@ -9,7 +9,8 @@
 #   - list: one JSON object naming every method of SecuBox's ACL, plus unban_ip; the ACL
 #     file (openwrt/rpcd/luci-app-dpi-dual.json) grants exactly the methods of list;
 #   - every call answers one JSON object, with real content: status (collector, buffer,
-#     correlator running, flow and alert totals), get_flows (the capture's flows),
+#     correlator running, flow and alert totals), get_flows (the capture's flows, and
+#     protocols counting them), get_threats (SecuBox's members on each alert),
 #     get_buffer (100 requests), get_threats / get_correlation / get_timeline /
 #     search_correlations (the CRS alerts and the correlator's threats), get_ip_context,
 #     correlate_ip, replay_request (queued), get_correlation_stats;
@@ -121,11 +122,13 @@ flows_in() { rpc get_flows '{"limit":1000}' && jq -e ".total >= $nflows" "$tmp/o
 wait_for 30 flows_in || fail "get_flows: the capture's $nflows flows are not there"
 check "(.flows | length) >= $nflows and any(.flows[]; .src_ip == \"$ip1\") and (.flows_1min | type) == \"number\"" \
     "get_flows content"
+check "(.protocols | type) == \"object\" and ([.protocols[]] | add) == (.flows | length) and (.protocols | has(\"$(jq -r '.flows[0].proto' "$tmp/cap.json")\"))" \
+    "get_flows: protocols counts the flows by proto"
 for sh in "${shells[@]}"; do
     rpc_in "$sh" get_flows '{"limit":2}'
     check '(.flows | length) == 2' "[$sh] get_flows limit 2"
 done
-ok "get_flows: the capture's $nflows flows (limit honoured), flows_1min"
+ok "get_flows: the capture's $nflows flows (limit honoured), flows_1min, protocols"
 
 "$b/tests/dpi-testpub" -c "$cfg" --name bridge-mitm --bind "ipc://$run/bridge-mitm.pub" \
     --wait-subscriber 10000 \
@@ -135,7 +138,9 @@ wait_for 30 buffered || fail "get_buffer: not the 100 requests: $(head -c 400 "$
 ok "get_buffer: dpi-buffer's stats (100 requests, entries)"
 alerts() { rpc get_threats '{"limit":5}' && jq -e '.total >= 1 and (.alerts | length) >= 1 and .alerts[0].topic == "buffer.alert"' "$tmp/out" > /dev/null; }
 wait_for 60 alerts || fail "get_threats: no CRS alert: $(head -c 400 "$tmp/out")"
-ok "get_threats: the CRS alerts"
+check '(.alerts | length) <= 5 and all(.alerts[]; (.timestamp | type) == "number" and .timestamp > 1000000000000 and (.threat_score | type) == "number" and (.categories | length) == 1 and .blocked == false and (.client_ip | length) > 0)' \
+    "get_threats: SecuBox's members on each alert"
+ok "get_threats: the CRS alerts, with timestamp (ms), threat_score, categories, blocked"
 threats() { rpc get_correlation '{"limit":5}' && jq -e '.total >= 1 and .correlated[0].topic == "correlated.threat"' "$tmp/out" > /dev/null; }
 wait_for 60 threats || fail "get_correlation: no threat: $(head -c 400 "$tmp/out")"
 tip=$(jq -r '.correlated[0].client_ip // empty' "$tmp/out")
