@@ -12,7 +12,8 @@
 #     correlator running, flow and alert totals), get_flows (the capture's flows, and
 #     protocols counting them), get_threats (SecuBox's members on each alert),
 #     get_buffer (100 requests), get_threats / get_correlation / get_timeline /
-#     search_correlations (the CRS alerts and the correlator's threats), get_ip_context,
+#     search_correlations (the CRS alerts and the correlator's threats, with the members
+#     SecuBox's overview and timeline read), get_ip_context (SecuBox's context object),
 #     correlate_ip, replay_request (queued), get_correlation_stats;
 #   - ban_ip: the ban shows in get_ip_reputation and in `dpi-dualctl reputation`;
 #     unban_ip lifts it in both;
@@ -146,13 +147,15 @@ wait_for 60 threats || fail "get_correlation: no threat: $(head -c 400 "$tmp/out
 tip=$(jq -r '.correlated[0].client_ip // empty' "$tmp/out")
 [ -n "$tip" ] || fail "a threat without client_ip: $(head -c 400 "$tmp/out")"
 rpc get_timeline '{"limit":3}'
-check '.total >= 1 and .limit == 3 and (.entries | length) >= 1' "get_timeline"
+check '.total >= 1 and .limit == 3 and (.entries | length) >= 1 and all(.entries[]; (.ip | length) > 0 and .timestamp > 1000000000000 and (.threat_score | type) == "number" and (.reputation_score | type) == "number" and (.reason | length) > 0 and (.event_type | type) == "string")' \
+    "get_timeline: SecuBox's members on each entry"
 if [ -n "$tip" ]; then
     rpc search_correlations "{\"ip\":\"$tip\"}"
     check '.total >= 1 and (.results | length) >= 1' "search_correlations $tip"
 fi
 rpc get_correlation_stats '{}'
-check '.total_correlations >= 1 and .alerts >= 1' "get_correlation_stats"
+check '.total_correlations >= 1 and .alerts >= 1 and .unique_ips >= 1 and (.high_threat_count | type) == "number" and (.banned_ips | type) == "number"' \
+    "get_correlation_stats"
 ok "get_correlation, get_timeline, search_correlations${tip:+ ($tip)}, get_correlation_stats: the threats"
 rpc status '{}'
 check ".tap_stream.flows_total >= $nflows and .mitm_stream.threats_detected >= 1 and .mitm_stream.requests_total == 100 and .correlation.threats_correlated >= 1 and (.api.workers | length) >= 3" \
@@ -160,7 +163,13 @@ check ".tap_stream.flows_total >= $nflows and .mitm_stream.threats_detected >= 1
 ok "status: SecuBox's shape with the totals (flows, alerts, requests, threats)"
 
 rpc get_ip_context '{"ip":"10.0.0.8"}'
-check '.ip == "10.0.0.8" and (.requests | length) == 2' "get_ip_context"
+check '.ip == "10.0.0.8" and (.requests | length) == 2 and (.context.mitm_requests | length) == 2 and (.context.waf_alerts | type) == "array" and (.reputation_score | type) == "number" and .crowdsec_status == "clean"' \
+    "get_ip_context"
+if [ -n "$tip" ]; then
+    rpc get_ip_context "{\"ip\":\"$tip\"}"
+    check '(.context.waf_alerts | length) >= 1 and all(.context.waf_alerts[]; (.threat_score | type) == "number" and .client_ip == "'"$tip"'")' \
+        "get_ip_context $tip: its WAF alerts"
+fi
 rpc correlate_ip '{"ip":"10.0.0.8"}'
 check '.success == true and .reputation.ip == "10.0.0.8" and (.context.requests | length) == 2' "correlate_ip"
 rpc replay_request '{"ip":"10.0.0.8"}'
@@ -177,6 +186,8 @@ check '.ip == "203.0.113.9" and .banned == true and .banned_until_ns > 0 and (.r
     "get_ip_reputation after ban_ip"
 "$ctl" reputation 203.0.113.9 -c "$cfg" --json > "$tmp/rep.json"
 jq -e '.banned_until_ns > 0' "$tmp/rep.json" > /dev/null || fail "dpi-dualctl reputation: no ban"
+rpc get_ip_context '{"ip":"203.0.113.9"}'
+check '.crowdsec_status == "banned"' "get_ip_context of a banned address"
 rpc unban_ip '{"ip":"203.0.113.9"}'
 check '.success == true' "unban_ip"
 rpc get_ip_reputation '{"ip":"203.0.113.9"}'
