@@ -2,8 +2,10 @@
 # openwrt/rpcd/luci.dpi-dual (the rpcd plugin of SecuBox's LuCI methods) against the real
 # dpi-api, fed by the real dpi-correlator, dpi-buffer (the CRS of deploy/buffer, recorded
 # mitm requests from dpi-testpub standing in for the bridge) and dpi-collector reading a
-# dpi-pcapgen capture — the pipeline of it_api.sh. The script is run by dash (busybox ash
-# too when installed), as rpcd runs it: `list`, and `call METHOD` with JSON on stdin.
+# dpi-pcapgen capture — the pipeline of it_api.sh. The script is run by dash (`list` and
+# get_flows by busybox ash too when installed; RPC_SH="busybox ash" runs every call by it:
+# passed on Debian's busybox 1.35, with Debian's sort/tr/sed), as rpcd runs it: `list`, and
+# `call METHOD` with JSON on stdin.
 # Debian has no jsonfilter: the script uses jq here (jsonfilter on OpenWrt: not run here).
 #   - shellcheck -s dash passes (when shellcheck is installed);
 #   - list: one JSON object naming every method of SecuBox's ACL, plus unban_ip; the ACL
@@ -87,7 +89,7 @@ rpc_in() {
     jq -e 'type == "object"' "$tmp/out" > /dev/null 2>&1 ||
         fail "[$sh] call $m $args: not a JSON object: $(head -c 400 "$tmp/out")"
 }
-rpc() { rpc_in dash "$@"; }
+rpc() { rpc_in "${RPC_SH:-dash}" "$@"; }  # RPC_SH="busybox ash": every call by ash
 check() { jq -e "$1" "$tmp/out" > /dev/null || fail "$2: $(head -c 600 "$tmp/out")"; }
 
 # --- list and the ACL ------------------------------------------------------------------
