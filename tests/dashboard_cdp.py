@@ -16,7 +16,8 @@ then, each with a generous bound (no timing assertion; the delays are printed):
     page's Ban button: the correlator's reputation (GET /api/dpi/reputation) shows the
     ban, and the page too; OUTDIR/dashboard-drilldown.png; Unban: lifted;
   - no exception in the page, no console error (a CSP violation is one).
-Prints "ok ..." lines; exit 1 with "FAIL: ..." on the first failure."""
+First, without a token, the page asks for one; with a wrong one it says 401 and asks
+again. Prints "ok ..." lines; exit 1 with "FAIL: ..." on the first failure."""
 import json
 import os
 import shutil
@@ -137,9 +138,21 @@ def run(base, token, outdir, trigger, profile):
     for domain in ("Page", "Runtime", "Log"):
         p.call(domain + ".enable")
 
+    # --- without a token: the form; with a wrong one: the form again, saying 401
+    p.call("Page.navigate", url=f"{base}/")
+    p.wait("document.readyState === 'complete' && !document.getElementById('login').hidden "
+           "&& document.getElementById('main').hidden", what="the token form")
+    p.call("Page.navigate", url=f"{base}/#token=not-the-token-0123456789")
+    p.wait("!document.getElementById('login').hidden && "
+           "document.getElementById('login-error').textContent.includes('401')",
+           what="the form after a wrong token, saying 401")
+    print("ok   without a token the page asks for one; a wrong token: 401 said, asked again",
+          flush=True)
+
     # --- load with the token in the fragment
-    p.call("Page.navigate", url=f"{base}/#token={token}")
-    p.wait("document.readyState === 'complete'", what="the page to load")
+    p.call("Page.navigate", url=f"{base}/?reload#token={token}")
+    p.wait("document.readyState === 'complete' && location.search === '?reload'",
+           what="the page to load")
     p.wait("location.hash === '' && sessionStorage.getItem('dpi-dual-token') !== null",
            what="the fragment cleared")
     if p.eval("sessionStorage.getItem('dpi-dual-token')") != token:

@@ -6,7 +6,7 @@
 # (a) static serving: /, /index.html, /app.js, /style.css without the token, their
 #     Content-Types and Content-Security-Policy; traversal (raw and %2e%2e), other names,
 #     a directory: 400/404, never a file outside api.www_dir;
-# (b) the page, opened at /#token=TOKEN (tests/dashboard_cdp.py drives Chromium over the
+# (b) the page: without a token it asks for one, a wrong one is said 401; opened at /#token=TOKEN (tests/dashboard_cdp.py drives Chromium over the
 #     DevTools protocol): the fragment is cleared, the token is in sessionStorage; each
 #     panel shows data (protocols, per-minute flows and packets, buffer and alert rate,
 #     threat timeline with both streams' evidence, top clients, topology, the live dot);

@@ -372,6 +372,13 @@ function onEvent(type, data) {
   state.events++;
   let d;
   try { d = JSON.parse(data); } catch (e) { return; }
+  // the header's totals and this minute's counts move with the events (the server's
+  // figures replace them every 10 s)
+  const k = { flow: "flows", alert: "alerts", threat: "threats", decision: "decisions" }[type];
+  if (k && state.status) {
+    state.status.totals[k]++;
+    if (state.status.minutes.length) state.status.minutes[0][k]++;
+  }
   if (type === "hello") setLive(true);
   else if (type === "flow") { state.flows.unshift(d); state.flows.length = Math.min(state.flows.length, 1000); soon(); }
   else if (type === "threat") {
@@ -462,6 +469,13 @@ document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("drill-ban").addEventListener("click", () => action("ban"));
   document.getElementById("drill-unban").addEventListener("click", () => action("unban"));
   document.getElementById("drill-replay").addEventListener("click", () => action("replay"));
+  // a #token= given to an open page (no reload) is taken too
+  window.addEventListener("hashchange", () => {
+    if (!/token=/.test(location.hash)) return;
+    stop();
+    state.token = takeToken();
+    if (state.token) start();
+  });
   state.token = takeToken();
   if (state.token) start(); else askToken("");
 });
