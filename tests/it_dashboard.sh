@@ -6,16 +6,23 @@
 # (a) static serving: /, /index.html, /app.js, /style.css without the token, their
 #     Content-Types and Content-Security-Policy; traversal (raw and %2e%2e), other names,
 #     a directory: 400/404, never a file outside api.www_dir;
-# (b) the page: without a token it asks for one, a wrong one is said 401; opened at /#token=TOKEN (tests/dashboard_cdp.py drives Chromium over the
-#     DevTools protocol): the fragment is cleared, the token is in sessionStorage; each
-#     panel shows data (protocols, per-minute flows and packets, buffer and alert rate,
-#     threat timeline with both streams' evidence, top clients, topology, the live dot);
-# (c) a threat triggered after the page loaded (a second batch of attacks) appears on the
-#     timeline through the event stream: polled up to 60 s, the delay printed;
-# (d) the drill-down of a client: context, reputation; Ban then Unban from the page,
+# (b) the page (tests/dashboard_cdp.py drives Chromium over the DevTools protocol): without
+#     a token it asks for one, a wrong one is said 401; opened at /#token=TOKEN, the
+#     fragment is cleared and the token is in sessionStorage; each panel shows data
+#     (protocols, per-minute flows and packets, buffer and alert rate, the threat timeline
+#     with its evidence, top clients, topology) and the event stream is live;
+# (c) a threat triggered after the page loaded (the flows, then the requests and live
+#     blocks, of two attackers: tests/lib/correlator_stream.py, published as the collector
+#     and as the bridge) appears on the timeline, joined, with its tap and mitm evidence,
+#     through the event stream: polled up to 60 s, the delay printed;
+# (d) the drill-down of a client: reputation, requests; Ban then Unban from the page,
 #     checked in the correlator's reputation (GET /api/dpi/reputation, dpi-dualctl);
-# (e) screenshots: $BUILD_DIR/tests/dashboard-*.png.
-# Without chromium (Debian: chromium) or python3-websocket: skipped (77).
+#     no exception or console error in the page; the token not in dpi-api's log;
+# (e) screenshots: $BUILD_DIR/tests/dashboard-{loaded,threat,drilldown}.png.
+# DASHBOARD_HOLD=FILE (by hand): after (a), the page's address and the config into FILE,
+# then wait, the workers running.
+# Needs chromium and python3-websocket (deploy/install-deps.sh): it fails without them, as
+# it_api does without promtool.
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
 PY=/usr/bin/python3
@@ -23,8 +30,8 @@ b=$BUILD_DIR
 ctl="$b/ctl/dpi-dualctl"
 api="$b/api/dpi-api"
 pub="$b/tests/dpi-testpub"
-command -v chromium > /dev/null || { echo "it_dashboard: SKIP: chromium missing (deploy/install-deps.sh)"; exit 77; }
-$PY -c 'import websocket' 2> /dev/null || { echo "it_dashboard: SKIP: python3-websocket missing"; exit 77; }
+command -v chromium > /dev/null || { echo "it_dashboard: FAIL: chromium missing (Debian: chromium; deploy/install-deps.sh)"; exit 1; }
+$PY -c 'import websocket' 2> /dev/null || { echo "it_dashboard: FAIL: python3-websocket missing (deploy/install-deps.sh)"; exit 1; }
 tmp=$(mktemp -d)
 pids=()
 cleanup() {
