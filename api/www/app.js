@@ -239,7 +239,7 @@ function drawTopology() {
     const ws = h.workers.slice().sort((a, b) => order.indexOf(a.split("@")[0]) - order.indexOf(b.split("@")[0]));
     ws.forEach((id, i) => {
       const col = order.indexOf(id.split("@")[0]);
-      pos.set(id, { x: 10 + (col < 0 ? i : col) * colW, y: top + hi * rowH * 2 + (col % 2) * rowH });
+      pos.set(id, { x: 10 + (col < 0 ? i : col) * colW, y: top + hi * rowH * 2 + (Math.abs(col) % 2) * rowH });
     });
     maxRows = Math.max(maxRows, hi * 2 + 2);
   });
