@@ -35,6 +35,7 @@
 #define FLOWS_LIMIT_MAX 1000
 #define FLOWS_LIMIT_DEFAULT 100
 #define SSE_BLOCK 16384                 /* bytes a stream's callback gives  */
+#define WWW_FILE_MAX (1024 * 1024)      /* a dashboard file, at most        */
 
 /*  The heartbeat counters, in this order.                                   */
 #define API_COUNTERS(C)                                                          \
@@ -102,6 +103,7 @@ struct api_t {
     pbjson_buf_t line;
     uint64_t started_mono;
     char version[32];
+    char www_dir[1024];                 /* api.www_dir, or the built-in one  */
 };
 
 struct api_stream_t {
@@ -158,6 +160,29 @@ read_file (const config_t *cfg, const char *key, const char *path, bool secret, 
         close (fd);
     config_errors_blame (errors, from, cfg, key);
     return text;
+}
+
+/*  The dashboard's directory into OUT: api.www_dir, or when "" the source
+    tree's api/www for a dpi-api run from its build tree (/proc/self/exe in
+    DPI_API_BUILD_DIR), else the installed DPI_API_WWW_INSTALLED.          */
+static void
+www_default (const config_t *cfg, char *out, size_t outlen)
+{
+    if (cfg->api.www_dir && *cfg->api.www_dir) {
+        snprintf (out, outlen, "%s", cfg->api.www_dir);
+        return;
+    }
+    snprintf (out, outlen, "%s", DPI_API_WWW_INSTALLED);
+    char exe[1024];
+    ssize_t n = readlink ("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0)
+        return;
+    exe[n] = 0;
+    char *slash = strrchr (exe, '/');
+    if (slash && slash != exe)
+        *slash = 0;
+    if (strcmp (exe, DPI_API_BUILD_DIR) == 0)
+        snprintf (out, outlen, "%s", DPI_API_WWW_SOURCE);
 }
 
 /*  The token of the token file (its first line, trimmed) into OUT.          */
@@ -574,6 +599,52 @@ handle_ban (api_t *self, struct MHD_Connection *conn, request_t *req, const char
                 self->cfg->correlation.query_endpoint, q);
 }
 
+/*  A dashboard file (a WWW_ route: a fixed name in the directory, never a
+    name from the request). The page holds no data: no token needed.
+    Content-Security-Policy: its own scripts, styles and fetches only.     */
+static enum MHD_Result
+handle_www (api_t *self, struct MHD_Connection *conn, request_t *req, const char *url)
+{
+    const char *type;
+    const char *name = api_route_www_file (req->route, &type);
+    char path[1200];
+    if (!name || snprintf (path, sizeof path, "%s/%s", self->www_dir, name) >= (int) sizeof path)
+        return refuse (self, conn, req, "GET", url, 404, "no such path");
+    int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    struct stat st;
+    char *text = NULL;
+    ssize_t got = -1;
+    if (fd >= 0 && fstat (fd, &st) == 0 && S_ISREG (st.st_mode) && st.st_size <= WWW_FILE_MAX
+        && (text = malloc ((size_t) st.st_size + 1)) != NULL)
+        got = read (fd, text, (size_t) st.st_size);
+    if (fd >= 0)
+        close (fd);
+    if (got < 0) {
+        free (text);
+        return refuse (self, conn, req, "GET", url, 404,
+                       "the dashboard's file is missing (api.www_dir)");
+    }
+    count_status (self, 200);
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer ((size_t) got, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) {
+        free (text);
+        return MHD_NO;
+    }
+    MHD_add_response_header (r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    MHD_add_response_header (r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header (r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header (r, "X-Frame-Options", "DENY");
+    MHD_add_response_header (r, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header (r, "Content-Security-Policy",
+                             "default-src 'none'; script-src 'self'; style-src 'self'; "
+                             "connect-src 'self'; img-src 'self' data:; base-uri 'none'; "
+                             "form-action 'none'; frame-ancestors 'none'");
+    enum MHD_Result rc = MHD_queue_response (conn, 200, r);
+    MHD_destroy_response (r);
+    return rc;
+}
+
 static void stream_free (void *cls);
 static ssize_t stream_read (void *cls, uint64_t pos, char *buf, size_t max);
 
@@ -658,6 +729,11 @@ dispatch (api_t *self, struct MHD_Connection *conn, request_t *req, const char *
             return ask (self, conn, req, method, url, "correlator", corr_ep,
                         json_pack ("{s:s, s:s, s:s}", "cmd", "unban", "value", req->ip,
                                    "reason", "api"));
+        case API_ROUTE_WWW_ROOT:
+        case API_ROUTE_WWW_INDEX:
+        case API_ROUTE_WWW_APP:
+        case API_ROUTE_WWW_STYLE:
+            return handle_www (self, conn, req, url);
         default:
             return refuse (self, conn, req, method, url, 404, "no such path");
     }
@@ -727,8 +803,10 @@ on_request (void *cls, struct MHD_Connection *conn, const char *url, const char 
         api_match_t m = api_route_match (method, url, &req->route, req->ip, sizeof req->ip, &why);
         if (m != API_MATCH_OK)
             return refuse (self, conn, req, method, url, (unsigned) m, why);
-        if (!(req->route == API_ROUTE_METRICS && self->cfg->api.metrics_public)
-            && !authorised (self, conn))
+        const char *www_type;
+        bool is_public = (req->route == API_ROUTE_METRICS && self->cfg->api.metrics_public)
+                         || api_route_www_file (req->route, &www_type) != NULL;
+        if (!is_public && !authorised (self, conn))
             return refuse (self, conn, req, method, url, 401,
                            "a valid \"Authorization: Bearer TOKEN\" is needed");
         const char *cl = MHD_lookup_connection_value (conn, MHD_HEADER_KIND,
@@ -956,6 +1034,7 @@ api_new (worker_t *w, config_errors_t *errors)
             len += (size_t) snprintf (self->listened + len, sizeof self->listened - len, "%s%s",
                                       len ? ", " : "", self->targets[i].endpoint);
     }
+    www_default (cfg, self->www_dir, sizeof self->www_dir);
     size_t from = errors ? errors->count : 0;
     int rc = load_token (cfg, self->token, &self->token_len, errors);
     check_tls (cfg, errors);
@@ -980,8 +1059,8 @@ api_new (worker_t *w, config_errors_t *errors)
         api_destroy (&self);
         return NULL;
     }
-    log_info ("listening on %s%s; token from %s", cfg->api.listen,
-              self->tls_cert ? " (TLS)" : "", cfg->api.token_file);
+    log_info ("listening on %s%s; token from %s; dashboard from %s", cfg->api.listen,
+              self->tls_cert ? " (TLS)" : "", cfg->api.token_file, self->www_dir);
     return self;
 }
 

@@ -17,6 +17,25 @@ api_route (api_route_id_t id)
     return id < API_ROUTE_COUNT ? &s_routes[id] : NULL;
 }
 
+const char *
+api_route_www_file (api_route_id_t id, const char **type)
+{
+    switch (id) {
+        case API_ROUTE_WWW_ROOT:
+        case API_ROUTE_WWW_INDEX:
+            *type = "text/html; charset=utf-8";
+            return "index.html";
+        case API_ROUTE_WWW_APP:
+            *type = "text/javascript; charset=utf-8";
+            return "app.js";
+        case API_ROUTE_WWW_STYLE:
+            *type = "text/css; charset=utf-8";
+            return "style.css";
+        default:
+            return NULL;
+    }
+}
+
 int
 api_valid_ip (const char *text)
 {

@@ -12,7 +12,11 @@
     ("//"), a "." or ".." segment, a byte below 0x21 or above 0x7e, a path
     over API_PATH_MAX. An {ip} segment must be an IPv4 or IPv6 address as
     inet_pton reads it (at most 45 characters), else 400. A path of no route
-    is 404; a path of a route under another method is 405. Pure functions. */
+    is 404; a path of a route under another method is 405. Pure functions.
+
+    The WWW_ rows are the dashboard's files (api.www_dir), each a fixed
+    name: no request path ever becomes a file name, so there is nothing to
+    traverse and nothing to list. They need no token (api_route_public). */
 #ifndef DPI_API_ROUTE_H
 #define DPI_API_ROUTE_H
 
@@ -34,7 +38,11 @@
     ROUTE (BAN, "POST", "/api/dpi/ban")                                       \
     ROUTE (UNBAN, "DELETE", "/api/dpi/ban/{ip}")                              \
     ROUTE (EVENTS, "GET", "/api/dpi/events")                                  \
-    ROUTE (METRICS, "GET", "/metrics")
+    ROUTE (METRICS, "GET", "/metrics")                                        \
+    ROUTE (WWW_ROOT, "GET", "/")                                              \
+    ROUTE (WWW_INDEX, "GET", "/index.html")                                   \
+    ROUTE (WWW_APP, "GET", "/app.js")                                         \
+    ROUTE (WWW_STYLE, "GET", "/style.css")
 
 typedef enum {
 #define API_ROUTE_ENUM(ID, METHOD, PATH) API_ROUTE_##ID,
@@ -64,6 +72,10 @@ typedef enum {
     (else ""). Otherwise *WHY says what was wrong, for the reply.          */
 api_match_t api_route_match (const char *method, const char *path, api_route_id_t *id,
                              char *ip, size_t iplen, const char **why);
+
+/*  The dashboard's file of ID (a WWW_ row) and its Content-Type; NULL for
+    any other route.                                                         */
+const char *api_route_www_file (api_route_id_t id, const char **type);
 
 /*  Is TEXT an IPv4 or IPv6 address (inet_pton), at most API_IP_MAX - 1
     characters?                                                             */

@@ -249,6 +249,7 @@ static const key_def_t s_keys[] = {
     ROW_INT       ("api.max_threats", api.max_threats, 200, 10, 100000),
     ROW_INT       ("api.max_alerts", api.max_alerts, 200, 10, 100000),
     ROW_INT       ("api.query_timeout_ms", api.query_timeout_ms, 1000, 10, 30000),
+    ROW_STR       ("api.www_dir", api.www_dir, ""),
 };
 
 #define KEY_COUNT (sizeof s_keys / sizeof s_keys[0])

@@ -183,6 +183,7 @@ typedef struct {
         int max_threats;            /* correlated.threat kept               */
         int max_alerts;             /* buffer.alert kept                    */
         int query_timeout_ms;       /* buffer/correlator query, at most     */
+        char *www_dir;              /* the dashboard's files; "" = built-in */
     } api;
     struct config_origin_t *origin; /* where each key was set: config_where */
 } config_t;

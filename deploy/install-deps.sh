@@ -24,6 +24,9 @@ packages=(
     libgoogle-perftools-dev
     # dpi-api: HTTP server; promtool checks its /metrics (tests/it_api.sh)
     libmicrohttpd-dev prometheus
+    # the dashboard (api/www) in headless Chromium over the DevTools protocol
+    # (tests/it_dashboard.sh, tests/dashboard_cdp.py)
+    chromium python3-websocket
     # bench/mitm-overhead: instructions and syscalls per request
     valgrind linux-perf
     # the man pages (docs/man/*.scd, built by cmake)

@@ -201,7 +201,8 @@ enabled=$(find "$root/etc/systemd/system" -name 'dpi-dual*' 2> /dev/null || true
 [ -z "$enabled" ] || fail "units enabled by the package: $enabled"
 [ -f "$root/usr/share/dpi-dual/mitmproxy/dpi_bridge.py" ] || fail "the addon is not installed"
 in_root env HOME=/tmp mitmdump --version > "$work/mitmdump.out" 2>&1 || fail "mitmdump --version: $(cat "$work/mitmdump.out")"
-for f in crowdsec/acquis-dpi-dual.yaml haproxy/haproxy.cfg bridge-mitm/bans.example mirror-setup.sh; do
+for f in crowdsec/acquis-dpi-dual.yaml haproxy/haproxy.cfg bridge-mitm/bans.example mirror-setup.sh \
+         www/index.html www/app.js www/style.css; do
     [ -f "$root/usr/share/dpi-dual/$f" ] || fail "no /usr/share/dpi-dual/$f"
 done
 say "ok   units installed and not enabled; the addon, mitmdump ($(head -1 "$work/mitmdump.out")), the examples"

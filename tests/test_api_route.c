@@ -65,7 +65,24 @@ main (void)
     check (&t, match ("GET", "/api/dpi/nothing", &id, ip) == API_MATCH_NOT_FOUND, "404");
     check (&t, match ("GET", "/api/dpi/status/", &id, ip) == API_MATCH_NOT_FOUND,
            "404 with a trailing slash");
-    check (&t, match ("GET", "/", &id, ip) == API_MATCH_NOT_FOUND, "404 for /");
+    check (&t, match ("GET", "/", &id, ip) == API_MATCH_OK && id == API_ROUTE_WWW_ROOT,
+           "/ is the dashboard");
+    const char *type = NULL;
+    check (&t, api_route_www_file (API_ROUTE_WWW_ROOT, &type)
+                   && strcmp (api_route_www_file (API_ROUTE_WWW_ROOT, &type), "index.html") == 0
+                   && strncmp (type, "text/html", 9) == 0, "/ serves index.html as text/html");
+    check (&t, api_route_www_file (API_ROUTE_WWW_APP, &type) && strncmp (type, "text/javascript", 15) == 0
+                   && api_route_www_file (API_ROUTE_WWW_STYLE, &type) && strncmp (type, "text/css", 8) == 0,
+           "app.js and style.css with their types");
+    check (&t, api_route_www_file (API_ROUTE_STATUS, &type) == NULL, "no file for an API route");
+    const char *www_404[] = { "/www", "/api", "/index.htm", "/app.js/", "/etc/passwd",
+                              "/style.css/x", "/favicon.ico", "/index.html/" };
+    for (size_t i = 0; i < sizeof www_404 / sizeof www_404[0]; i++)
+        check (&t, match ("GET", www_404[i], &id, ip) == API_MATCH_NOT_FOUND, "404 for '%s'",
+               www_404[i]);
+    check (&t, match ("GET", "/../api/www/index.html", &id, ip) == API_MATCH_BAD
+                   && match ("GET", "/./app.js", &id, ip) == API_MATCH_BAD, "400 for /../ and /./");
+    check (&t, match ("POST", "/", &id, ip) == API_MATCH_METHOD, "405 POST /");
     check (&t, match ("GET", "/api/dpi/context/1.2.3.4/more", &id, ip) == API_MATCH_NOT_FOUND,
            "404 past {ip}");
     check (&t, match ("POST", "/api/dpi/status", &id, ip) == API_MATCH_METHOD, "405 POST status");

@@ -90,7 +90,8 @@ s_config_equal (const config_t *a, const config_t *b)
         && SAME_INT (api.max_body_bytes) && SAME_INT (api.rate_limit)
         && SAME_INT (api.max_connections) && SAME_INT (api.sse_max_clients)
         && SAME_INT (api.sse_rate) && SAME_INT (api.max_flows) && SAME_INT (api.max_threats)
-        && SAME_INT (api.max_alerts) && SAME_INT (api.query_timeout_ms);
+        && SAME_INT (api.max_alerts) && SAME_INT (api.query_timeout_ms)
+        && SAME_STR (api.www_dir);
 }
 
 /*  config_print output as a string the caller frees.                        */
