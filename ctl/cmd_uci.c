@@ -501,9 +501,12 @@ s_finish (conv_t *self)
                 return;     /* not a worker: the loader says so, at its line */
             run[info->id] = true;
         }
-    else
+    else {          /* the mode's workers; dpi-api only when api.enabled says so */
+        const slot_t *api = &self->slots[s_key_index (self, "api.enabled")];
+        bool api_on = api->set && strcmp (api->value, "true") == 0;
         for (int id = 0; id < WORKER_COUNT; id++)
-            run[id] = config_mode_has_worker (mode, id);
+            run[id] = config_mode_has_worker (mode, id) && (id != WORKER_API || api_on);
+    }
     size_t count = 0;
     for (int id = 0; id < WORKER_COUNT; id++)
         count += (run[id] = run[id] && !(self->disabled & (1u << id)));
