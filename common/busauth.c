@@ -396,7 +396,15 @@ handler_actor (zsock_t *pipe, void *arg)
     zhashx_set_destructor (h.keys, (zhashx_destructor_fn *) zstr_free);
     h.monitors = zlistx_new ();
     h.zap = zsock_new (ZMQ_REP);
-    if (!h.zap || zsock_bind (h.zap, "inproc://zeromq.zap.01") != 0) {
+    /* the previous handler's endpoint may not be released yet when a process
+       stops and starts CURVE sockets in a row (its close is asynchronous):
+       EADDRINUSE is given a second to pass */
+    int bound = h.zap ? zsock_bind (h.zap, "inproc://zeromq.zap.01") : -1;
+    for (int tries = 0; h.zap && bound != 0 && zmq_errno () == EADDRINUSE && tries < 20; tries++) {
+        zclock_sleep (50);
+        bound = zsock_bind (h.zap, "inproc://zeromq.zap.01");
+    }
+    if (bound != 0) {
         log_error ("bus: cannot bind the ZAP endpoint (another ZAP handler in this process?)");
         zsock_destroy (&h.zap);
         zsock_signal (pipe, 1);     /* zactor_new waits for it */
@@ -449,6 +457,8 @@ done:
         drop_monitor (&h, zlistx_first (h.monitors));
     zlistx_destroy (&h.monitors);
     zpoller_destroy (&h.poller);
+    if (h.zap)      /* an inproc unbind is synchronous, a close is not */
+        zsock_unbind (h.zap, "inproc://zeromq.zap.01");
     zsock_destroy (&h.zap);
     zhashx_destroy (&h.keys);
     free (h.allow_dir);

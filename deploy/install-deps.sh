@@ -11,6 +11,9 @@ packages=(
     # ndpiReader for conformance, packet capture and namespaces
     python3 python3-protobuf protobuf-compiler libndpi-bin tcpdump iproute2 zstd curl jq
     procps
+    # tests/it_deb_package.sh copies the tree with git; tests/check_openapi.py
+    # reads api/openapi.yaml with PyYAML
+    git python3-yaml
     # dpi-dualctl topology --dot, rendered to SVG by tests/it_ctl_topology.sh
     graphviz
     # systemd-analyze verify/security on the units (deploy/systemd; PID 1 need not be systemd)
