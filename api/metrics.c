@@ -17,16 +17,10 @@ put (printer_t *p, const char *format, ...) __attribute__ ((format (printf, 2, 3
 static void
 put (printer_t *p, const char *format, ...)
 {
-    char line[1024];
     va_list args;
     va_start (args, format);
-    int len = vsnprintf (line, sizeof line, format, args);
+    p->rc |= pbjson_buf_vprintf (p->out, format, args);
     va_end (args);
-    if (len < 0)
-        return;
-    if ((size_t) len >= sizeof line)
-        len = sizeof line - 1;
-    p->rc |= pbjson_buf_puts (p->out, line, (size_t) len);
 }
 
 /*  TEXT as a label value (escaped) into OUT.                               */

@@ -36,20 +36,37 @@ pbjson_buf_puts (pbjson_buf_t *buf, const char *text, size_t len)
     return 0;
 }
 
-static int
-buf_printf (pbjson_buf_t *buf, const char *fmt, ...) __attribute__ ((format (printf, 2, 3)));
-
-static int
-buf_printf (pbjson_buf_t *buf, const char *fmt, ...)
+int
+pbjson_buf_vprintf (pbjson_buf_t *buf, const char *fmt, va_list args)
 {
-    char tmp[64];
+    va_list again;
+    va_copy (again, args);
+    size_t room = buf->cap > buf->len ? buf->cap - buf->len : 0;
+    int n = vsnprintf (room ? buf->data + buf->len : NULL, room, fmt, args);
+    if (n >= 0 && (size_t) n >= room) {        /* too long for what is left: grow */
+        if (buf_reserve (buf, (size_t) n))
+            n = -1;
+        else
+            n = vsnprintf (buf->data + buf->len, (size_t) n + 1, fmt, again);
+    }
+    va_end (again);
+    if (n < 0) {
+        if (buf->data)
+            buf->data[buf->len] = 0;
+        return -1;
+    }
+    buf->len += (size_t) n;
+    return 0;
+}
+
+int
+pbjson_buf_printf (pbjson_buf_t *buf, const char *fmt, ...)
+{
     va_list args;
     va_start (args, fmt);
-    int n = vsnprintf (tmp, sizeof tmp, fmt, args);
+    int rc = pbjson_buf_vprintf (buf, fmt, args);
     va_end (args);
-    if (n < 0 || (size_t) n >= sizeof tmp)
-        return -1;
-    return pbjson_buf_puts (buf, tmp, (size_t) n);
+    return rc;
 }
 
 void
@@ -115,7 +132,7 @@ pbjson_buf_string (pbjson_buf_t *buf, const char *text, size_t len)
         else if (s[i] == '\n') { rc = pbjson_buf_puts (buf, "\\n", 2); i++; }
         else if (s[i] == '\r') { rc = pbjson_buf_puts (buf, "\\r", 2); i++; }
         else if (s[i] == '\t') { rc = pbjson_buf_puts (buf, "\\t", 2); i++; }
-        else if (s[i] < 0x20)  { rc = buf_printf (buf, "\\u%04x", s[i]); i++; }
+        else if (s[i] < 0x20)  { rc = pbjson_buf_printf (buf, "\\u%04x", s[i]); i++; }
         else {
             size_t seq = utf8_sequence (s + i, len - i);
             if (seq) { rc = pbjson_buf_puts (buf, text + i, seq); i += seq; }
@@ -161,22 +178,22 @@ append_value (pbjson_buf_t *buf, const ProtobufCFieldDescriptor *field, const vo
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        return buf_printf (buf, "%" PRId32, *(const int32_t *) member);
+        return pbjson_buf_printf (buf, "%" PRId32, *(const int32_t *) member);
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
-        return buf_printf (buf, "%" PRIu32, *(const uint32_t *) member);
+        return pbjson_buf_printf (buf, "%" PRIu32, *(const uint32_t *) member);
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
     case PROTOBUF_C_TYPE_SFIXED64:
-        return buf_printf (buf, "%" PRId64, *(const int64_t *) member);
+        return pbjson_buf_printf (buf, "%" PRId64, *(const int64_t *) member);
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-        return buf_printf (buf, "%" PRIu64, *(const uint64_t *) member);
+        return pbjson_buf_printf (buf, "%" PRIu64, *(const uint64_t *) member);
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE: {
         double v = field->type == PROTOBUF_C_TYPE_FLOAT ? *(const float *) member
                                                          : *(const double *) member;
-        return isfinite (v) ? buf_printf (buf, "%.15g", v) : pbjson_buf_puts (buf, "null", 4);
+        return isfinite (v) ? pbjson_buf_printf (buf, "%.15g", v) : pbjson_buf_puts (buf, "null", 4);
     }
     case PROTOBUF_C_TYPE_BOOL:
         return *(const protobuf_c_boolean *) member ? pbjson_buf_puts (buf, "true", 4)
@@ -187,7 +204,7 @@ append_value (pbjson_buf_t *buf, const ProtobufCFieldDescriptor *field, const vo
             (const ProtobufCEnumDescriptor *) field->descriptor, value);
         if (ev)
             return pbjson_buf_string (buf, ev->name, strlen (ev->name));
-        return buf_printf (buf, "%d", value);     /* a value newer than our schema */
+        return pbjson_buf_printf (buf, "%d", value);     /* a value newer than our schema */
     }
     case PROTOBUF_C_TYPE_STRING: {
         const char *s = *(char *const *) member;

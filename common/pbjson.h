@@ -18,6 +18,7 @@
 #define DPI_PBJSON_H
 
 #include <protobuf-c/protobuf-c.h>
+#include <stdarg.h>
 #include <stddef.h>
 
 /*  A growable text buffer; zero-initialise, release with pbjson_buf_free.  */
@@ -34,6 +35,10 @@ int pbjson_append (pbjson_buf_t *buf, const char *topic, const ProtobufCMessage 
 /*  Append raw text / a JSON string literal (quoted and escaped).            */
 int pbjson_buf_puts (pbjson_buf_t *buf, const char *text, size_t len);
 int pbjson_buf_string (pbjson_buf_t *buf, const char *text, size_t len);
+/*  FMT's text appended (the buffer grows to fit); 0, or -1.                  */
+int pbjson_buf_printf (pbjson_buf_t *buf, const char *fmt, ...)
+    __attribute__ ((format (printf, 2, 3)));
+int pbjson_buf_vprintf (pbjson_buf_t *buf, const char *fmt, va_list args);
 
 /*  The reverse: a message of DESC from OBJ, a jansson object in the shape
     pbjson_append prints (every key a field name; enums by value name or
