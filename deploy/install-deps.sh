@@ -38,6 +38,10 @@ packages=(
     # debhelper builds them, lintian checks them, debootstrap makes the clean
     # Debian 12 the test installs them into
     debhelper lintian debootstrap
+    # the libFuzzer harnesses (tests/fuzz): clang and its runtime (libFuzzer, ASan, UBSan)
+    clang libclang-rt-14-dev
+    # bench/soak draws its samples
+    python3-matplotlib
 )
 
 missing=()

@@ -1,0 +1,41 @@
+#!/bin/bash
+# Seeds generated from the tests' own material for one harness.
+#   tests/fuzz/seeds.sh HARNESS OUTDIR BUILD_DIR
+# Writes files into OUTDIR (may write none: the checked-in corpus is then
+# the only seed). Each harness's input format is described in its .c file.
+set -euo pipefail
+name=$1 out=$2 build=$3
+src=$(cd "$(dirname "$0")/../.." && pwd)
+
+# pcap_frames PCAP PREFIX: each frame of PCAP as "link byte + frame" (fuzz_decode's input)
+pcap_frames () {
+    python3 - "$1" "$2" <<'PY'
+import struct, sys
+links = [1, 113, 276, 101, 228, 229, 0, 108, 9, 50, 104, 105]   # fuzz_decode.c's order
+path, prefix = sys.argv[1], sys.argv[2]
+data = open(path, 'rb').read()
+magic = struct.unpack('<I', data[:4])[0]
+end = '<' if magic in (0xa1b2c3d4, 0xa1b23c4d) else '>'
+dlt = struct.unpack(end + 'I', data[20:24])[0] & 0x0fffffff
+if dlt not in links:
+    sys.exit(0)
+off, i = 24, 0
+while off + 16 <= len(data):
+    caplen = struct.unpack(end + 'I', data[off + 8:off + 12])[0]
+    frame = data[off + 16:off + 16 + caplen]
+    off += 16 + caplen
+    with open('%s-%04d' % (prefix, i), 'wb') as f:
+        f.write(bytes([links.index(dlt)]) + frame)
+    i += 1
+PY
+}
+
+case "$name" in
+fuzz_decode)
+    tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+    for s in $("$build/tests/dpi-pcapgen" --list | awk '{print $1}'); do
+        "$build/tests/dpi-pcapgen" "$s" "$tmp/$s.pcap" > /dev/null 2>&1 || continue
+        pcap_frames "$tmp/$s.pcap" "$out/$s"
+    done
+    ;;
+esac
