@@ -24,13 +24,7 @@ N "$BUILD_DIR/tests/dpi-testpub" -c "$CFG" --name collector --bind "ipc://$RUN/c
     -n 20000 --interval-ms 1 --wait-subscriber 10000 --heartbeat -q > /dev/null 2> "$TMP/testpub.err" &
 testpub_pid=$!
 sleep 2
-p=$(wpid correlator)
-t_fault=$(now_ns)
-kill -STOP "$p"
-sleep 10
-t_cont=$(now_ns)
-kill -CONT "$p"
-event "{\"kind\":\"case\",\"case\":\"HWM\",\"worker\":\"correlator\",\"t_fault\":$t_fault,\"t_recover\":$t_cont}"
+freeze HWM correlator
 wait "$testpub_pid" || fail "dpi-testpub: $(cat "$TMP/testpub.err")"
 restart collector
 ok=false

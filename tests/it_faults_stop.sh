@@ -22,16 +22,11 @@ sleep 3
 quiet "no fault"
 
 stop_case() {       # stop_case WORKER: SIGSTOP 10 s under load, SIGCONT
-    local w=$1 p t_fault t_cont ok
+    local w=$1 p ok
     load_start
     sleep 1
     p=$(wpid "$w")
-    t_fault=$(now_ns)
-    kill -STOP "$p"
-    sleep 10
-    t_cont=$(now_ns)
-    kill -CONT "$p"
-    event "{\"kind\":\"case\",\"case\":\"SIGSTOP 10 s\",\"worker\":\"$w\",\"t_fault\":$t_fault,\"t_recover\":$t_cont}"
+    freeze "SIGSTOP 10 s" "$w"
     sleep 1
     ok=false
     alive "$p" && [ "$(wpid "$w")" = "$p" ] && ok=true

@@ -191,7 +191,7 @@ for k in range(1, len(quiets)):
     c = w["case"]
     # kill -9 of the bridge: the records it had read from its socket, or had in its socket
     # queue, and not published yet die with it. The addon handed them over (sent): no
-    # counter anywhere sees them. Shown, not counted as inexact (DESIGN §9 "Faults").
+    # counter anywhere sees them. Shown, not counted as inexact (DESIGN §2, "Faults").
     killed_bridge = c and c["case"] == "kill -9" and c["worker"] == "bridge-mitm"
     ad["in_kill"] = ad["lost"] - ad["undelivered"] if killed_bridge else 0
     if qa and qb and ad["lost"] - ad["in_kill"] != ad["undelivered"] or ad["in_kill"] < 0:

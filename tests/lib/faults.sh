@@ -22,6 +22,7 @@
 #   one_request IP, banned_403    a request through the chain; BANNED is refused 403
 #   wpid NAME                     the pid from dpi-dualctl start's pid file
 #   restart NAME                  dpi-dualctl start NAME (fails the test when it fails)
+#   freeze CASE NAME              SIGSTOP NAME for 10 s, then SIGCONT (t_cont), the case recorded
 #   faults_report                 the table (fault_table.py); fails on an inexact counter
 #   faults_finish                 sanitizer reports, no worker died, dpi-dualctl stop
 # A fault case records {"kind":"case", "case", "worker", "t_fault", "t_recover"} and its
@@ -247,6 +248,17 @@ restart() {         # restart NAME: dpi-dualctl start NAME
     N "$ctl" start -c "$CFG" --timeout 120 "$1" > "$TMP/start.out" 2>&1 \
         || fail "dpi-dualctl start $1: $(cat "$TMP/start.out")"
     alive "$(wpid "$1")" || fail "$1 not running after dpi-dualctl start"
+}
+
+freeze() {          # freeze CASE WORKER: SIGSTOP for 10 s, SIGCONT; the case recorded,
+    local p t_fault  # t_cont set
+    p=$(wpid "$2")
+    t_fault=$(now_ns)
+    kill -STOP "$p"
+    sleep 10
+    t_cont=$(now_ns)
+    kill -CONT "$p"
+    event "{\"kind\":\"case\",\"case\":\"$1\",\"worker\":\"$2\",\"t_fault\":$t_fault,\"t_recover\":$t_cont}"
 }
 
 addon_stats() { cat "$TMP/addon.json" 2> /dev/null || echo '{}'; }
