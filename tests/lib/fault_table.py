@@ -14,7 +14,7 @@ received, gaps, restarts, out_of_order). For an edge P -> S and a window (a, b]:
     lost    = sent - what S received of P in the window
 and the counters are exact when lost == counted. A quiet point's heartbeat of S is
 one of the first four after the load stopped (the messages in flight at it told apart
-by its last_age_ms: cutoff()). A subscriber that restarted within a window has no counters
+by its rows' last_age_ms: cutoff()). A subscriber that restarted within a window has no counters
 for the time it was down (what was sent then is not a gap, by design: DESIGN §2); that
 edge is printed with "~" and checked in the next window. The addon's records: each
 request of the load makes two (the request, then its response or error), and
@@ -26,9 +26,9 @@ import collections
 import json
 import sys
 
-ZONE_NS = 40_000_000
-PREV_NS = 150_000_000
-SLACK_NS = 20_000_000
+SLACK_NS = 15_000_000
+AMBIGUOUS_NS = 60_000_000
+AGE_SAFE_NS = 250_000_000
 
 
 def lines(path):
@@ -94,24 +94,26 @@ def rows(hb):
 
 
 def cutoff(p, subs, hb):
-    """Up to which send time S's heartbeat HB counts P's messages: its counters were read
-    just before its send time t, so a message of P sent within ZONE_NS before t may or may
-    not be in them. One such message is told by the row's last_age_ms (its last message from
-    P arrived that long before): received when the age is under the time since it was sent
-    (+ the coarse clock's slack) and the one before it is older than PREV_NS. None when
-    it cannot be told (the caller takes another heartbeat)."""
+    """Up to which send time S's heartbeat HB counts P's messages. Its counters were read
+    just before its send time t; the row's last_age_ms says when its last message from P
+    arrived: A = t - age. P's messages reach S in order, so S had received those up to the
+    last one P sent by A (+ SLACK_NS: the coarse clock); the ones after were in flight.
+    Wrong only when a message P sent just after the one that arrived at A was still in
+    flight at t: when the last arrival is recent (age under AGE_SAFE_NS) and two messages
+    were sent around A, it cannot be told (None: the caller takes another heartbeat); an
+    older arrival would need a message in flight for longer than the age at a quiet point. No row: S had nothing of P (all P sent by t is counted as lost)."""
     t = hb["header"]["ts_ns"]
-    ts = sorted(x for (n, topic), v in msg_ts.items() if n == p and matches(topic, subs)
-                for x in v[bisect.bisect_left(v, t - PREV_NS):bisect.bisect_left(v, t)])
-    zone = [x for x in ts if x >= t - ZONE_NS]
-    if not zone:
-        return t - 1
-    if len(zone) > 1 or len(ts) > 1:
-        return None
     r = rows(hb).get(p)
-    age = int(r.get("last_age_ms", 0)) * 1_000_000 if r else None
-    received = age is not None and age < (t - zone[0]) + SLACK_NS
-    return t - 1 if received else zone[0] - 1
+    if not r or not int(r.get("received", 0)):
+        return t - 1
+    age = int(r.get("last_age_ms", 0)) * 1_000_000
+    arrived = t - age
+    near = [x for (n, topic), v in msg_ts.items() if n == p and matches(topic, subs)
+            for x in v[bisect.bisect_left(v, arrived - AMBIGUOUS_NS):
+                       bisect.bisect_right(v, arrived + SLACK_NS)] if x != t]
+    if len(near) > 1 and age < AGE_SAFE_NS:
+        return None
+    return min(arrived + SLACK_NS, t - 1)
 
 
 def snap(s, q):
