@@ -32,8 +32,6 @@
 #define TOKEN_MAX 512
 #define KEEPALIVE_NS 15000000000ull     /* an event stream's comment       */
 #define CONNECTION_TIMEOUT_S 30
-#define FLOWS_LIMIT_MAX 1000
-#define FLOWS_LIMIT_DEFAULT 100
 #define SSE_BLOCK 16384                 /* bytes a stream's callback gives  */
 #define WWW_FILE_MAX (1024 * 1024)      /* a dashboard file, at most        */
 
@@ -354,23 +352,11 @@ refuse (api_t *self, struct MHD_Connection *conn, const request_t *req, const ch
 /*  --------------------------------------------------------------------------
     Handlers                                                                 */
 
-/*  Query parameter NAME as a whole number in [MIN, MAX] into OUT (DEF when
-    absent); false when present and not one.                                */
-static bool
-param_number (struct MHD_Connection *conn, const char *name, long long min, long long max,
-              long long def, long long *out)
+/*  Query parameter NAME of CONN (api_param_fn).                            */
+static const char *
+query_param (void *conn, const char *name)
 {
-    const char *text = MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, name);
-    *out = def;
-    if (!text)
-        return true;
-    char *end;
-    errno = 0;
-    long long v = strtoll (text, &end, 10);
-    if (!*text || *end || errno || v < min || v > max)
-        return false;
-    *out = v;
-    return true;
+    return MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
 /*  The texts of OUT (N) as a JSON array into one reply object's member
@@ -402,34 +388,12 @@ static enum MHD_Result
 handle_list (api_t *self, struct MHD_Connection *conn, request_t *req, const char *url,
              api_kind_t kind, const char *key)
 {
-    long long limit, offset;
-    api_filter_t f = { 0 };
-    f.ip = MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "ip");
-    f.proto = MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "proto");
-    const char *since = MHD_lookup_connection_value (conn, MHD_GET_ARGUMENT_KIND, "since");
-    if (!param_number (conn, "limit", 1, FLOWS_LIMIT_MAX, FLOWS_LIMIT_DEFAULT, &limit)
-        || !param_number (conn, "offset", 0, 1000000000, 0, &offset))
-        return refuse (self, conn, req, "GET", url, 400,
-                       "limit must be 1..1000 and offset 0..1000000000");
-    if (f.ip && !api_valid_ip (f.ip))
-        return refuse (self, conn, req, "GET", url, 400, "ip: not an IPv4 or IPv6 address");
-    if (f.proto) {
-        size_t plen = strlen (f.proto);
-        if (plen == 0 || plen > 32 || strspn (f.proto, "abcdefghijklmnopqrstuvwxyz"
-                                                       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
-                                          != plen)
-            return refuse (self, conn, req, "GET", url, 400,
-                           "proto: 1 to 32 letters, digits, '.', '_' or '-'");
-    }
-    if (since) {
-        char *end;
-        errno = 0;
-        double s = strtod (since, &end);
-        if (!*since || *end || errno || !(s >= 0) || s > 1e10)
-            return refuse (self, conn, req, "GET", url, 400,
-                           "since: seconds since the epoch (decimals allowed)");
-        f.since_ns = (uint64_t) (s * 1e9);
-    }
+    api_list_query_t q;
+    const char *why = api_list_query (query_param, conn, &q);
+    if (why)
+        return refuse (self, conn, req, "GET", url, 400, why);
+    long long limit = q.limit, offset = q.offset;
+    api_filter_t f = { .ip = q.ip, .proto = q.proto, .since_ns = q.since_ns };
     const char **items = calloc ((size_t) limit, sizeof *items);
     if (!items)
         return refuse (self, conn, req, "GET", url, 500, "out of memory");
@@ -554,47 +518,15 @@ ask (api_t *self, struct MHD_Connection *conn, request_t *req, const char *metho
 static enum MHD_Result
 handle_ban (api_t *self, struct MHD_Connection *conn, request_t *req, const char *url)
 {
-    json_error_t jerr;
-    json_t *body = req->body ? json_loadb (req->body, req->len, JSON_REJECT_DUPLICATES, &jerr)
-                             : NULL;
-    if (!json_is_object (body)) {
-        json_decref (body);
-        self->counters[C_BAD_JSON]++;
-        return refuse (self, conn, req, "POST", url, 400,
-                       "the body must be a JSON object {ip, duration?, reason?}");
-    }
-    const char *key;
-    json_t *value;
-    const char *why = NULL;
-    json_object_foreach (body, key, value)
-        if (strcmp (key, "ip") && strcmp (key, "duration") && strcmp (key, "reason"))
-            why = "unknown member: only ip, duration and reason";
-    const char *ip = json_string_value (json_object_get (body, "ip"));
-    json_t *jd = json_object_get (body, "duration");
-    json_t *jr = json_object_get (body, "reason");
-    ipnet_t net;
-    char err[128];
-    if (!why && (!ip || strlen (ip) >= API_IP_MAX + 4 || ipnet_parse (ip, &net, err, sizeof err)))
-        why = "ip: an IPv4 or IPv6 address or CIDR";
-    if (!why && jd && (!json_is_integer (jd) || json_integer_value (jd) < 1
-                       || json_integer_value (jd) > 315360000))
-        why = "duration: seconds, 1..315360000";
-    const char *reason = jr ? json_string_value (jr) : NULL;
-    if (!why && jr && (!reason || strlen (reason) > 200))
-        why = "reason: a string of at most 200 bytes";
-    for (const char *p = reason; !why && p && *p; p++)
-        if ((unsigned char) *p < 0x20)
-            why = "reason: no control characters";
+    api_ban_t ban;
+    const char *why = api_ban_parse (req->body, req->len, &ban);
     if (why) {
-        json_decref (body);
         self->counters[C_BAD_JSON]++;
         return refuse (self, conn, req, "POST", url, 400, why);
     }
-    json_t *q = json_pack ("{s:s, s:s}", "cmd", "ban", "value", ip);
-    if (jd)
-        json_object_set (q, "duration", jd);
-    json_object_set_new (q, "reason", json_string (reason && *reason ? reason : "api"));
-    json_decref (body);
+    json_t *q = json_pack ("{s:s, s:s, s:s}", "cmd", "ban", "value", ban.ip, "reason", ban.reason);
+    if (ban.duration)
+        json_object_set_new (q, "duration", json_integer (ban.duration));
     return ask (self, conn, req, "POST", url, "correlator",
                 self->cfg->correlation.query_endpoint, q);
 }
@@ -715,7 +647,7 @@ dispatch (api_t *self, struct MHD_Connection *conn, request_t *req, const char *
                         json_pack ("{s:s, s:s}", "cmd", "replay", "ip", req->ip));
         case API_ROUTE_CONTEXT: {
             long long window;
-            if (!param_number (conn, "window", 1, 86400, 0, &window))
+            if (!api_param_number (query_param (conn, "window"), 1, 86400, 0, &window))
                 return refuse (self, conn, req, method, url, 400, "window: seconds, 1..86400");
             json_t *q = json_pack ("{s:s, s:s}", "cmd", "context", "ip", req->ip);
             if (window)

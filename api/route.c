@@ -1,8 +1,13 @@
 /*  route.c — see route.h.                                                   */
 #include <arpa/inet.h>
+#include <errno.h>
+#include <jansson.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "ipnet.h"
 #include "route.h"
 
 static const api_route_t s_routes[API_ROUTE_COUNT] = {
@@ -122,4 +127,91 @@ api_route_match (const char *method, const char *path, api_route_id_t *id, char 
     }
     *why = other_method ? "method not allowed on this path" : "no such path";
     return other_method ? API_MATCH_METHOD : API_MATCH_NOT_FOUND;
+}
+
+bool
+api_param_number (const char *text, long long min, long long max, long long def, long long *out)
+{
+    *out = def;
+    if (!text)
+        return true;
+    char *end;
+    errno = 0;
+    long long v = strtoll (text, &end, 10);
+    if (!*text || *end || errno || v < min || v > max)
+        return false;
+    *out = v;
+    return true;
+}
+
+const char *
+api_list_query (api_param_fn *get, void *arg, api_list_query_t *out)
+{
+    *out = (api_list_query_t) { 0 };
+    out->ip = get (arg, "ip");
+    out->proto = get (arg, "proto");
+    const char *since = get (arg, "since");
+    if (!api_param_number (get (arg, "limit"), 1, API_LIST_LIMIT_MAX, API_LIST_LIMIT_DEFAULT,
+                           &out->limit)
+        || !api_param_number (get (arg, "offset"), 0, 1000000000, 0, &out->offset))
+        return "limit must be 1..1000 and offset 0..1000000000";
+    if (out->ip && !api_valid_ip (out->ip))
+        return "ip: not an IPv4 or IPv6 address";
+    if (out->proto) {
+        size_t plen = strlen (out->proto);
+        if (plen == 0 || plen > 32
+            || strspn (out->proto, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                   "0123456789._-") != plen)
+            return "proto: 1 to 32 letters, digits, '.', '_' or '-'";
+    }
+    if (since) {
+        char *end;
+        errno = 0;
+        double s = strtod (since, &end);
+        if (!*since || *end || errno || !(s >= 0) || s > 1e10)
+            return "since: seconds since the epoch (decimals allowed)";
+        out->since_ns = (uint64_t) (s * 1e9);
+    }
+    return NULL;
+}
+
+const char *
+api_ban_parse (const char *body, size_t len, api_ban_t *out)
+{
+    *out = (api_ban_t) { .reason = "api" };
+    json_error_t jerr;
+    json_t *obj = body ? json_loadb (body, len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    const char *why = NULL;
+    if (!json_is_object (obj))
+        why = "the body must be a JSON object {ip, duration?, reason?}";
+    const char *key;
+    json_t *value;
+    if (!why)
+        json_object_foreach (obj, key, value)
+            if (strcmp (key, "ip") && strcmp (key, "duration") && strcmp (key, "reason"))
+                why = "unknown member: only ip, duration and reason";
+    const char *ip = json_string_value (json_object_get (obj, "ip"));
+    json_t *jd = json_object_get (obj, "duration");
+    json_t *jr = json_object_get (obj, "reason");
+    ipnet_t net;
+    char err[128];
+    if (!why && (!ip || strlen (ip) >= sizeof out->ip || ipnet_parse (ip, &net, err, sizeof err)))
+        why = "ip: an IPv4 or IPv6 address or CIDR";
+    if (!why && jd && (!json_is_integer (jd) || json_integer_value (jd) < 1
+                       || json_integer_value (jd) > 315360000))
+        why = "duration: seconds, 1..315360000";
+    const char *reason = jr ? json_string_value (jr) : NULL;
+    if (!why && jr && (!reason || strlen (reason) >= sizeof out->reason))
+        why = "reason: a string of at most 200 bytes";
+    for (const char *p = reason; !why && p && *p; p++)
+        if ((unsigned char) *p < 0x20)
+            why = "reason: no control characters";
+    if (!why) {
+        snprintf (out->ip, sizeof out->ip, "%s", ip);
+        out->duration = jd ? (long long) json_integer_value (jd) : 0;
+        if (reason && *reason)
+            snprintf (out->reason, sizeof out->reason, "%s", reason);
+    }
+    json_decref (obj);
+    return why;
 }

@@ -20,7 +20,9 @@
 #ifndef DPI_API_ROUTE_H
 #define DPI_API_ROUTE_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define API_PATH_MAX 256
 #define API_IP_MAX 46                   /* INET6_ADDRSTRLEN */
@@ -80,5 +82,44 @@ const char *api_route_www_file (api_route_id_t id, const char **type);
 /*  Is TEXT an IPv4 or IPv6 address (inet_pton), at most API_IP_MAX - 1
     characters?                                                             */
 int api_valid_ip (const char *text);
+
+/*  Request parameters, checked here so that dpi-api's handlers only act on
+    values already known good (tests/fuzz/fuzz_api.c feeds these too).      */
+
+/*  TEXT (NULL: absent, then DEF) as a whole decimal number in MIN..MAX
+    into OUT; false when present and not one.                               */
+bool api_param_number (const char *text, long long min, long long max, long long def,
+                       long long *out);
+
+#define API_LIST_LIMIT_MAX 1000
+#define API_LIST_LIMIT_DEFAULT 100
+
+/*  The query of the list routes (flows, correlated, alerts): ip, proto,
+    since, limit, offset, each read with GET (ARG, NAME): the value of
+    parameter NAME, NULL when absent (libmicrohttpd's, unescaped).         */
+typedef const char *(api_param_fn) (void *arg, const char *name);
+typedef struct {
+    const char *ip;                 /* an address (api_valid_ip), or NULL   */
+    const char *proto;              /* 1..32 of [A-Za-z0-9._-], or NULL     */
+    uint64_t since_ns;              /* 0 when absent                         */
+    long long limit;                /* 1..API_LIST_LIMIT_MAX                 */
+    long long offset;               /* 0..1000000000                         */
+} api_list_query_t;
+
+/*  NULL with OUT filled, or what is wrong (the 400's text).                */
+const char *api_list_query (api_param_fn *get, void *arg, api_list_query_t *out);
+
+/*  The body of POST /api/dpi/ban: a JSON object {ip, duration?, reason?}:
+    ip an address or CIDR (ipnet), duration whole seconds 1..315360000,
+    reason a string of at most 200 bytes without control characters.       */
+typedef struct {
+    char ip[API_IP_MAX + 4];
+    long long duration;             /* 0 when absent                         */
+    char reason[201];               /* "api" when absent or empty            */
+} api_ban_t;
+
+/*  NULL with OUT filled, or what is wrong (the 400's text). BODY (LEN
+    bytes) may be NULL.                                                     */
+const char *api_ban_parse (const char *body, size_t len, api_ban_t *out);
 
 #endif

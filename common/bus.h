@@ -187,6 +187,14 @@ void bus_sub_set_headers_only (bus_sub_t *self, bool headers_only);
     bad frames, bad protobuf) are counted, logged at debug level, skipped.  */
 int bus_sub_recv (bus_sub_t *self, int timeout_ms, bus_msg_t *msg);
 
+/*  What bus_sub_recv does with the two frames of one message (TOPIC,
+    PAYLOAD): decode the payload with the topic's descriptor, check its
+    header (a source, seq > 0), do the sequence accounting; 1 with MSG
+    filled (valid until the next decode), or -1 counted as a decode error.
+    Also for tests and tests/fuzz/fuzz_bus.c, which have no socket.          */
+int bus_sub_decode (bus_sub_t *self, const void *topic, size_t topic_len, const void *payload,
+                    size_t size, bus_msg_t *msg);
+
 zsock_t *bus_sub_sock (bus_sub_t *self);            /* for zpoller           */
 /*  Handshake events of a CURVE subscriber (busauth_service): bus_sub_recv
     does it; an owner that polls the socket itself calls it now and then.  */

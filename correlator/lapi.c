@@ -146,6 +146,8 @@ duration_unit (const char **s, double *mult)
     return -1;
 }
 
+#define GO_DURATION_MAX_S 9223372036.854775807
+
 /*  Seconds in the Go duration S (truncated toward zero); -1 when malformed. */
 static int
 go_duration (const char *s, int64_t *out)
@@ -164,13 +166,18 @@ go_duration (const char *s, int64_t *out)
             return -1;
         char *end;
         double v = strtod (s, &end), mult;
-        if (end == s)
+        /* digits and a point only: no exponent, no hex (strtod takes them) */
+        if (end == s || (size_t) (end - s) != strspn (s, "0123456789."))
             return -1;
         s = end;
         if (duration_unit (&s, &mult) < 0)
             return -1;
         total += v * mult;
     }
+    /* Go's durations are int64 nanoseconds: at most about 292 years; past
+       that (or inf, from digits enough) not a duration, and not an int64 */
+    if (!(total <= GO_DURATION_MAX_S))
+        return -1;
     *out = (int64_t) (sign * total);
     return 0;
 }
@@ -329,41 +336,117 @@ decisions_queue (lapi_t *self, const lapi_decision_t *batch, size_t n)
     pthread_mutex_unlock (&self->lock);
 }
 
-/*  The decisions of one list ("new" or "deleted"): -1 when not a list.   */
+/*  The decisions of one list ("new" or "deleted") appended to OUT: -1 when
+    not a list (or out of memory).                                         */
 static int
-decisions_take_list (lapi_t *self, json_t *list, bool deleted)
+stream_list (lapi_stream_t *out, json_t *list, bool deleted)
 {
     if (json_is_null (list) || !list)
         return 0;
     if (!json_is_array (list))
         return -1;
-    lapi_decision_t *batch = malloc ((json_array_size (list) + 1) * sizeof *batch);
-    if (!batch)
+    lapi_decision_t *grown = realloc (out->decisions,
+                                      (out->count + json_array_size (list) + 1) * sizeof *grown);
+    if (!grown)
         return -1;
-    size_t n = 0, i, fresh = 0, repeated = 0, ignored = 0, malformed = 0;
+    out->decisions = grown;
+    size_t i;
     json_t *d;
     json_array_foreach (list, i, d) {
-        int rc = decision_from_json (d, deleted, &batch[n]);
-        if (rc <= 0) {
-            *(rc == 0 ? &ignored : &malformed) += 1;
-            continue;
-        }
-        batch[n].startup = !self->streamed;
-        if (!idset_add (deleted ? &self->seen_deleted : &self->seen_new, batch[n].id)) {
+        int rc = decision_from_json (d, deleted, &out->decisions[out->count]);
+        if (rc == 1)
+            out->count++;
+        else
+            *(rc == 0 ? &out->ignored : &out->malformed) += 1;
+    }
+    return 0;
+}
+
+int
+lapi_parse_stream (const char *body, size_t len, lapi_stream_t *out, char *err, size_t errlen)
+{
+    *out = (lapi_stream_t) { 0 };
+    json_error_t jerr;
+    json_t *root = json_loadb (body ? body : "", body ? len : 0, 0, &jerr);
+    bool ok = json_is_object (root) && stream_list (out, json_object_get (root, "new"), false) == 0
+              && stream_list (out, json_object_get (root, "deleted"), true) == 0;
+    if (!ok) {
+        snprintf (err, errlen, "bad JSON: %s", root ? "not the stream's object" : jerr.text);
+        lapi_stream_free (out);
+    }
+    json_decref (root);
+    return ok ? 0 : -1;
+}
+
+void
+lapi_stream_free (lapi_stream_t *s)
+{
+    free (s->decisions);
+    *s = (lapi_stream_t) { 0 };
+}
+
+bool
+lapi_parse_token (const char *body, size_t len, char *token, size_t max)
+{
+    json_t *root = json_loadb (body ? body : "", body ? len : 0, 0, NULL);
+    const char *t = json_string_value (json_object_get (root, "token"));
+    size_t n = t ? strlen (t) : 0;
+    /* it goes into a header line: printable, no space, no CR or LF */
+    bool ok = n > 0 && n < max && n == json_string_length (json_object_get (root, "token"));
+    for (size_t i = 0; ok && i < n; i++)
+        ok = t[i] > 0x20 && t[i] < 0x7f;
+    if (ok)
+        memcpy (token, t, n + 1);
+    json_decref (root);
+    return ok;
+}
+
+bool
+lapi_parse_deleted (const char *body, size_t len, uint64_t *n)
+{
+    json_t *root = json_loadb (body ? body : "", body ? len : 0, 0, NULL);
+    json_t *v = json_object_get (root, "nbDeleted");
+    const char *s = json_string_value (v);
+    bool ok = false;
+    if (json_is_integer (v) && json_integer_value (v) >= 0) {
+        *n = (uint64_t) json_integer_value (v);
+        ok = true;
+    } else if (s && *s >= '0' && *s <= '9') {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull (s, &end, 10);
+        ok = !*end && errno == 0;
+        if (ok)
+            *n = v;
+    }
+    json_decref (root);
+    return ok;
+}
+
+/*  Hand the decisions of one poll over: each id once (new and deleted
+    apart), with the counters.                                               */
+static void
+decisions_take (lapi_t *self, lapi_stream_t *st)
+{
+    size_t n = 0, fresh_new = 0, fresh_deleted = 0, repeated = 0;
+    for (size_t i = 0; i < st->count; i++) {
+        lapi_decision_t *d = &st->decisions[i];
+        d->startup = !self->streamed;
+        if (!idset_add (d->deleted ? &self->seen_deleted : &self->seen_new, d->id)) {
             repeated++;
             continue;
         }
-        n++, fresh++;
+        *(d->deleted ? &fresh_deleted : &fresh_new) += 1;
+        st->decisions[n++] = *d;
     }
-    decisions_queue (self, batch, n);
-    free (batch);
+    decisions_queue (self, st->decisions, n);
     pthread_mutex_lock (&self->lock);
-    *(deleted ? &self->stats.decisions_deleted : &self->stats.decisions_new) += fresh;
+    self->stats.decisions_new += fresh_new;
+    self->stats.decisions_deleted += fresh_deleted;
     self->stats.decisions_repeated += repeated;
-    self->stats.scopes_ignored += ignored;
-    self->stats.decisions_malformed += malformed;
+    self->stats.scopes_ignored += st->ignored;
+    self->stats.decisions_malformed += st->malformed;
     pthread_mutex_unlock (&self->lock);
-    return 0;
 }
 
 /*  One GET /v1/decisions/stream. False on any failure (counted, logged). */
@@ -376,14 +459,12 @@ lapi_poll (lapi_t *self)
     long code = http_do (self, NULL, self->url, path, NULL, self->key_hdrs, &body, err);
     STAT_ADD (self, polls, 1);
     bool ok = code == 200;
-    json_t *root = NULL;
     if (ok) {
-        json_error_t jerr;
-        root = json_loadb (body.data ? body.data : "", body.len, 0, &jerr);
-        ok = json_is_object (root) && decisions_take_list (self, json_object_get (root, "new"), false) == 0
-             && decisions_take_list (self, json_object_get (root, "deleted"), true) == 0;
-        if (!ok)
-            snprintf (err, sizeof err, "bad JSON: %s", root ? "not the stream's object" : jerr.text);
+        lapi_stream_t st;
+        ok = lapi_parse_stream (body.data, body.len, &st, err, sizeof err) == 0;
+        if (ok)
+            decisions_take (self, &st);
+        lapi_stream_free (&st);
         code = ok ? code : -1;
     }
     if (ok)
@@ -392,7 +473,6 @@ lapi_poll (lapi_t *self)
         STAT_ADD (self, poll_errors, 1);
         lapi_fail (self, "GET /v1/decisions/stream", code, err, &body);
     }
-    json_decref (root);
     free (body.data);
     return ok;
 }
@@ -427,9 +507,8 @@ lapi_login (lapi_t *self)
     long code = text && hdrs ? http_do (self, NULL, self->watcher_url, "/v1/watchers/login", text, hdrs, &body, err) : -1;
     if (!text || !hdrs)
         snprintf (err, sizeof err, "out of memory");
-    json_t *root = code == 200 ? json_loadb (body.data ? body.data : "", body.len, 0, NULL) : NULL;
-    const char *token = json_string_value (json_object_get (root, "token"));
-    bool ok = token && strlen (token) < sizeof self->jwt - 32;
+    char token[sizeof self->jwt - 32];
+    bool ok = code == 200 && lapi_parse_token (body.data, body.len, token, sizeof token);
     if (ok) {
         snprintf (self->jwt, sizeof self->jwt, "Authorization: Bearer %s", token);
         self->jwt_renew_ms = now_ms () + LAPI_JWT_RENEW_S * 1000ull;
@@ -441,7 +520,6 @@ lapi_login (lapi_t *self)
     STAT_ADD (self, logins, ok ? 1 : 0);
     STAT_ADD (self, login_errors, ok ? 0 : 1);
     curl_slist_free_all (hdrs);
-    json_decref (root);
     json_decref (req);
     free (text);
     free (body.data);
@@ -578,8 +656,8 @@ lapi_unban_head (lapi_t *self)
         code = delete_ours (self, ip, &body, err);
     }
     bool ok = code == 200;
-    json_t *root = ok ? json_loadb (body.data ? body.data : "", body.len, 0, NULL) : NULL;
-    const char *deleted = json_string_value (json_object_get (root, "nbDeleted"));
+    uint64_t deleted = 0;
+    bool counted = ok && lapi_parse_deleted (body.data, body.len, &deleted);
     pthread_mutex_lock (&self->lock);
     if (code != -1 && code != -2) {             /* answered: done with it    */
         self->bq_head = (self->bq_head + 1) % LAPI_BANS_MAX;
@@ -587,16 +665,17 @@ lapi_unban_head (lapi_t *self)
     }
     if (ok) {
         self->stats.unbans++;
-        self->stats.unban_deleted += deleted ? strtoull (deleted, NULL, 10) : 0;
+        self->stats.unban_deleted += deleted;
     } else if (code != -2)
         self->stats.unban_errors++;
     pthread_mutex_unlock (&self->lock);
-    if (ok)
-        log_info ("crowdsec lapi: unban %s: %s of our decisions deleted", ip,
-                  deleted ? deleted : "?");
+    if (ok && counted)
+        log_info ("crowdsec lapi: unban %s: %llu of our decisions deleted", ip,
+                  (unsigned long long) deleted);
+    else if (ok)
+        log_info ("crowdsec lapi: unban %s: done (no nbDeleted in the answer)", ip);
     else if (code != -2)
         lapi_fail (self, "DELETE /v1/decisions", code, err, &body);
-    json_decref (root);
     free (body.data);
     return ok;
 }

@@ -85,6 +85,33 @@ typedef struct {
 
 typedef struct lapi_t lapi_t;
 
+/*  The parsers of the LAPI's answers (the thread uses them; pure, for
+    tests/fuzz/fuzz_lapi.c too). A body may be NULL (empty).
+
+    GET /v1/decisions/stream: {"new": [...] or null, "deleted": [...] or
+    null}. 0 with OUT holding the decisions of scope Ip or Range, "new"
+    first then "deleted", in the order given (repeats kept: the thread drops
+    an id seen before), and the counts of the others; free with
+    lapi_stream_free. -1 with "bad JSON: REASON" in ERR, nothing in OUT.    */
+typedef struct {
+    lapi_decision_t *decisions;
+    size_t count;
+    size_t ignored;                 /* scopes other than Ip and Range        */
+    size_t malformed;               /* no id or value, a bad duration        */
+} lapi_stream_t;
+int lapi_parse_stream (const char *body, size_t len, lapi_stream_t *out, char *err,
+                       size_t errlen);
+void lapi_stream_free (lapi_stream_t *s);
+
+/*  POST /v1/watchers/login: {"token": "JWT", ...}. True with the token in
+    TOKEN (MAX bytes) when there is one of at most MAX - 1 bytes, each
+    printable and not a space (it goes into a header line).                 */
+bool lapi_parse_token (const char *body, size_t len, char *token, size_t max);
+
+/*  DELETE /v1/decisions: {"nbDeleted": "N"} (a decimal string, or a
+    number). True with *N set; false (N untouched) when absent or not one.  */
+bool lapi_parse_deleted (const char *body, size_t len, uint64_t *n);
+
 /*  Start the thread. NULL with the reason in ERRORS (an unreadable key or
     credentials file, a bad lapi_url).                                      */
 lapi_t *lapi_new (const config_t *cfg, config_errors_t *errors);

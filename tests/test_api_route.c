@@ -1,7 +1,9 @@
 /*  test_api_route.c — unit test for api/route.c: every route of the table
     matches its own method and path; {ip} takes IPv4 and IPv6 and refuses
     garbage; traversal, empty segments, bad bytes and long paths are 400;
-    an unknown path is 404 and a known path under another method 405.
+    an unknown path is 404 and a known path under another method 405. The
+    request parameters: the list query (limits, ip, proto, since), window,
+    and the ban body, each accepted and refused with its reason.
 
     Exits non-zero on any failure; the last line is "N passed, M failed".    */
 #include "route.h"
@@ -9,6 +11,77 @@
 #include <string.h>
 
 #include "tally.h"
+
+/*  A query as NAME=VALUE pairs (NULL-terminated).                         */
+static const char *
+param (void *arg, const char *name)
+{
+    for (const char *const *p = arg; p[0]; p += 2)
+        if (strcmp (p[0], name) == 0)
+            return p[1];
+    return NULL;
+}
+
+static void
+params (tally_t *t)
+{
+    api_list_query_t q;
+    const char *none[] = { NULL };
+    check (t, !api_list_query (param, none, &q) && q.limit == API_LIST_LIMIT_DEFAULT
+                  && q.offset == 0 && !q.ip && !q.proto && q.since_ns == 0,
+           "list query: defaults");
+    const char *all[] = { "ip", "2001:db8::1", "proto", "TLS.Google", "since", "1.5",
+                          "limit", "1000", "offset", "7", NULL };
+    check (t, !api_list_query (param, all, &q) && q.limit == 1000 && q.offset == 7
+                  && strcmp (q.ip, "2001:db8::1") == 0 && strcmp (q.proto, "TLS.Google") == 0
+                  && q.since_ns == 1500000000ull, "list query: every parameter");
+    const char *bad[][3] = {
+        { "limit", "0", "limit must be" }, { "limit", "1001", "limit must be" },
+        { "offset", "-1", "limit must be" }, { "limit", "5x", "limit must be" },
+        { "limit", "", "limit must be" }, { "ip", "1.2.3.4/24", "ip: not" },
+        { "proto", "", "proto: 1 to 32" }, { "proto", "a b", "proto: 1 to 32" },
+        { "proto", "abcdefghijklmnopqrstuvwxyz0123456", "proto: 1 to 32" },
+        { "since", "-1", "since: seconds" }, { "since", "nan", "since: seconds" },
+        { "since", "1e11", "since: seconds" }, { "since", "", "since: seconds" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        const char *one[] = { bad[i][0], bad[i][1], NULL };
+        const char *why = api_list_query (param, one, &q);
+        check (t, why && strncmp (why, bad[i][2], strlen (bad[i][2])) == 0,
+               "list query: %s=%s refused (%s)", bad[i][0], bad[i][1], why ? why : "accepted");
+    }
+    long long window;
+    check (t, api_param_number (NULL, 1, 86400, 0, &window) && window == 0
+                  && api_param_number ("600", 1, 86400, 0, &window) && window == 600
+                  && !api_param_number ("86401", 1, 86400, 0, &window)
+                  && !api_param_number ("1 ", 1, 86400, 0, &window),
+           "window: absent, 600, over, trailing space");
+
+    api_ban_t ban;
+    const char *full = "{\"ip\":\"203.0.113.5\",\"duration\":3600,\"reason\":\"r\"}";
+    const char *cidr = "{\"ip\":\"2001:db8::/48\"}";
+    check (t, !api_ban_parse (full, strlen (full), &ban)
+                  && strcmp (ban.ip, "203.0.113.5") == 0 && ban.duration == 3600
+                  && strcmp (ban.reason, "r") == 0, "ban: ip, duration, reason");
+    check (t, !api_ban_parse (cidr, strlen (cidr), &ban) && ban.duration == 0
+                  && strcmp (ban.reason, "api") == 0, "ban: a CIDR, defaults");
+    const char *bad_bans[][2] = {
+        { "", "the body must be" }, { "[1]", "the body must be" },
+        { "{\"ip\":\"1.2.3.4\",\"ip\":\"1.2.3.5\"}", "the body must be" },
+        { "{\"ip\":\"1.2.3.4\",\"x\":1}", "unknown member" },
+        { "{\"ip\":\"1.2.3\"}", "ip: an IPv4" }, { "{\"ip\":7}", "ip: an IPv4" },
+        { "{\"ip\":\"1.2.3.4\",\"duration\":0}", "duration:" },
+        { "{\"ip\":\"1.2.3.4\",\"duration\":\"60\"}", "duration:" },
+        { "{\"ip\":\"1.2.3.4\",\"reason\":\"a\\tb\"}", "reason: no control" },
+        { "{\"ip\":\"1.2.3.4\",\"reason\":1}", "reason: a string" },
+    };
+    for (size_t i = 0; i < sizeof bad_bans / sizeof bad_bans[0]; i++) {
+        const char *why = api_ban_parse (bad_bans[i][0], strlen (bad_bans[i][0]), &ban);
+        check (t, why && strncmp (why, bad_bans[i][1], strlen (bad_bans[i][1])) == 0,
+               "ban: %s refused (%s)", bad_bans[i][0], why ? why : "accepted");
+    }
+    check (t, api_ban_parse (NULL, 0, &ban) != NULL, "ban: no body");
+}
 
 static api_match_t
 match (const char *method, const char *path, api_route_id_t *id, char *ip)
@@ -92,5 +165,6 @@ main (void)
            "methods are case-sensitive");
     check (&t, api_valid_ip ("192.0.2.1") && api_valid_ip ("::1") && !api_valid_ip ("")
                    && !api_valid_ip ("192.0.2.1/24"), "api_valid_ip");
+    params (&t);
     return tally_report (&t);
 }

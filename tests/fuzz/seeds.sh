@@ -38,4 +38,29 @@ fuzz_decode)
         pcap_frames "$tmp/$s.pcap" "$out/$s"
     done
     ;;
+# --- fuzz_bus, fuzz_pbjson_parse, fuzz_jsonl, fuzz_api (fuzz_lapi: corpus/ only)
+fuzz_bus|fuzz_pbjson_parse)
+    "$src/tests/fuzz/schema_seeds.py" "$name" "$out" "$src"
+    ;;
+fuzz_jsonl)
+    "$src/tests/fuzz/schema_seeds.py" "$name" "$out" "$src"
+    # the bad lines it_buffer_offline.sh feeds dpi-buffer --offline
+    for reader in 0 1; do
+        { printf "\\x$reader"
+          grep -oE "echo '[^']*'" "$src/tests/it_buffer_offline.sh" | sed -E "s/^echo '(.*)'$/\\1/"
+        } > "$out/it_buffer_offline-$reader.jsonl"
+    done
+    ;;
+fuzz_api)
+    # every route of api/route.h, {ip} given an IPv4 and an IPv6 address
+    i=0
+    grep -oE 'ROUTE \([A-Z_]+, "[A-Z]+", "[^"]+"\)' "$src/api/route.h" |
+    while IFS='"' read -r _ method _ path _; do
+        case $method in GET) m=0 ;; POST) m=1 ;; DELETE) m=2 ;; *) m=3 ;; esac
+        for ip in 192.0.2.7 2001:db8::7; do
+            printf "\\x$m%s\\0limit=5\\0" "${path//\{ip\}/$ip}" > "$out/route-$i"
+            i=$((i + 1))
+        done
+    done
+    ;;
 esac
