@@ -175,8 +175,11 @@ main (int argc, char **argv)
         if (!put_all (round, n))
             break;
     }
-    if (errno == EPIPE)
+    int err = errno;
+    free (round);
+    free (ip_at);
+    if (err == EPIPE)
         return 0;
-    fprintf (stderr, "soak-feed: write: %s\n", strerror (errno));
+    fprintf (stderr, "soak-feed: write: %s\n", strerror (err));
     return 1;
 }
