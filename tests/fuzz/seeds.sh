@@ -38,4 +38,33 @@ fuzz_decode)
         pcap_frames "$tmp/$s.pcap" "$out/$s"
     done
     ;;
+fuzz_record)
+    # the addon's records, made by the addon's own code (mitmproxy stubbed)
+    python3 "$src/tests/fuzz/addon_records.py" "$src/deploy/mitmproxy/dpi_bridge.py" "$out"
+    ;;
+fuzz_config)
+    for f in "$src"/tests/data/config/*.yaml "$src"/config/*.yaml; do
+        cp "$f" "$out/$(basename "$(dirname "$f")")-$(basename "$f")"
+    done
+    ;;
+fuzz_uci)
+    cp "$src"/tests/data/uci/* "$out/"
+    ;;
+fuzz_banlist)
+    cp "$src/deploy/bridge-mitm/bans.example" "$out/"
+    ;;
+fuzz_rules)
+    # each shipped rule alone (a compile of milliseconds), and all of them
+    python3 - "$src/deploy/bridge-mitm/rules.yaml" "$out" <<'PY'
+import sys, yaml
+rules = yaml.safe_load(open(sys.argv[1]))["rules"]
+dump = lambda doc: yaml.safe_dump(doc, sort_keys=False, width=1000)
+for i, rule in enumerate(rules):
+    open("%s/rule-%02d-%s.yaml" % (sys.argv[2], i, rule["id"]), "w").write(
+        dump({"version": 1, "rules": [rule]}))
+for r in rules:
+    r.pop("description", None)
+open(sys.argv[2] + "/all-rules.yaml", "w").write(dump({"version": 1, "rules": rules}))
+PY
+    ;;
 esac
