@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "banlist.h"
+#include "fuzz_write.h"
 
 #define T0 1764110000000000000ull      /* "now" of the load, ns          */
 #define SEC 1000000000ull
@@ -43,15 +44,8 @@ typedef struct {
     bool present;
 } entry_t;
 
-static char s_path[64];
 static entry_t s_model[MAX_LINES];
 static size_t s_count;
-
-static void
-cleanup (void)
-{
-    unlink (s_path);
-}
 
 static bool
 same_net (const banlist_net_t *a, const banlist_net_t *b)
@@ -128,13 +122,7 @@ check_lookup (banlist_t *list, int family, const uint8_t *addr, uint64_t now)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-    if (!s_path[0]) {
-        snprintf (s_path, sizeof s_path, "/dev/shm/fuzz_banlist.%d", (int) getpid ());
-        atexit (cleanup);
-    }
-    FILE *f = fopen (s_path, "wb");
-    if (!f || fwrite (data, 1, size, f) != size || fclose (f) != 0)
-        abort ();
+    const char *path = fuzz_input_file ("fuzz_banlist", data, size);
 
     /* the lines as getline gives them, each read as a C string */
     char *copy = malloc (size + 1);
@@ -169,16 +157,16 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     }
     banlist_t *file = banlist_new ();
     config_errors_t errors = { 0 };
-    int rc = banlist_load (file, s_path, T0, &errors);
+    int rc = banlist_load (file, path, T0, &errors);
     if (!too_many) {
         if (rc != bad || errors.count != (size_t) bad)
             abort ();
-        size_t plen = strlen (s_path), e = 0;
+        size_t plen = strlen (path), e = 0;
         for (size_t i = 0; i < nlines; i++) {
             if (kinds[i] >= 0)
                 continue;
             char want[96];
-            snprintf (want, sizeof want, "%s:%zu: ", s_path, i + 1);
+            snprintf (want, sizeof want, "%s:%zu: ", path, i + 1);
             if (e >= errors.count || strncmp (errors.messages[e], want, plen) != 0
                 || strncmp (errors.messages[e], want, strlen (want)) != 0
                 || strchr (errors.messages[e], '\n'))

@@ -28,16 +28,9 @@
 
 #include "capture.h"
 #include "config.h"
+#include "fuzz_write.h"
 
 static char s_dir[64], s_path[96], s_again[96];
-
-static void
-write_file (const char *path, const void *data, size_t size)
-{
-    FILE *f = fopen (path, "wb");
-    if (!f || fwrite (data, 1, size, f) != size || fclose (f) != 0)
-        abort ();                       /* /dev/shm full: not the loader's fault */
-}
 
 static void
 check_errors (const config_t *cfg, const config_errors_t *errors, const char *path)
@@ -84,7 +77,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             abort ();
         atexit (cleanup);
     }
-    write_file (s_path, data, size);
+    fuzz_write_file (s_path, data, size);
     config_errors_t errors;
     config_t *cfg = config_load (s_path, &errors);
     check_errors (cfg, &errors, s_path);
@@ -118,7 +111,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     /* the printed configuration loads, and prints the same */
     size_t len1, len2;
     char *text1 = printed (cfg, &len1);
-    write_file (s_again, text1, len1);
+    fuzz_write_file (s_again, text1, len1);
     config_t *again = config_load (s_again, &errors);
     if (!again) {
         config_errors_print (&errors, stderr);

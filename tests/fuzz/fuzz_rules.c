@@ -3,7 +3,7 @@
     when a file loads, rules_match on a fixed request.
 
     Input: the text of a rules file (PROTOCOL.md "Rules file"), written once
-    to /dev/shm/fuzz_rules.PID.yaml (rules_new reads a path). Seeds: each
+    to /dev/shm/fuzz_rules.PID (rules_new reads a path). Seeds: each
     rule of deploy/bridge-mitm/rules.yaml as a file of its own, and the
     whole file without its comments (seeds.sh); dictionary fuzz_rules.dict.
 
@@ -33,15 +33,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "fuzz_write.h"
 #include "rules.h"
 
-static char s_path[64];
-
-static void
-cleanup (void)
-{
-    unlink (s_path);
-}
 
 const char *__asan_default_options (void);
 const char *
@@ -88,13 +82,7 @@ check_match (rules_t *rules, const rules_input_t *in)
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-    if (!s_path[0]) {
-        snprintf (s_path, sizeof s_path, "/dev/shm/fuzz_rules.%d.yaml", (int) getpid ());
-        atexit (cleanup);
-    }
-    FILE *f = fopen (s_path, "wb");
-    if (!f || fwrite (data, 1, size, f) != size || fclose (f) != 0)
-        abort ();
+    const char *file = fuzz_input_file ("fuzz_rules", data, size);
 
     /* the URL decoder, on the raw input */
     char *out = malloc (size ? size : 1);
@@ -111,11 +99,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     free (out);
 
     config_errors_t errors = { 0 };
-    rules_t *rules = rules_new (s_path, &errors);
+    rules_t *rules = rules_new (file, &errors);
     if ((rules == NULL) != (errors.count > 0))
         abort ();
     for (size_t i = 0; i < errors.count; i++)
-        if (strncmp (errors.messages[i], s_path, strlen (s_path)) != 0
+        if (strncmp (errors.messages[i], file, strlen (file)) != 0
             || strchr (errors.messages[i], '\n'))
             abort ();
     config_errors_clear (&errors);
