@@ -4,8 +4,9 @@
 
     Input: the text of a rules file (PROTOCOL.md "Rules file"), written once
     to /dev/shm/fuzz_rules.PID (rules_new reads a path). Seeds: each
-    rule of deploy/bridge-mitm/rules.yaml as a file of its own, and the
-    whole file without its comments (seeds.sh); dictionary fuzz_rules.dict.
+    rule of deploy/bridge-mitm/rules.yaml as a file of its own (seeds.sh;
+    the whole file is over -max_len, and test_bridge_rules' own);
+    dictionary fuzz_rules.dict.
 
     Vectorscan's compile time grows with the pattern (large bounded
     repeats, many alternatives), so two libFuzzer options are set here
