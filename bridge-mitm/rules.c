@@ -151,6 +151,21 @@ load_flags (loader_t *l, const yaml_node_t *node, rule_t *r, const char *rule)
     }
 }
 
+/*  Is the key of PAIR (in mapping MAP) the key of an earlier pair? libyaml
+    takes a repeated key; a rule would then keep one of the values silently
+    (and leak the other).                                                   */
+static bool
+repeated (yaml_document_t *doc, const yaml_node_t *map, const yaml_node_pair_t *pair)
+{
+    const char *key = scalar (yaml_document_get_node (doc, pair->key));
+    for (const yaml_node_pair_t *q = map->data.mapping.pairs.start; key && q < pair; q++) {
+        const char *earlier = scalar (yaml_document_get_node (doc, q->key));
+        if (earlier && strcmp (earlier, key) == 0)
+            return true;
+    }
+    return false;
+}
+
 /*  One rule mapping (the INDEX-th) into R; errors counted in L.            */
 static void
 load_rule (loader_t *l, const yaml_node_t *node, size_t index, rule_t *r)
@@ -166,9 +181,12 @@ load_rule (loader_t *l, const yaml_node_t *node, size_t index, rule_t *r)
     /* the id first, so every other error can name it */
     for (yaml_node_pair_t *p = node->data.mapping.pairs.start; p < node->data.mapping.pairs.top;
          p++) {
-        const char *key = scalar (yaml_document_get_node (l->doc, p->key));
+        const yaml_node_t *key_node = yaml_document_get_node (l->doc, p->key);
         const yaml_node_t *value = yaml_document_get_node (l->doc, p->value);
-        if (key && strcmp (key, "id") == 0) {
+        const char *key = scalar (key_node);
+        if (repeated (l->doc, node, p))
+            load_error (l, line_of (key_node), label, "'%.32s' given twice", key);
+        else if (key && strcmp (key, "id") == 0) {
             const char *id = scalar (value);
             if (!id || !is_name (id, MAX_ID))
                 load_error (l, line_of (value), label,
@@ -188,8 +206,8 @@ load_rule (loader_t *l, const yaml_node_t *node, size_t index, rule_t *r)
         const char *text = scalar (value);
         if (!key)
             load_error (l, line_of (key_node), label, "keys must be names");
-        else if (strcmp (key, "id") == 0)
-            continue;
+        else if (strcmp (key, "id") == 0 || repeated (l->doc, node, p))
+            continue;                   /* the first loop's */
         else if (strcmp (key, "category") == 0) {
             if (!text || !is_name (text, MAX_CATEGORY))
                 load_error (l, line_of (value), label,
@@ -267,7 +285,9 @@ load_file (rules_t *self, loader_t *l)
             const yaml_node_t *key_node = yaml_document_get_node (&doc, p->key);
             const yaml_node_t *value = yaml_document_get_node (&doc, p->value);
             const char *key = scalar (key_node);
-            if (key && strcmp (key, "rules") == 0) {
+            if (repeated (&doc, root, p))
+                load_error (l, line_of (key_node), NULL, "'%.32s' given twice", key);
+            else if (key && strcmp (key, "rules") == 0) {
                 if (value->type != YAML_SEQUENCE_NODE)
                     load_error (l, line_of (value), NULL, "rules: expected a list of rules");
                 else

@@ -54,6 +54,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -380,15 +381,16 @@ s_error (loader_t *self, yaml_mark_t mark, const char *key, const char *fmt, ...
     free (clean);
 }
 
-/*  Quote user text for a message: 'text', escaped, at most ~40 chars.      */
+/*  Quote user text for a message: 'text', escaped (one line), at most
+    about LIMIT chars and what fits SIZE.                                    */
 static void
-s_quote (char *buf, size_t size, const char *text, size_t length)
+s_quote (char *buf, size_t size, const char *text, size_t length, size_t limit)
 {
     size_t used = 0;
     buf[used++] = '\'';
     for (size_t i = 0; i < length; i++) {
         unsigned char c = (unsigned char) text[i];
-        if ((i >= 40 || used + 10 > size) && (c & 0xC0) != 0x80) {
+        if ((i >= limit || used + 10 > size) && (c & 0xC0) != 0x80) {
             used += (size_t) snprintf (buf + used, size - used, "...");
             break;
         }
@@ -435,7 +437,8 @@ s_describe (const yaml_node_t *node, char *buf, size_t size)
         return "a list";
     if (s_is_null (node))
         return "an empty value";
-    s_quote (buf, size, (const char *) node->data.scalar.value, node->data.scalar.length);
+    s_quote (buf, size, (const char *) node->data.scalar.value, node->data.scalar.length,
+                 40);
     return buf;
 }
 
@@ -907,9 +910,18 @@ s_check_resolved (loader_t *self, const bool *resolved)
             continue;
         const char *value = *s_str (self->config, &s_keys[i]);
         const char *reason = s_keys[i].check (value);
-        if (reason)
-            s_error (self, self->given[row] ? self->value_mark[row] : none, "global.run_dir",
-                     "too long: %s would be '%s', which %s", s_keys[i].path, value, reason);
+        if (!reason)
+            continue;
+        /* quoted whole (the point is its length) but escaped: a run_dir can
+           hold a newline ("a\n\nb" in YAML), and an error is one line */
+        size_t length = strlen (value), size = length * 4 + 8;
+        char *shown = malloc (size);
+        if (shown)
+            s_quote (shown, size, value, length, SIZE_MAX);
+        s_error (self, self->given[row] ? self->value_mark[row] : none, "global.run_dir",
+                 "too long: %s would be %s, which %s", s_keys[i].path,
+                 shown ? shown : "(out of memory)", reason);
+        free (shown);
     }
 }
 

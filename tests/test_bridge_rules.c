@@ -234,6 +234,13 @@ test_errors (tally_t *t, const char *dir)
                    (const char *const[]) { "%s:1: no 'rules:' list", NULL });
     expect_errors (t, dir, "toplevel.yaml", "- id: a\n",
                    (const char *const[]) { "%s:1: expected a mapping with a 'rules:' list", NULL });
+    /* a repeated key is an error, not one value kept silently (fuzz_rules) */
+    expect_errors (t, dir, "repeated.yaml",
+                   "rules:\n  - id: a\n    category: x\n    severity: 3\n    fields: [path]\n"
+                   "    pattern: 'abc'\n    pattern: 'def'\n",
+                   (const char *const[]) { "%s:7: rule 'a': 'pattern' given twice", NULL });
+    expect_errors (t, dir, "repeated-top.yaml", "rules: []\nrules: []\n",
+                   (const char *const[]) { "%s:2: 'rules' given twice", NULL });
     expect_errors (t, dir, "unknown-top.yaml", "rules: []\nextra: 1\n",
                    (const char *const[]) { "%s:2: unknown key 'extra'", NULL });
     char err[512];

@@ -678,6 +678,33 @@ test_endpoint_errors (tally_t *t)
             AT ("curve.yaml", "3:14: bus.curve: enabled is true but cert is empty"));
 }
 
+/*  A run_dir too long for the sockets made from it, holding a newline
+    (YAML folds a blank line of a quoted scalar into one): every error is
+    still one line, the newline shown escaped (found by tests/fuzz/fuzz_config). */
+static void
+test_errors_one_line (tally_t *t)
+{
+    char long_dir[160], text[400], temp[64];
+    memset (long_dir, 'd', sizeof long_dir - 1);
+    long_dir[sizeof long_dir - 1] = 0;
+    int n = snprintf (text, sizeof text, "global:\n  run_dir: \"/srv/a\n\n  %s\"\n", long_dir);
+    if (!CHECK (s_temp_file (temp, sizeof temp, text, (size_t) n)))
+        return;
+    config_errors_t errors;
+    config_t *c = config_load (temp, &errors);
+    CHECK (c == NULL && errors.count > 0);
+    for (size_t i = 0; i < errors.count; i++) {
+        if (!CHECK (strchr (errors.messages[i], '\n') == NULL))
+            printf ("    a message of several lines: %s\n", errors.messages[i]);
+        CHECK (strstr (errors.messages[i], "global.run_dir: too long: ") != NULL);
+        CHECK (strstr (errors.messages[i], "'ipc:///srv/a\\n") != NULL
+               || strstr (errors.messages[i], "'/srv/a\\n") != NULL);
+    }
+    config_errors_clear (&errors);
+    config_destroy (&c);
+    unlink (temp);
+}
+
 static void
 test_unreadable (tally_t *t)
 {
@@ -762,6 +789,7 @@ main (void)
     test_syntax (t);
     test_empty_and_top_level (t);
     test_endpoint_errors (t);
+    test_errors_one_line (t);
     test_unreadable (t);
     test_mode_names (t);
     test_workers (t);

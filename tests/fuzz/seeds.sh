@@ -63,4 +63,30 @@ fuzz_api)
         done
     done
     ;;
+fuzz_record)
+    # the addon's records, made by the addon's own code (mitmproxy stubbed)
+    python3 "$src/tests/fuzz/addon_records.py" "$src/deploy/mitmproxy/dpi_bridge.py" "$out"
+    ;;
+fuzz_config)
+    for f in "$src"/tests/data/config/*.yaml "$src"/config/*.yaml; do
+        cp "$f" "$out/$(basename "$(dirname "$f")")-$(basename "$f")"
+    done
+    ;;
+fuzz_uci)
+    cp "$src"/tests/data/uci/* "$out/"
+    ;;
+fuzz_banlist)
+    cp "$src/deploy/bridge-mitm/bans.example" "$out/"
+    ;;
+fuzz_rules)
+    # each shipped rule alone: within fuzz_rules' -max_len of 2048 (the
+    # whole file is test_bridge_rules')
+    python3 - "$src/deploy/bridge-mitm/rules.yaml" "$out" <<'PY'
+import sys, yaml
+rules = yaml.safe_load(open(sys.argv[1]))["rules"]
+for i, rule in enumerate(rules):
+    open("%s/rule-%02d-%s.yaml" % (sys.argv[2], i, rule["id"]), "w").write(
+        yaml.safe_dump({"version": 1, "rules": [rule]}, sort_keys=False, width=1000))
+PY
+    ;;
 esac
