@@ -36,53 +36,18 @@ PY=/usr/bin/python3
 b=$BUILD_DIR
 ctl="$b/ctl/dpi-dualctl"
 api="$b/api/dpi-api"
-pub="$b/tests/dpi-testpub"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local rc=$?
-    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    if [ $rc -ne 0 ]; then
-        for log in api.log api2.log api3.log correlator.log buffer.log collector.log; do
-            [ -s "$tmp/$log" ] && { echo "--- $log"; tail -n 20 "$tmp/$log"; }
-        done
-    fi
-    rm -rf "$tmp"
-    exit $rc
-}
-trap cleanup EXIT
+tmp=$(mktemp -d); TMP=$tmp
 fail() { echo "it_api: FAIL: $*"; exit 1; }
 ok() { echo "ok   $*"; }
-wait_for() {
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.1; done
-}
+. "$SOURCE_DIR/tests/lib/api_pipeline.sh"    # api_config, api_start, ...; chain_wait, chain_spawn
+trap 'api_cleanup api.log api2.log api3.log correlator.log buffer.log collector.log' EXIT
+wait_for() { chain_wait "$@"; }
 command -v promtool > /dev/null || fail "promtool missing (Debian: prometheus; deploy/install-deps.sh)"
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port); port2=$(free_port); port3=$(free_port)
-run="$tmp/run"; mkdir -p "$run" "$tmp/run2" "$tmp/run3"
-(umask 077; head -c 32 /dev/urandom | base64 > "$tmp/token")
-token=$(cat "$tmp/token")
-cfg="$tmp/dpi-dual.yaml"
-cat > "$cfg" <<YAML
-global:
-  host: apitest
-  run_dir: $run
-  state_dir: $tmp/state
-bus:
-  heartbeat_interval: 1
-buffer:
-  modsecurity_conf: $SOURCE_DIR/deploy/buffer/modsecurity.conf
-  replay_on_score: 0
-api:
-  enabled: true
-  listen: "127.0.0.1:$port"
-  token_file: $tmp/token
-  rate_limit: 100000
-YAML
-url="http://127.0.0.1:$port"
-auth=(-H "Authorization: Bearer $token")
+api_config apitest
+cfg=$API_CFG run=$API_RUN port=$API_PORT url=$API_URL token=$API_TOKEN auth=("${API_AUTH[@]}")
+chain_ports 2
+read -r port2 port3 <<< "${CHAIN_PORTS[*]}"
+mkdir -p "$tmp/run2" "$tmp/run3"
 # get PATH [CURL ARGS]: the body into $tmp/body, the status into $code
 get() { local p=$1; shift; code=$(curl -s -o "$tmp/body" -w '%{http_code}' "${auth[@]}" "$@" "$url$p"); }
 json() { $PY -c "import json,sys; d=json.load(open('$tmp/body')); sys.exit(0 if ($1) else 1)"; }
@@ -105,26 +70,19 @@ grep -qF "$token" "$tmp/refused.log" && fail "the token is in the log"
 chmod 600 "$tmp/token"
 ok "a token file readable by others is refused (exit 1, the reason named)"
 
-"$b/correlator/dpi-correlator" -c "$cfg" > "$tmp/correlator.log" 2>&1 & pids+=($!)
-"$b/buffer/dpi-buffer" -c "$cfg" > "$tmp/buffer.log" 2>&1 & pids+=($!)
-"$api" -c "$cfg" > "$tmp/api.log" 2>&1 & api_pid=$!; pids+=($api_pid)
-wait_for 60 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
-wait_for 30 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
-up() { get /api/dpi/status && [ "$code" = 200 ] && json "all(any(w['name'] == n and w['state'] == 'up' for w in d['workers']) for n in ('buffer', 'correlator', 'api'))"; }
-wait_for 60 up || fail "dpi-api does not see buffer, correlator and itself up: $code $(head -c 600 "$tmp/body")"
+api_start
+api_pid=$API_PID
 ok "dpi-api up; its status sees buffer, correlator and itself up"
 "$ctl" status -c "$cfg" --json --timeout 5 > "$tmp/status.json" 2> /dev/null || true
 grep -q '"name":"api"' "$tmp/status.json" || fail "dpi-dualctl status does not show api: $(cat "$tmp/status.json")"
 ok "dpi-dualctl status shows the api worker (api.enabled)"
 
 # the live stream, opened before anything is published
-curl -s -N "${auth[@]}" "$url/api/dpi/events" > "$tmp/sse.out" & sse_pid=$!; pids+=($sse_pid)
+chain_spawn "$tmp/sse.out" curl -s -N "${auth[@]}" "$url/api/dpi/events"; sse_pid=${CHAIN_PIDS[-1]}
 wait_for 20 grep -q '^event: hello' "$tmp/sse.out" || fail "the event stream sent no hello"
 
 # --- (b) flows from a capture through the real collector -------------------------------
-"$b/tests/dpi-pcapgen" tcp-http "$tmp/cap.pcap" "$tmp/cap.json" > /dev/null
-"$b/collector/dpi-collector" -r "$tmp/cap.pcap" -c "$cfg" > "$tmp/collector.log" 2>&1 \
-    || fail "dpi-collector -r failed"
+api_capture
 nflows=$($PY -c "import json; print(len(json.load(open('$tmp/cap.json'))['flows']))")
 flows_in() { get /api/dpi/tap/flows && [ "$code" = 200 ] && json "d['total'] >= $nflows"; }
 wait_for 30 flows_in || fail "the capture's $nflows flows are not in /api/dpi/tap/flows: $(head -c 500 "$tmp/body")"
@@ -164,9 +122,7 @@ wait_for 20 grep -q '^event: flow' "$tmp/sse.out" || fail "no flow event in the 
 ok "the event stream delivered the flows live"
 
 # --- (c) buffer, context, replay, alerts, threats, status ----------------------------------
-$PY "$SOURCE_DIR/tests/lib/mitm_requests.py" mixed 100 > "$tmp/requests.jsonl"
-"$pub" -c "$cfg" --name bridge-mitm --bind "ipc://$run/bridge-mitm.pub" \
-    --wait-subscriber 10000 --jsonl "$tmp/requests.jsonl" > /dev/null || fail "dpi-testpub"
+api_requests 100
 buffered() { get /api/dpi/mitm/buffer && [ "$code" = 200 ] && json "d['requests'] == 100"; }
 wait_for 30 buffered || fail "GET /api/dpi/mitm/buffer: $code $(head -c 300 "$tmp/body")"
 ok "GET /api/dpi/mitm/buffer: the buffer's stats (100 requests)"
@@ -308,10 +264,10 @@ api:
   sse_rate: 1
   metrics_public: true
 YAML
-"$api" -c "$cfg2" > "$tmp/api2.log" 2>&1 & api2_pid=$!; pids+=($api2_pid)
+chain_spawn "$tmp/api2.log" "$api" -c "$cfg2"; api2_pid=${CHAIN_PIDS[-1]}
 url2="http://127.0.0.1:$port2"
 wait_for 30 curl -s -o /dev/null "$url2/metrics" || fail "the second dpi-api did not start"
-curl -s -N "${auth[@]}" "$url2/api/dpi/events" > "$tmp/sse2.out" & pids+=($!)
+chain_spawn "$tmp/sse2.out" curl -s -N "${auth[@]}" "$url2/api/dpi/events"
 wait_for 20 grep -q '^event: hello' "$tmp/sse2.out" || fail "second stream: no hello"
 code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" --interface 127.0.0.2 "$url2/api/dpi/events")
 [ "$code" = 503 ] || fail "a stream past api.sse_max_clients: $code, not 503"
@@ -351,7 +307,7 @@ chmod 600 "$tmp/tls.key"
 sed -e "s#run_dir: $tmp/run2#run_dir: $tmp/run3#" -e "s#127.0.0.1:$port2#127.0.0.1:$port3#" \
     -e 's#metrics_public: true#tls_cert: '"$tmp"'/tls.crt\n  tls_key: '"$tmp"'/tls.key#' \
     "$cfg2" > "$tmp/api3.yaml"
-"$api" -c "$tmp/api3.yaml" > "$tmp/api3.log" 2>&1 & api3_pid=$!; pids+=($api3_pid)
+chain_spawn "$tmp/api3.log" "$api" -c "$tmp/api3.yaml"; api3_pid=${CHAIN_PIDS[-1]}
 tls_up() { [ "$(curl -sk -o /dev/null -w '%{http_code}' "${auth[@]}" "https://127.0.0.1:$port3/api/dpi/topology")" = 200 ]; }
 wait_for 30 tls_up || fail "TLS: no 200 over https"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port3/api/dpi/topology" || true)
