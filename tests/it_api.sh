@@ -28,7 +28,17 @@
 # (i) TLS (api.tls_cert/api.tls_key, openssl's self-signed pair): https answers;
 # (j) SIGTERM: exit 0 (each instance, one with a stream open), its socket file removed, no
 #     sanitizer report (tests/run-all.sh's ASan build);
-# (k) dpi-dualctl start api (a daemon), status says so, stop api.
+# (k) dpi-dualctl start api (a daemon), status says so, stop api;
+# (l) HEAD (tests/api_conns.py, raw HTTP): /, /api/dpi/status, /api/dpi/events answered as
+#     GET without a body (Content-Length of index.html; no stream opened); 401 without the
+#     token, 405 on a POST path;
+# (m) api.max_connections_per_ip (its value from `dpi-dualctl config check`) + 3
+#     connections from one address: that many served (200), 3 closed unanswered, counted
+#     (connections_refused) and logged; another address still served;
+# (n) SIGHUP with a new token in the file: the new one accepted, the old one 401, logged
+#     without the token (token_reloads); with the file readable by others: refused in the
+#     log, the token in use kept (token_reload_errors); the first token back.
+# (l), (m) run after (g); (n) before (j).
 # No timing assertion: each wait is for a condition, with a generous bound.
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
@@ -243,6 +253,47 @@ curl -s -D "$tmp/headers" -o /dev/null "${auth[@]}" \
 grep -qi '^access-control' "$tmp/headers" && fail "a CORS header was sent"
 ok "hostile requests: 401/413/400/404/405 counted; no token in the log; no CORS header; still up"
 
+# --- (l) HEAD ------------------------------------------------------------------------------------
+conns="$SOURCE_DIR/tests/api_conns.py"
+$PY "$conns" head 127.0.0.1 "$port" "$token" / "$SOURCE_DIR/api/www/index.html" > "$tmp/head.out" \
+    || fail "HEAD /: $(cat "$tmp/head.out")"
+grep -q '^HTTP/1.1 200 ' "$tmp/head.out" && grep -qi '^content-type: text/html' "$tmp/head.out" &&
+    grep -qx 'BODY 0' "$tmp/head.out" || fail "HEAD /: $(cat "$tmp/head.out")"
+$PY "$conns" head 127.0.0.1 "$port" "$token" /api/dpi/status - > "$tmp/head.out" || fail "HEAD status"
+grep -q '^HTTP/1.1 200 ' "$tmp/head.out" && grep -qi '^content-type: application/json' "$tmp/head.out" &&
+    grep -qx 'BODY 0' "$tmp/head.out" || fail "HEAD /api/dpi/status: $(cat "$tmp/head.out")"
+get /api/dpi/status
+streams=$($PY -c "import json; print(json.load(open('$tmp/body'))['sse_clients'])")
+# (a stream opened would never end: the read until the server closes would time out)
+$PY "$conns" head 127.0.0.1 "$port" "$token" /api/dpi/events - > "$tmp/head.out" || fail "HEAD events"
+grep -q '^HTTP/1.1 200 ' "$tmp/head.out" && grep -qi '^content-type: text/event-stream' "$tmp/head.out" &&
+    grep -qx 'BODY 0' "$tmp/head.out" || fail "HEAD /api/dpi/events: $(cat "$tmp/head.out")"
+get /api/dpi/status
+json "d['sse_clients'] == $streams" || fail "HEAD /api/dpi/events left a stream: $(head -c 300 "$tmp/body")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -I "$url/api/dpi/status")
+[ "$code" = 401 ] || fail "HEAD without the token: $code, not 401"
+code=$(curl -s -o /dev/null -w '%{http_code}' -I "${auth[@]}" "$url/api/dpi/ban")
+[ "$code" = 405 ] || fail "HEAD of POST /api/dpi/ban: $code, not 405"
+ok "HEAD: / (Content-Length of index.html), /api/dpi/status, /api/dpi/events (no stream opened) answered as GET without a body; 401 without the token; 405 on a POST path"
+
+# --- (m) connections per client address -------------------------------------------------------
+per_ip=$("$ctl" config check "$cfg" 2> /dev/null | sed -n 's/^  max_connections_per_ip: //p')
+[ -n "$per_ip" ] || fail "config check does not print api.max_connections_per_ip"
+before=$(counter connections_refused)
+$PY "$conns" many 127.0.0.1 "$port" "$token" 127.0.0.9 $((per_ip + 3)) > "$tmp/many.out" \
+    || fail "api_conns.py many"
+echo "     $((per_ip + 3)) connections from 127.0.0.9 (api.max_connections_per_ip $per_ip): $(head -1 "$tmp/many.out")"
+grep -qx "SERVED $per_ip CLOSED 3" "$tmp/many.out" || fail "$(cat "$tmp/many.out")"
+others=$(sed -n 2p "$tmp/many.out" | tr ' ' '\n' | grep -vcx '200\|closed' || true)
+[ "$others" = 0 ] || fail "a served connection not 200: $(cat "$tmp/many.out")"
+refused_by() { [ "$(counter connections_refused)" -ge $((before + 3)) ]; }
+wait_for 20 refused_by || fail "connections_refused: $(counter connections_refused), not $before + 3"
+[ "$(counter connections_refused)" = $((before + 3)) ] || fail "connections_refused counted more than 3"
+grep -q 'libmicrohttpd: Server reached connection limit' "$tmp/api.log" || fail "the refusal is not logged"
+get /api/dpi/status
+[ "$code" = 200 ] || fail "another address is not served: $code"
+ok "api.max_connections_per_ip $per_ip: $((per_ip + 3)) connections of one address, $per_ip served (200), 3 closed unanswered and counted (connections_refused), logged; another address served"
+
 # --- (h) a second dpi-api: rate limit, stream bounds, public metrics -------------------------
 cfg2="$tmp/api2.yaml"
 cat > "$cfg2" <<YAML
@@ -313,6 +364,36 @@ wait_for 30 tls_up || fail "TLS: no 200 over https"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port3/api/dpi/topology" || true)
 [ "$code" != 200 ] || fail "TLS: plain http answered 200"
 ok "TLS (api.tls_cert, api.tls_key): https answers, plain http does not"
+
+# --- (n) SIGHUP reads the token file again ------------------------------------------------------
+cp -p "$tmp/token" "$tmp/token.orig"
+(umask 077; head -c 32 /dev/urandom | base64 | tr -d '=+/' > "$tmp/token")
+new_token=$(cat "$tmp/token")
+kill -HUP "$api_pid"
+with_new() { [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $new_token" "$url/api/dpi/status")" = 200 ]; }
+wait_for 20 with_new || fail "SIGHUP: the new token is not accepted"
+get /api/dpi/status
+[ "$code" = 401 ] || fail "SIGHUP: the old token still accepted ($code)"
+grep -q "SIGHUP: the token read again from $tmp/token" "$tmp/api.log" || fail "SIGHUP: not logged"
+counter_new() {   # /metrics with the new token
+    curl -s -H "Authorization: Bearer $new_token" "$url/metrics" |
+        grep -Eq "^dpi_worker_value\{worker=\"api\",host=\"apitest\",counter=\"$1\"\} [1-9]"
+}
+wait_for 20 counter_new token_reloads || fail "token_reloads did not move"
+chmod 644 "$tmp/token"
+kill -HUP "$api_pid"
+wait_for 20 grep -q "SIGHUP: the token not read again, the previous one stays: .*readable by group or others" \
+    "$tmp/api.log" || fail "SIGHUP with a token file readable by others: not refused in the log"
+with_new || fail "SIGHUP with a bad file: the token in use changed"
+wait_for 20 counter_new token_reload_errors || fail "token_reload_errors did not move"
+for t in "$token" "$new_token"; do
+    grep -qF "$t" "$tmp/api.log" && fail "a token is in dpi-api's log"
+done
+mv "$tmp/token.orig" "$tmp/token"
+kill -HUP "$api_pid"
+get_ok() { get /api/dpi/status && [ "$code" = 200 ]; }
+wait_for 20 get_ok || fail "SIGHUP: the first token not accepted again"
+ok "SIGHUP: the token file read again (the new token accepted, the old refused, logged without it, token_reloads); a file readable by others refused, the token in use kept (token_reload_errors)"
 
 # --- (j) SIGTERM ---------------------------------------------------------------------------------
 kill "$sse_pid" 2> /dev/null || true

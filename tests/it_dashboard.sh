@@ -148,14 +148,19 @@ chain_tls
 chain_haproxy "$p_tls" "$p_mitm"
 chain_spawn "$tmp/backend.out" $PY "$SOURCE_DIR/tests/mitm/backend.py" "$p_back" "$tmp/backend.log"
 chain_spawn "$tmp/bridge.log" "$b/bridge-mitm/dpi-bridge-mitm" -c "$cfg"
+bridge_pid=${CHAIN_PIDS[-1]}
 chain_spawn "$tmp/tail.err" sh -c "exec '$ctl' tail -c '$cfg' mitm. > '$tmp/bus.jsonl'"
 chain_mitmdump "$tmp/mitm.log" "$p_mitm" "$p_back" "$run/bridge-mitm.sock" \
     --set dpi_verdict_deadline_ms=50
 chain_spawn "$tmp/haproxy.log" haproxy -db -f "$tmp/haproxy.cfg"
-wait_for 30 test -S "$run/bridge-mitm.sock" || fail "the bridge did not create its socket"
-wait_for 10 port_open "$p_back" || fail "backend not listening"
-wait_for 30 port_open "$p_mitm" || fail "mitmdump not listening"
-wait_for 10 port_open "$p_tls" || fail "haproxy not listening"
+bridge_up() {   # (its rules compile first: 17 s in the ASan build at load 12)
+    kill -0 "$bridge_pid" 2> /dev/null || fail "dpi-bridge-mitm exited"
+    test -S "$run/bridge-mitm.sock"
+}
+wait_for 180 bridge_up || fail "the bridge did not create its socket in 180 s"
+wait_for 60 port_open "$p_back" || fail "backend not listening"
+wait_for 120 port_open "$p_mitm" || fail "mitmdump not listening"
+wait_for 60 port_open "$p_tls" || fail "haproxy not listening"
 # probe PATH: one request of 127.0.0.7 through HAProxy, "STATUS BLOCK-HEADER" ("-" if none);
 # probe --verdict PATH: the bridge's verdict on it, from the bus (tests/mitm/bus.py)
 cat > "$tmp/probe.sh" <<PROBE
@@ -175,7 +180,7 @@ warm() {   # the chain is up, tail has subscribed, and the buffer holds 127.0.0.
         [ "$(bash "$tmp/probe.sh" --verdict "/warm-$n")" = "ALLOW - -" ] &&
         get /api/dpi/context/127.0.0.7 "${auth[@]}" && json "len(d['requests']) >= 2"
 }
-wait_for 60 warm ||
+wait_for 120 warm ||
     fail "the chain: no allowed request of 127.0.0.7 in the buffer ($(bash "$tmp/probe.sh" /warm-last))"
 ok "the MITM chain up: 127.0.0.7's requests pass (200, ALLOW) and are in the buffer"
 $PY "$SOURCE_DIR/tests/dashboard_cdp.py" "$url" "$token" "$tmp" --bridge-ban 127.0.0.7 \
