@@ -103,6 +103,7 @@ struct api_t {
     uint64_t counters[C_COUNT];
     ratelog_t refusals;
     ratelog_t mhd_log;                  /* libmicrohttpd's own messages      */
+    ratelog_t conn_log;                 /* ... saying a connection refused  */
     pbjson_buf_t line;
     uint64_t started_mono;
     char version[32];
@@ -937,9 +938,16 @@ mhd_logger (void *cls, const char *format, va_list args)
     api_t *self = cls;
     /* libmicrohttpd's one word of a refused connection (api.max_connections or
        api.max_connections_per_ip: the same message for both, in 0.9.75) */
-    if (strncmp (format, "Server reached connection limit", 31) == 0)
-        self->counters[C_CONN_REFUSED]++;
     uint64_t unlogged;
+    if (strncmp (format, "Server reached connection limit", 31) == 0) {
+        self->counters[C_CONN_REFUSED]++;
+        if (ratelog_due (&self->conn_log, &unlogged))
+            log_warning ("a connection closed unanswered: over api.max_connections (%d) or "
+                         "api.max_connections_per_ip (%d) (%llu more not logged since)",
+                         self->cfg->api.max_connections, self->cfg->api.max_connections_per_ip,
+                         (unsigned long long) unlogged);
+        return;
+    }
     if (!ratelog_due (&self->mhd_log, &unlogged))
         return;
     char text[512];

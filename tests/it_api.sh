@@ -277,8 +277,10 @@ code=$(curl -s -o /dev/null -w '%{http_code}' -I "${auth[@]}" "$url/api/dpi/ban"
 ok "HEAD: / (Content-Length of index.html), /api/dpi/status, /api/dpi/events (no stream opened) answered as GET without a body; 401 without the token; 405 on a POST path"
 
 # --- (m) connections per client address -------------------------------------------------------
-per_ip=$("$ctl" config check "$cfg" 2> /dev/null | sed -n 's/^  max_connections_per_ip: //p')
-[ -n "$per_ip" ] || fail "config check does not print api.max_connections_per_ip"
+"$ctl" config check "$cfg" > "$tmp/effective.yaml" 2> /dev/null || fail "config check"
+per_ip=$(sed -n 's/^  max_connections_per_ip: //p' "$tmp/effective.yaml")
+max_conn=$(sed -n 's/^  max_connections: //p' "$tmp/effective.yaml")
+[ -n "$per_ip" ] && [ -n "$max_conn" ] || fail "config check does not print api.max_connections{,_per_ip}"
 before=$(counter connections_refused)
 $PY "$conns" many 127.0.0.1 "$port" "$token" 127.0.0.9 $((per_ip + 3)) > "$tmp/many.out" \
     || fail "api_conns.py many"
@@ -289,7 +291,8 @@ others=$(sed -n 2p "$tmp/many.out" | tr ' ' '\n' | grep -vcx '200\|closed' || tr
 refused_by() { [ "$(counter connections_refused)" -ge $((before + 3)) ]; }
 wait_for 20 refused_by || fail "connections_refused: $(counter connections_refused), not $before + 3"
 [ "$(counter connections_refused)" = $((before + 3)) ] || fail "connections_refused counted more than 3"
-grep -q 'libmicrohttpd: Server reached connection limit' "$tmp/api.log" || fail "the refusal is not logged"
+grep -q 'a connection closed unanswered: over api.max_connections ('"$max_conn"') or api.max_connections_per_ip ('"$per_ip"')' \
+    "$tmp/api.log" || fail "the refusal is not logged"
 get /api/dpi/status
 [ "$code" = 200 ] || fail "another address is not served: $code"
 ok "api.max_connections_per_ip $per_ip: $((per_ip + 3)) connections of one address, $per_ip served (200), 3 closed unanswered and counted (connections_refused), logged; another address served"

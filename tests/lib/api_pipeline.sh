@@ -8,7 +8,10 @@
 # the messages), and defines fail (message; exits). This file sources mitm_chain.sh:
 # processes are started with chain_spawn (CHAIN_PIDS), stopped by api_cleanup.
 #   api_config HOST [YAML]   TMP/dpi-dual.yaml (API_CFG): global (host HOST, run_dir
-#                            API_RUN, state_dir), bus (heartbeat 1 s), buffer, api
+#                            API_RUN, state_dir), bus (heartbeat 1 s), buffer (its
+#                            anomaly_window an hour: a client's context is of that
+#                            window, and a test slowed down by a loaded machine must
+#                            still find the requests it published a minute before), api
 #                            (enabled, API_PORT, token_file TMP/token, rate_limit 100000);
 #                            YAML (more top-level sections) appended. Sets API_TOKEN
 #                            (no '+/=': it goes into a URL's fragment), API_URL, API_AUTH
@@ -44,6 +47,7 @@ bus:
 buffer:
   modsecurity_conf: $SOURCE_DIR/deploy/buffer/modsecurity.conf
   replay_on_score: 0
+  anomaly_window: 3600
 api:
   enabled: true
   listen: "127.0.0.1:$API_PORT"
