@@ -153,14 +153,7 @@ chain_spawn "$tmp/tail.err" sh -c "exec '$ctl' tail -c '$cfg' mitm. > '$tmp/bus.
 chain_mitmdump "$tmp/mitm.log" "$p_mitm" "$p_back" "$run/bridge-mitm.sock" \
     --set dpi_verdict_deadline_ms=50
 chain_spawn "$tmp/haproxy.log" haproxy -db -f "$tmp/haproxy.cfg"
-bridge_up() {   # (its rules compile first: 17 s in the ASan build at load 12)
-    kill -0 "$bridge_pid" 2> /dev/null || fail "dpi-bridge-mitm exited"
-    test -S "$run/bridge-mitm.sock"
-}
-wait_for 180 bridge_up || fail "the bridge did not create its socket in 180 s"
-wait_for 60 port_open "$p_back" || fail "backend not listening"
-wait_for 120 port_open "$p_mitm" || fail "mitmdump not listening"
-wait_for 60 port_open "$p_tls" || fail "haproxy not listening"
+chain_up "$bridge_pid" "$run/bridge-mitm.sock" "$p_back" "$p_mitm" "$p_tls"
 # probe PATH: one request of 127.0.0.7 through HAProxy, "STATUS BLOCK-HEADER" ("-" if none);
 # probe --verdict PATH: the bridge's verdict on it, from the bus (tests/mitm/bus.py)
 cat > "$tmp/probe.sh" <<PROBE
