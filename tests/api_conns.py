@@ -5,15 +5,18 @@
         HEAD PATH (with the token): prints the status line and the headers, one a
         line, then "BODY N" (the bytes that came after the headers, until the server
         closed); with FILE (not "-"), exit 1 unless Content-Length is FILE's size.
-    api_conns.py many HOST PORT TOKEN FROM N
+    api_conns.py many HOST PORT TOKEN FROM N GO
         opens N connections from the address FROM, one after the other, each
-        connected before the next; then sends GET /api/dpi/status on each and reads
-        its answer: prints "SERVED S CLOSED C" (S answered with a status line, C
+        connected before the next; waits for the file GO to exist (the caller makes
+        it once the server has taken them all: had a first answer closed one before
+        the server had accepted the last, that one could take its place); then sends
+        GET /api/dpi/status on each and reads its answer: prints "SERVED S CLOSED C" (S answered with a status line, C
         closed without an answer) and the status of each, in order.
 Timeouts are generous (30 s a read); nothing is asserted on time."""
 import os
 import socket
 import sys
+import time
 
 
 def read_all(s):
@@ -49,7 +52,7 @@ def head(host, port, token, path, file):
             sys.exit(f"HEAD {path}: Content-Length {length}, not {os.path.getsize(file)}")
 
 
-def many(host, port, token, source, n):
+def many(host, port, token, source, n, go):
     socks = []
     for _ in range(int(n)):
         s = socket.socket()
@@ -57,6 +60,11 @@ def many(host, port, token, source, n):
         s.bind((source, 0))
         s.connect((host, int(port)))
         socks.append(s)
+    end = time.monotonic() + 120
+    while not os.path.exists(go):
+        if time.monotonic() > end:
+            sys.exit(f"{go} not made within 120 s")
+        time.sleep(0.05)
     statuses = []
     for s in socks:
         try:
