@@ -61,6 +61,9 @@
     C (DECISIONS, "events_decisions")                                            \
     C (OVERSIZED, "state_oversized")                                             \
     C (LIMIT_EVICTED, "rate_table_evicted")                                      \
+    C (CONN_REFUSED, "connections_refused")                                      \
+    C (TOKEN_RELOADS, "token_reloads")                                           \
+    C (TOKEN_ERRORS, "token_reload_errors")                                      \
     C (QUERIES, "queries")
 
 enum {
@@ -98,6 +101,7 @@ struct api_t {
     uint64_t counters[C_COUNT];
     ratelog_t refusals;
     ratelog_t mhd_log;                  /* libmicrohttpd's own messages      */
+    ratelog_t conn_log;                 /* ... saying a connection refused  */
     pbjson_buf_t line;
     uint64_t started_mono;
     char version[32];
@@ -120,6 +124,7 @@ typedef struct {
     char *body;
     size_t len;
     bool too_large;
+    bool head;                          /* HEAD: a GET's answer, no body    */
     char client[64];
 } request_t;
 
@@ -586,6 +591,8 @@ handle_events (api_t *self, struct MHD_Connection *conn, request_t *req, const c
     if (self->nstreams >= (size_t) self->cfg->api.sse_max_clients)
         return refuse (self, conn, req, "GET", url, 503,
                        "too many event streams (api.sse_max_clients)");
+    if (req->head)                      /* the headers of a stream; none opened */
+        return reply (self, conn, 200, "text/event-stream", "", 0);
     api_stream_t *s = calloc (1, sizeof *s);
     if (!s)
         return refuse (self, conn, req, "GET", url, 500, "out of memory");
@@ -747,7 +754,8 @@ on_request (void *cls, struct MHD_Connection *conn, const char *url, const char 
             return refuse (self, conn, req, method, url, 413,
                            "request body too large (api.max_body_bytes)");
         req->routed = true;
-        if (strcmp (method, "GET") == 0)
+        req->head = strcmp (method, "HEAD") == 0;
+        if (strcmp (method, "GET") == 0 || req->head)
             return dispatch (self, conn, req, url);
         return MHD_YES;                     /* the body, if any, comes next */
     }
@@ -860,7 +868,18 @@ static void
 mhd_logger (void *cls, const char *format, va_list args)
 {
     api_t *self = cls;
+    /* libmicrohttpd's one word of a refused connection (api.max_connections or
+       api.max_connections_per_ip: the same message for both, in 0.9.75) */
     uint64_t unlogged;
+    if (strncmp (format, "Server reached connection limit", 31) == 0) {
+        self->counters[C_CONN_REFUSED]++;
+        if (ratelog_due (&self->conn_log, &unlogged))
+            log_warning ("a connection closed unanswered: over api.max_connections (%d) or "
+                         "api.max_connections_per_ip (%d) (%llu more not logged since)",
+                         self->cfg->api.max_connections, self->cfg->api.max_connections_per_ip,
+                         (unsigned long long) unlogged);
+        return;
+    }
     if (!ratelog_due (&self->mhd_log, &unlogged))
         return;
     char text[512];
@@ -904,6 +923,7 @@ start_http (api_t *self, config_errors_t *errors)
         MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, self,   /* first: MHD wants it so */
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned) cfg->api.max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned) cfg->api.max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) CONNECTION_TIMEOUT_S,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, self, MHD_OPTION_ARRAY,
         self->tls_cert ? tls : none, MHD_OPTION_END);
@@ -1023,6 +1043,30 @@ api_destroy (api_t **self_p)
     memset (self->token, 0, sizeof self->token);
     free (self);
     *self_p = NULL;
+}
+
+int
+api_reload (api_t *self)
+{
+    config_errors_t errors = { 0 };
+    char token[TOKEN_MAX + 1];
+    size_t len = 0;
+    int rc = load_token (self->cfg, token, &len, &errors);
+    if (rc == 0) {
+        memcpy (self->token, token, len + 1);
+        self->token_len = len;
+        self->counters[C_TOKEN_RELOADS]++;
+        log_info ("SIGHUP: the token read again from %s", self->cfg->api.token_file);
+    }
+    else {
+        self->counters[C_TOKEN_ERRORS]++;
+        for (size_t i = 0; i < errors.count; i++)
+            log_error ("SIGHUP: the token not read again, the previous one stays: %s",
+                       errors.messages[i]);
+    }
+    memset (token, 0, sizeof token);
+    config_errors_clear (&errors);
+    return rc;
 }
 
 int

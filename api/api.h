@@ -44,6 +44,12 @@ void api_drain (api_t *self);               /* MHD_run                      */
 void api_tick (api_t *self);                /* keep-alives, MHD_run          */
 int api_work (api_t *self);                 /* MHD_run after a resume; 0     */
 void api_message (api_t *self, const bus_msg_t *msg);
+
+/*  SIGHUP: read api.token_file again (the checks of the start: 0600, one
+    printable token of 16..512 characters). A good one replaces the token,
+    logged without it (token_reloads); a bad one is logged with the reason
+    and the previous token stays (token_reload_errors). 0 or -1.          */
+int api_reload (api_t *self);
 size_t api_counters (api_t *self, heartbeat_counter_t *out, size_t max);
 void api_summary (api_t *self);
 

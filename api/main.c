@@ -65,6 +65,12 @@ api_worker_counters (void *self, heartbeat_counter_t *out, size_t max)
 }
 
 static void
+api_worker_reload (void *self)
+{
+    api_reload (self);
+}
+
+static void
 api_worker_summary (void *self)
 {
     api_summary (self);
@@ -85,6 +91,7 @@ static const worker_ops_t s_api_ops = {
     .work = api_worker_work,
     .on_message = api_worker_message,
     .tick = api_worker_tick,
+    .reload = api_worker_reload,
     .counters = api_worker_counters,
     .summary = api_worker_summary,
     .status = api_worker_status,
@@ -99,7 +106,10 @@ static const worker_def_t s_api = {
     .synopsis = "",
     .details = "Routes: api/openapi.yaml. It keeps the last api.max_flows flows, api.max_threats\n"
                "threats and api.max_alerts alerts, and per-minute counts of the last hour.\n"
-               "Refusals (401, 400, 404, 405, 413, 429, 503) are counted in its heartbeat.\n",
+               "Refusals (401, 400, 404, 405, 413, 429, 503) are counted in its heartbeat, and\n"
+               "connections over api.max_connections or api.max_connections_per_ip\n"
+               "(connections_refused). SIGHUP reads api.token_file again (a bad file: logged,\n"
+               "the previous token stays).\n",
     .tick_ms = 1000,
     .ops = &s_api_ops,
 };

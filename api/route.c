@@ -107,7 +107,9 @@ api_route_match (const char *method, const char *path, api_route_id_t *id, char 
     for (size_t i = 0; i < API_ROUTE_COUNT; i++) {
         if (!matches (s_routes[i].path, path, seg_ip, sizeof seg_ip))
             continue;
-        if (strcmp (s_routes[i].method, method) != 0) {
+        /* HEAD is a GET without the body (libmicrohttpd sends none) */
+        bool head_of_get = strcmp (method, "HEAD") == 0 && strcmp (s_routes[i].method, "GET") == 0;
+        if (strcmp (s_routes[i].method, method) != 0 && !head_of_get) {
             other_method = true;
             continue;
         }

@@ -12,7 +12,9 @@
     ("//"), a "." or ".." segment, a byte below 0x21 or above 0x7e, a path
     over API_PATH_MAX. An {ip} segment must be an IPv4 or IPv6 address as
     inet_pton reads it (at most 45 characters), else 400. A path of no route
-    is 404; a path of a route under another method is 405. Pure functions.
+    is 404; a path of a route under another method is 405. HEAD matches
+    the GET routes (the server answers it as GET, without the body). Pure
+    functions.
 
     The WWW_ rows are the dashboard's files (api.www_dir), each a fixed
     name: no request path ever becomes a file name, so there is nothing to

@@ -244,6 +244,7 @@ static const key_def_t s_keys[] = {
     ROW_INT       ("api.max_body_bytes", api.max_body_bytes, 4096, 64, 1048576),
     ROW_INT       ("api.rate_limit", api.rate_limit, 20, 1, 100000),
     ROW_INT       ("api.max_connections", api.max_connections, 64, 4, 4096),
+    ROW_INT       ("api.max_connections_per_ip", api.max_connections_per_ip, 16, 1, 4096),
     ROW_INT       ("api.sse_max_clients", api.sse_max_clients, 8, 1, 1024),
     ROW_INT       ("api.sse_rate", api.sse_rate, 50, 1, 100000),
     ROW_INT       ("api.max_flows", api.max_flows, 1000, 10, 1000000),

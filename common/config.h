@@ -177,6 +177,7 @@ typedef struct {
         int max_body_bytes;         /* request body, at most (413)          */
         int rate_limit;             /* requests a second per client address */
         int max_connections;        /* open HTTP connections, at most       */
+        int max_connections_per_ip; /* ... of one client address            */
         int sse_max_clients;        /* /api/dpi/events streams, at most     */
         int sse_rate;               /* events a second per stream, at most  */
         int max_flows;              /* tap.flow events kept                 */

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""dashboard_cdp.py URL TOKEN OUTDIR TRIGGER... — drives the dashboard in headless
+"""dashboard_cdp.py URL TOKEN OUTDIR TRIGGER...
+dashboard_cdp.py URL TOKEN OUTDIR --bridge-ban IP PROBE... — drives the dashboard in headless
 Chromium over the DevTools protocol (python3-websocket), for tests/it_dashboard.sh.
 
 URL is dpi-api's base (http://127.0.0.1:PORT). The page is opened at URL/#token=TOKEN;
@@ -16,6 +17,11 @@ then, each with a generous bound (no timing assertion; the delays are printed):
     page's Ban button: the correlator's reputation (GET /api/dpi/reputation) shows the
     ban, and the page too; OUTDIR/dashboard-drilldown.png; Unban: lifted;
   - no exception in the page, no console error (a CSP violation is one).
+With --bridge-ban: IP is a client of the real MITM chain and PROBE a command (PROBE PATH:
+one request of IP through it, "STATUS BLOCK-HEADER"; PROBE --verdict PATH: the bridge's
+verdict on it): 200 allowed first; the page (the IP typed into the drill-down) shows its
+requests; Ban: its requests get 403 from the bridge's ban list, the delay printed;
+OUTDIR/dashboard-bridge-ban.png; Unban: 200 allowed again, the delay printed.
 First, without a token, the page asks for one; with a wrong one it says 401 and asks
 again. Prints "ok ..." lines; exit 1 with "FAIL: ..." on the first failure."""
 import json
@@ -104,7 +110,7 @@ def api_get(base, token, path):
 
 
 def main():
-    base, token, outdir, trigger = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+    base, token, outdir, rest = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
     profile = tempfile.mkdtemp(prefix="dpi-dash-chromium.")
     log = open(os.path.join(outdir, "chromium.log"), "w")
     chrome = subprocess.Popen(
@@ -114,7 +120,15 @@ def main():
          "--remote-debugging-port=0", "--remote-allow-origins=*", "--user-data-dir=" + profile,
          "--window-size=1400,1000", "about:blank"], stdout=log, stderr=log)
     try:
-        run(base, token, outdir, trigger, profile)
+        p = connect(profile)
+        if rest[:1] == ["--bridge-ban"]:
+            run_bridge_ban(p, base, token, outdir, rest[1], rest[2:])
+        else:
+            run(p, base, token, outdir, rest)
+        p.call("Runtime.evaluate", expression="1")      # collect the last events
+        if p.errors:
+            fail("the page reported errors: " + "; ".join(p.errors[:5]))
+        print("ok   no exception or console error in the page (CSP included)", flush=True)
     finally:
         chrome.terminate()
         try:
@@ -124,7 +138,23 @@ def main():
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def run(base, token, outdir, trigger, profile):
+def open_with_token(p, base, token):
+    """Opens the page at BASE/?reload#token=TOKEN: the fragment is read and cleared."""
+    p.call("Page.navigate", url=f"{base}/?reload#token={token}")
+    p.wait("document.readyState === 'complete' && location.search === '?reload'",
+           what="the page to load")
+    p.wait("location.hash === '' && sessionStorage.getItem('dpi-dual-token') !== null",
+           what="the fragment cleared")
+    if p.eval("sessionStorage.getItem('dpi-dual-token')") != token:
+        fail("sessionStorage does not hold the token")
+    if token in p.eval("location.href"):
+        fail("the token is still in the address")
+    print("ok   the token taken from the fragment into sessionStorage; the fragment cleared",
+          flush=True)
+
+
+def connect(profile):
+    """The DevTools connection to the page of the Chromium started with PROFILE."""
     port_file = os.path.join(profile, "DevToolsActivePort")
     t0 = time.monotonic()
     while not os.path.exists(port_file) or not open(port_file).read().strip():
@@ -137,6 +167,10 @@ def run(base, token, outdir, trigger, profile):
     p = Page(page["webSocketDebuggerUrl"])
     for domain in ("Page", "Runtime", "Log"):
         p.call(domain + ".enable")
+    return p
+
+
+def run(p, base, token, outdir, trigger):
 
     # --- without a token: the form; with a wrong one: the form again, saying 401
     p.call("Page.navigate", url=f"{base}/")
@@ -149,18 +183,7 @@ def run(base, token, outdir, trigger, profile):
     print("ok   without a token the page asks for one; a wrong token: 401 said, asked again",
           flush=True)
 
-    # --- load with the token in the fragment
-    p.call("Page.navigate", url=f"{base}/?reload#token={token}")
-    p.wait("document.readyState === 'complete' && location.search === '?reload'",
-           what="the page to load")
-    p.wait("location.hash === '' && sessionStorage.getItem('dpi-dual-token') !== null",
-           what="the fragment cleared")
-    if p.eval("sessionStorage.getItem('dpi-dual-token')") != token:
-        fail("sessionStorage does not hold the token")
-    if token in p.eval("location.href"):
-        fail("the token is still in the address")
-    print("ok   the token taken from the fragment into sessionStorage; the fragment cleared",
-          flush=True)
+    open_with_token(p, base, token)
 
     panels = ["p-proto", "p-rate", "p-buffer", "p-clients", "p-timeline", "p-topo"]
     cond = " && ".join(f"+document.getElementById('{x}').dataset.count > 0" for x in panels)
@@ -245,10 +268,84 @@ def run(base, token, outdir, trigger, profile):
           flush=True)
     print("BANNED_IP " + ip, flush=True)
 
-    p.call("Runtime.evaluate", expression="1")      # collect the last events
-    if p.errors:
-        fail("the page reported errors: " + "; ".join(p.errors[:5]))
-    print("ok   no exception or console error in the page (CSP included)", flush=True)
+
+def probe(cmd, n):
+    """One request of the client through the MITM chain, by PROBE PATH: (its status, its
+    X-DPI-Dual-Block header or "-", PATH)."""
+    path = f"/dash-probe-{n}"
+    code, block = subprocess.run(cmd + [path], check=True, capture_output=True,
+                                 text=True).stdout.split()
+    return code, block, path
+
+
+def verdict(cmd, path):
+    """The bridge's verdict on the request of PATH, by PROBE --verdict PATH: "ACTION
+    REASON RULE" (the bus's mitm.verdict, whether or not it met the addon's deadline)."""
+    return subprocess.run(cmd + ["--verdict", path], capture_output=True,
+                          text=True).stdout.strip() or "none"
+
+
+def run_bridge_ban(p, base, token, outdir, ip, cmd):
+    """The page's Ban and Unban of IP, a client of the real MITM chain, enforced by the
+    bridge: its next requests 403 (X-DPI-Dual-Block: ban-list), then 200 again."""
+    code, block, path = probe(cmd, 0)
+    v = verdict(cmd, path)
+    if code != "200" or v != "ALLOW - -":
+        fail(f"{ip} before the ban: {code} {block} (verdict {v}), not 200 allowed")
+    print(f"ok   {ip} through HAProxy, mitmdump and the bridge before the ban: 200 (ALLOW)",
+          flush=True)
+    open_with_token(p, base, token)
+    p.eval(f"document.getElementById('drill-ip').value = {json.dumps(ip)}; "
+           "document.getElementById('drill-show').click()")
+    p.wait(f"document.getElementById('p-drill').dataset.ip === '{ip}' && "
+           "document.getElementById('drill-reputation') !== null && "
+           "document.querySelectorAll('#drill-requests tr').length > 1",
+           what=f"the drill-down of {ip} with its requests through the chain")
+    print(f"ok   drill-down of {ip} (typed in): its requests through the chain, from the buffer",
+          flush=True)
+
+    p.eval("document.getElementById('drill-ban').click()")
+    t0 = time.monotonic()
+    n = 0
+    while True:
+        n += 1
+        code, block, path = probe(cmd, n)
+        if code == "403":
+            break
+        if code != "200" or time.monotonic() - t0 > BOUND:
+            fail(f"after the page's ban of {ip}: {code} {block}, no 403 within {BOUND:.0f} s")
+    took_ban = time.monotonic() - t0
+    v = verdict(cmd, path)
+    if block != "ban-list" or v != "BLOCK ban-list -":
+        fail(f"the 403 is not the bridge's ban list: X-DPI-Dual-Block {block}, verdict {v}")
+    p.wait("document.getElementById('drill-reputation').dataset.banned === '1'",
+           what="the page showing the ban")
+    print(f"ok   Ban from the page: {ip}'s next request through HAProxy gets 403 from the "
+          f"bridge (X-DPI-Dual-Block: ban-list): {took_ban:.2f} s from the click to the "
+          f"first 403 ({n} requests)", flush=True)
+    p.screenshot(os.path.join(outdir, "dashboard-bridge-ban.png"))
+
+    p.eval("document.getElementById('drill-unban').click()")
+    t0 = time.monotonic()
+    misses, k = 0, n
+    while True:
+        n += 1
+        code, block, path = probe(cmd, n)
+        if code == "200":
+            if verdict(cmd, path) == "ALLOW - -":
+                break
+            misses += 1     # the ban's verdict missed the addon's deadline: fail open
+        elif code != "403" or block != "ban-list":
+            fail(f"after the page's unban of {ip}: {code} {block}")
+        if time.monotonic() - t0 > BOUND:
+            fail(f"after the page's unban of {ip}: still 403 after {BOUND:.0f} s")
+    took_unban = time.monotonic() - t0
+    p.wait("document.getElementById('drill-reputation').dataset.banned === '0'",
+           what="the page showing the unban")
+    print(f"ok   Unban from the page: {ip} passes again (200, ALLOW): {took_unban:.2f} s from "
+          f"the click to the first 200 ({n - k} requests)" + (f" ({misses} fail-open 200s before, not counted)"
+                                           if misses else ""), flush=True)
+    print(f"DELAYS ban_to_403 {took_ban:.3f} unban_to_200 {took_unban:.3f}", flush=True)
 
 
 if __name__ == "__main__":

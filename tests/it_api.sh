@@ -28,7 +28,17 @@
 # (i) TLS (api.tls_cert/api.tls_key, openssl's self-signed pair): https answers;
 # (j) SIGTERM: exit 0 (each instance, one with a stream open), its socket file removed, no
 #     sanitizer report (tests/run-all.sh's ASan build);
-# (k) dpi-dualctl start api (a daemon), status says so, stop api.
+# (k) dpi-dualctl start api (a daemon), status says so, stop api;
+# (l) HEAD (tests/api_conns.py, raw HTTP): /, /api/dpi/status, /api/dpi/events answered as
+#     GET without a body (Content-Length of index.html; no stream opened); 401 without the
+#     token, 405 on a POST path;
+# (m) api.max_connections_per_ip (its value from `dpi-dualctl config check`) + 3
+#     connections from one address: that many served (200), 3 closed unanswered, counted
+#     (connections_refused) and logged; another address still served;
+# (n) SIGHUP with a new token in the file: the new one accepted, the old one 401, logged
+#     without the token (token_reloads); with the file readable by others: refused in the
+#     log, the token in use kept (token_reload_errors); the first token back.
+# (l), (m) run after (g); (n) before (j).
 # No timing assertion: each wait is for a condition, with a generous bound.
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
@@ -36,53 +46,18 @@ PY=/usr/bin/python3
 b=$BUILD_DIR
 ctl="$b/ctl/dpi-dualctl"
 api="$b/api/dpi-api"
-pub="$b/tests/dpi-testpub"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local rc=$?
-    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    if [ $rc -ne 0 ]; then
-        for log in api.log api2.log api3.log correlator.log buffer.log collector.log; do
-            [ -s "$tmp/$log" ] && { echo "--- $log"; tail -n 20 "$tmp/$log"; }
-        done
-    fi
-    rm -rf "$tmp"
-    exit $rc
-}
-trap cleanup EXIT
+tmp=$(mktemp -d); TMP=$tmp
 fail() { echo "it_api: FAIL: $*"; exit 1; }
 ok() { echo "ok   $*"; }
-wait_for() {
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.1; done
-}
+. "$SOURCE_DIR/tests/lib/api_pipeline.sh"    # api_config, api_start, ...; chain_wait, chain_spawn
+trap 'api_cleanup api.log api2.log api3.log correlator.log buffer.log collector.log' EXIT
+wait_for() { chain_wait "$@"; }
 command -v promtool > /dev/null || fail "promtool missing (Debian: prometheus; deploy/install-deps.sh)"
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port); port2=$(free_port); port3=$(free_port)
-run="$tmp/run"; mkdir -p "$run" "$tmp/run2" "$tmp/run3"
-(umask 077; head -c 32 /dev/urandom | base64 > "$tmp/token")
-token=$(cat "$tmp/token")
-cfg="$tmp/dpi-dual.yaml"
-cat > "$cfg" <<YAML
-global:
-  host: apitest
-  run_dir: $run
-  state_dir: $tmp/state
-bus:
-  heartbeat_interval: 1
-buffer:
-  modsecurity_conf: $SOURCE_DIR/deploy/buffer/modsecurity.conf
-  replay_on_score: 0
-api:
-  enabled: true
-  listen: "127.0.0.1:$port"
-  token_file: $tmp/token
-  rate_limit: 100000
-YAML
-url="http://127.0.0.1:$port"
-auth=(-H "Authorization: Bearer $token")
+api_config apitest
+cfg=$API_CFG run=$API_RUN port=$API_PORT url=$API_URL token=$API_TOKEN auth=("${API_AUTH[@]}")
+chain_ports 2
+read -r port2 port3 <<< "${CHAIN_PORTS[*]}"
+mkdir -p "$tmp/run2" "$tmp/run3"
 # get PATH [CURL ARGS]: the body into $tmp/body, the status into $code
 get() { local p=$1; shift; code=$(curl -s -o "$tmp/body" -w '%{http_code}' "${auth[@]}" "$@" "$url$p"); }
 json() { $PY -c "import json,sys; d=json.load(open('$tmp/body')); sys.exit(0 if ($1) else 1)"; }
@@ -105,26 +80,19 @@ grep -qF "$token" "$tmp/refused.log" && fail "the token is in the log"
 chmod 600 "$tmp/token"
 ok "a token file readable by others is refused (exit 1, the reason named)"
 
-"$b/correlator/dpi-correlator" -c "$cfg" > "$tmp/correlator.log" 2>&1 & pids+=($!)
-"$b/buffer/dpi-buffer" -c "$cfg" > "$tmp/buffer.log" 2>&1 & pids+=($!)
-"$api" -c "$cfg" > "$tmp/api.log" 2>&1 & api_pid=$!; pids+=($api_pid)
-wait_for 60 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
-wait_for 30 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
-up() { get /api/dpi/status && [ "$code" = 200 ] && json "all(any(w['name'] == n and w['state'] == 'up' for w in d['workers']) for n in ('buffer', 'correlator', 'api'))"; }
-wait_for 60 up || fail "dpi-api does not see buffer, correlator and itself up: $code $(head -c 600 "$tmp/body")"
+api_start
+api_pid=$API_PID
 ok "dpi-api up; its status sees buffer, correlator and itself up"
 "$ctl" status -c "$cfg" --json --timeout 5 > "$tmp/status.json" 2> /dev/null || true
 grep -q '"name":"api"' "$tmp/status.json" || fail "dpi-dualctl status does not show api: $(cat "$tmp/status.json")"
 ok "dpi-dualctl status shows the api worker (api.enabled)"
 
 # the live stream, opened before anything is published
-curl -s -N "${auth[@]}" "$url/api/dpi/events" > "$tmp/sse.out" & sse_pid=$!; pids+=($sse_pid)
+chain_spawn "$tmp/sse.out" curl -s -N "${auth[@]}" "$url/api/dpi/events"; sse_pid=${CHAIN_PIDS[-1]}
 wait_for 20 grep -q '^event: hello' "$tmp/sse.out" || fail "the event stream sent no hello"
 
 # --- (b) flows from a capture through the real collector -------------------------------
-"$b/tests/dpi-pcapgen" tcp-http "$tmp/cap.pcap" "$tmp/cap.json" > /dev/null
-"$b/collector/dpi-collector" -r "$tmp/cap.pcap" -c "$cfg" > "$tmp/collector.log" 2>&1 \
-    || fail "dpi-collector -r failed"
+api_capture
 nflows=$($PY -c "import json; print(len(json.load(open('$tmp/cap.json'))['flows']))")
 flows_in() { get /api/dpi/tap/flows && [ "$code" = 200 ] && json "d['total'] >= $nflows"; }
 wait_for 30 flows_in || fail "the capture's $nflows flows are not in /api/dpi/tap/flows: $(head -c 500 "$tmp/body")"
@@ -164,9 +132,7 @@ wait_for 20 grep -q '^event: flow' "$tmp/sse.out" || fail "no flow event in the 
 ok "the event stream delivered the flows live"
 
 # --- (c) buffer, context, replay, alerts, threats, status ----------------------------------
-$PY "$SOURCE_DIR/tests/lib/mitm_requests.py" mixed 100 > "$tmp/requests.jsonl"
-"$pub" -c "$cfg" --name bridge-mitm --bind "ipc://$run/bridge-mitm.pub" \
-    --wait-subscriber 10000 --jsonl "$tmp/requests.jsonl" > /dev/null || fail "dpi-testpub"
+api_requests 100
 buffered() { get /api/dpi/mitm/buffer && [ "$code" = 200 ] && json "d['requests'] == 100"; }
 wait_for 30 buffered || fail "GET /api/dpi/mitm/buffer: $code $(head -c 300 "$tmp/body")"
 ok "GET /api/dpi/mitm/buffer: the buffer's stats (100 requests)"
@@ -287,6 +253,52 @@ curl -s -D "$tmp/headers" -o /dev/null "${auth[@]}" \
 grep -qi '^access-control' "$tmp/headers" && fail "a CORS header was sent"
 ok "hostile requests: 401/413/400/404/405 counted; no token in the log; no CORS header; still up"
 
+# --- (l) HEAD ------------------------------------------------------------------------------------
+conns="$SOURCE_DIR/tests/api_conns.py"
+$PY "$conns" head 127.0.0.1 "$port" "$token" / "$SOURCE_DIR/api/www/index.html" > "$tmp/head.out" \
+    || fail "HEAD /: $(cat "$tmp/head.out")"
+grep -q '^HTTP/1.1 200 ' "$tmp/head.out" && grep -qi '^content-type: text/html' "$tmp/head.out" &&
+    grep -qx 'BODY 0' "$tmp/head.out" || fail "HEAD /: $(cat "$tmp/head.out")"
+$PY "$conns" head 127.0.0.1 "$port" "$token" /api/dpi/status - > "$tmp/head.out" || fail "HEAD status"
+grep -q '^HTTP/1.1 200 ' "$tmp/head.out" && grep -qi '^content-type: application/json' "$tmp/head.out" &&
+    grep -qx 'BODY 0' "$tmp/head.out" || fail "HEAD /api/dpi/status: $(cat "$tmp/head.out")"
+get /api/dpi/status
+streams=$($PY -c "import json; print(json.load(open('$tmp/body'))['sse_clients'])")
+# (a stream opened would never end: the read until the server closes would time out)
+$PY "$conns" head 127.0.0.1 "$port" "$token" /api/dpi/events - > "$tmp/head.out" || fail "HEAD events"
+grep -q '^HTTP/1.1 200 ' "$tmp/head.out" && grep -qi '^content-type: text/event-stream' "$tmp/head.out" &&
+    grep -qx 'BODY 0' "$tmp/head.out" || fail "HEAD /api/dpi/events: $(cat "$tmp/head.out")"
+get /api/dpi/status
+json "d['sse_clients'] == $streams" || fail "HEAD /api/dpi/events left a stream: $(head -c 300 "$tmp/body")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -I "$url/api/dpi/status")
+[ "$code" = 401 ] || fail "HEAD without the token: $code, not 401"
+code=$(curl -s -o /dev/null -w '%{http_code}' -I "${auth[@]}" "$url/api/dpi/ban")
+[ "$code" = 405 ] || fail "HEAD of POST /api/dpi/ban: $code, not 405"
+ok "HEAD: / (Content-Length of index.html), /api/dpi/status, /api/dpi/events (no stream opened) answered as GET without a body; 401 without the token; 405 on a POST path"
+
+# --- (m) connections per client address -------------------------------------------------------
+"$ctl" config check "$cfg" > "$tmp/effective.yaml" 2> /dev/null || fail "config check"
+per_ip=$(sed -n 's/^  max_connections_per_ip: //p' "$tmp/effective.yaml")
+max_conn=$(sed -n 's/^  max_connections: //p' "$tmp/effective.yaml")
+[ -n "$per_ip" ] && [ -n "$max_conn" ] || fail "config check does not print api.max_connections{,_per_ip}"
+before=$(counter connections_refused)
+$PY "$conns" many 127.0.0.1 "$port" "$token" 127.0.0.9 $((per_ip + 3)) "$tmp/go" > "$tmp/many.out" &
+many_pid=$!
+refused_by() { [ "$(counter connections_refused)" -ge $((before + 3)) ]; }
+wait_for 60 refused_by || fail "connections_refused: $(counter connections_refused), not $before + 3"
+touch "$tmp/go"
+wait "$many_pid" || fail "api_conns.py many: $(cat "$tmp/many.out")"
+echo "     $((per_ip + 3)) connections from 127.0.0.9 (api.max_connections_per_ip $per_ip): $(head -1 "$tmp/many.out")"
+grep -qx "SERVED $per_ip CLOSED 3" "$tmp/many.out" || fail "$(cat "$tmp/many.out")"
+others=$(sed -n 2p "$tmp/many.out" | tr ' ' '\n' | grep -vcx '200\|closed' || true)
+[ "$others" = 0 ] || fail "a served connection not 200: $(cat "$tmp/many.out")"
+[ "$(counter connections_refused)" = $((before + 3)) ] || fail "connections_refused counted more than 3"
+grep -q 'a connection closed unanswered: over api.max_connections ('"$max_conn"') or api.max_connections_per_ip ('"$per_ip"')' \
+    "$tmp/api.log" || fail "the refusal is not logged"
+get /api/dpi/status
+[ "$code" = 200 ] || fail "another address is not served: $code"
+ok "api.max_connections_per_ip $per_ip: $((per_ip + 3)) connections of one address, $per_ip served (200), 3 closed unanswered and counted (connections_refused), logged; another address served"
+
 # --- (h) a second dpi-api: rate limit, stream bounds, public metrics -------------------------
 cfg2="$tmp/api2.yaml"
 cat > "$cfg2" <<YAML
@@ -308,10 +320,10 @@ api:
   sse_rate: 1
   metrics_public: true
 YAML
-"$api" -c "$cfg2" > "$tmp/api2.log" 2>&1 & api2_pid=$!; pids+=($api2_pid)
+chain_spawn "$tmp/api2.log" "$api" -c "$cfg2"; api2_pid=${CHAIN_PIDS[-1]}
 url2="http://127.0.0.1:$port2"
 wait_for 30 curl -s -o /dev/null "$url2/metrics" || fail "the second dpi-api did not start"
-curl -s -N "${auth[@]}" "$url2/api/dpi/events" > "$tmp/sse2.out" & pids+=($!)
+chain_spawn "$tmp/sse2.out" curl -s -N "${auth[@]}" "$url2/api/dpi/events"
 wait_for 20 grep -q '^event: hello' "$tmp/sse2.out" || fail "second stream: no hello"
 code=$(curl -s -o /dev/null -w '%{http_code}' "${auth[@]}" --interface 127.0.0.2 "$url2/api/dpi/events")
 [ "$code" = 503 ] || fail "a stream past api.sse_max_clients: $code, not 503"
@@ -351,12 +363,42 @@ chmod 600 "$tmp/tls.key"
 sed -e "s#run_dir: $tmp/run2#run_dir: $tmp/run3#" -e "s#127.0.0.1:$port2#127.0.0.1:$port3#" \
     -e 's#metrics_public: true#tls_cert: '"$tmp"'/tls.crt\n  tls_key: '"$tmp"'/tls.key#' \
     "$cfg2" > "$tmp/api3.yaml"
-"$api" -c "$tmp/api3.yaml" > "$tmp/api3.log" 2>&1 & api3_pid=$!; pids+=($api3_pid)
+chain_spawn "$tmp/api3.log" "$api" -c "$tmp/api3.yaml"; api3_pid=${CHAIN_PIDS[-1]}
 tls_up() { [ "$(curl -sk -o /dev/null -w '%{http_code}' "${auth[@]}" "https://127.0.0.1:$port3/api/dpi/topology")" = 200 ]; }
 wait_for 30 tls_up || fail "TLS: no 200 over https"
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port3/api/dpi/topology" || true)
 [ "$code" != 200 ] || fail "TLS: plain http answered 200"
 ok "TLS (api.tls_cert, api.tls_key): https answers, plain http does not"
+
+# --- (n) SIGHUP reads the token file again ------------------------------------------------------
+cp -p "$tmp/token" "$tmp/token.orig"
+(umask 077; head -c 32 /dev/urandom | base64 | tr -d '=+/' > "$tmp/token")
+new_token=$(cat "$tmp/token")
+kill -HUP "$api_pid"
+with_new() { [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $new_token" "$url/api/dpi/status")" = 200 ]; }
+wait_for 20 with_new || fail "SIGHUP: the new token is not accepted"
+get /api/dpi/status
+[ "$code" = 401 ] || fail "SIGHUP: the old token still accepted ($code)"
+grep -q "SIGHUP: the token read again from $tmp/token" "$tmp/api.log" || fail "SIGHUP: not logged"
+counter_new() {   # /metrics with the new token
+    curl -s -H "Authorization: Bearer $new_token" "$url/metrics" |
+        grep -Eq "^dpi_worker_value\{worker=\"api\",host=\"apitest\",counter=\"$1\"\} [1-9]"
+}
+wait_for 20 counter_new token_reloads || fail "token_reloads did not move"
+chmod 644 "$tmp/token"
+kill -HUP "$api_pid"
+wait_for 20 grep -q "SIGHUP: the token not read again, the previous one stays: .*readable by group or others" \
+    "$tmp/api.log" || fail "SIGHUP with a token file readable by others: not refused in the log"
+with_new || fail "SIGHUP with a bad file: the token in use changed"
+wait_for 20 counter_new token_reload_errors || fail "token_reload_errors did not move"
+for t in "$token" "$new_token"; do
+    grep -qF "$t" "$tmp/api.log" && fail "a token is in dpi-api's log"
+done
+mv "$tmp/token.orig" "$tmp/token"
+kill -HUP "$api_pid"
+get_ok() { get /api/dpi/status && [ "$code" = 200 ]; }
+wait_for 20 get_ok || fail "SIGHUP: the first token not accepted again"
+ok "SIGHUP: the token file read again (the new token accepted, the old refused, logged without it, token_reloads); a file readable by others refused, the token in use kept (token_reload_errors)"
 
 # --- (j) SIGTERM ---------------------------------------------------------------------------------
 kill "$sse_pid" 2> /dev/null || true

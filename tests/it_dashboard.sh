@@ -1,8 +1,9 @@
 #!/bin/bash
 # The dashboard (api/www, served by dpi-api) in headless Chromium, against the real workers
-# as tests/it_api.sh runs them: dpi-correlator, dpi-buffer (the CRS of deploy/buffer, fed
-# recorded mitm.request/response lines by dpi-testpub standing in for the bridge) and
-# dpi-collector reading a dpi-pcapgen capture onto the bus.
+# as tests/lib/api_pipeline.sh runs them: dpi-correlator, dpi-buffer (the CRS of
+# deploy/buffer, fed recorded mitm.request/response lines by dpi-testpub standing in for
+# the bridge) and dpi-collector reading a dpi-pcapgen capture onto the bus; then (f) the
+# real MITM chain.
 # (a) static serving: /, /index.html, /app.js, /style.css without the token, their
 #     Content-Types and Content-Security-Policy; traversal (raw and %2e%2e), other names,
 #     a directory: 400/404, never a file outside api.www_dir;
@@ -18,84 +19,52 @@
 # (d) the drill-down of a client: reputation, requests; Ban then Unban from the page,
 #     checked in the correlator's reputation (GET /api/dpi/reputation, dpi-dualctl);
 #     no exception or console error in the page; the token not in dpi-api's log;
-# (e) screenshots: $BUILD_DIR/tests/dashboard-{loaded,threat,drilldown}.png.
+# (e) screenshots: $BUILD_DIR/tests/dashboard-{loaded,threat,drilldown}.png;
+# (f) the real MITM chain (tests/lib/mitm_chain.sh: HAProxy -> mitmdump + addon ->
+#     dpi-bridge-mitm, on the bus of the workers above): a client's request passes (200,
+#     the bridge's verdict ALLOW); the page (its drill-down, the IP typed in) shows the
+#     client's requests, bans it: its next request through HAProxy gets 403 from the
+#     bridge's ban list (X-DPI-Dual-Block: ban-list, verdict BLOCK ban-list); unbans it: 200
+#     and ALLOW again. Printed: click -> first 403, click -> first 200 (each includes the
+#     probing request's own time). $BUILD_DIR/tests/dashboard-bridge-ban.png.
 # DASHBOARD_HOLD=FILE (by hand): after (a), the page's address and the config into FILE,
 # then wait, the workers running.
-# Needs chromium and python3-websocket (deploy/install-deps.sh): it fails without them, as
+# Needs chromium, python3-websocket, haproxy and mitmdump (deploy/install-deps.sh): it fails without them, as
 # it_api does without promtool.
 set -euo pipefail
 : "${BUILD_DIR:?}" "${SOURCE_DIR:?}"
 PY=/usr/bin/python3
 b=$BUILD_DIR
 ctl="$b/ctl/dpi-dualctl"
-api="$b/api/dpi-api"
 pub="$b/tests/dpi-testpub"
-command -v chromium > /dev/null || { echo "it_dashboard: FAIL: chromium missing (Debian: chromium; deploy/install-deps.sh)"; exit 1; }
-$PY -c 'import websocket' 2> /dev/null || { echo "it_dashboard: FAIL: python3-websocket missing (deploy/install-deps.sh)"; exit 1; }
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local rc=$?
-    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    if [ $rc -ne 0 ]; then
-        for log in api.log correlator.log buffer.log collector.log chromium.log; do
-            [ -s "$tmp/$log" ] && { echo "--- $log"; tail -n 20 "$tmp/$log"; }
-        done
-    fi
-    rm -rf "$tmp"
-    exit $rc
-}
-trap cleanup EXIT
+tmp=$(mktemp -d); TMP=$tmp
 fail() { echo "it_dashboard: FAIL: $*"; exit 1; }
 ok() { echo "ok   $*"; }
-wait_for() {
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.1; done
-}
-free_port() { $PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-port=$(free_port)
-run="$tmp/run"; mkdir -p "$run"
-(umask 077; head -c 32 /dev/urandom | base64 | tr -d '=+/' > "$tmp/token")
-token=$(cat "$tmp/token")
-cfg="$tmp/dpi-dual.yaml"
-cat > "$cfg" <<YAML
-global:
-  host: dashtest
-  run_dir: $run
-  state_dir: $tmp/state
-bus:
-  heartbeat_interval: 1
-buffer:
-  modsecurity_conf: $SOURCE_DIR/deploy/buffer/modsecurity.conf
-  replay_on_score: 0
-api:
-  enabled: true
-  listen: "127.0.0.1:$port"
-  token_file: $tmp/token
-  rate_limit: 100000
-YAML
-url="http://127.0.0.1:$port"
-auth=(-H "Authorization: Bearer $token")
+. "$SOURCE_DIR/tests/lib/api_pipeline.sh"    # api_config, api_start, ...; the MITM chain's helpers
+trap 'api_cleanup api.log correlator.log buffer.log collector.log chromium.log bridge.log mitm.log haproxy.log tail.err' EXIT
+wait_for() { chain_wait "$@"; }
+command -v chromium > /dev/null || fail "chromium missing (Debian: chromium; deploy/install-deps.sh)"
+$PY -c 'import websocket' 2> /dev/null || fail "python3-websocket missing (deploy/install-deps.sh)"
+for tool in haproxy mitmdump openssl curl; do
+    command -v "$tool" > /dev/null || fail "$tool missing (deploy/install-deps.sh)"
+done
+chain_ports 3
+read -r p_back p_mitm p_tls <<< "${CHAIN_PORTS[*]}"
+api_config dashtest "mitm:
+  socket: $tmp/run/bridge-mitm.sock
+  verdict_deadline_ms: 50
+  trusted_proxies: [\"127.0.0.1\"]
+  rules_file: $SOURCE_DIR/deploy/bridge-mitm/rules.yaml
+  publish_all_verdicts: true"
+cfg=$API_CFG run=$API_RUN url=$API_URL token=$API_TOKEN auth=("${API_AUTH[@]}")
 get() { local p=$1; shift; code=$(curl -s -o "$tmp/body" -w '%{http_code}' "$@" "$url$p"); }
 json() { $PY -c "import json,sys; d=json.load(open('$tmp/body')); sys.exit(0 if ($1) else 1)"; }
-
-"$b/correlator/dpi-correlator" -c "$cfg" > "$tmp/correlator.log" 2>&1 & pids+=($!)
-"$b/buffer/dpi-buffer" -c "$cfg" > "$tmp/buffer.log" 2>&1 & pids+=($!)
-"$api" -c "$cfg" > "$tmp/api.log" 2>&1 & pids+=($!)
-wait_for 60 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
-wait_for 30 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
-up() { get /api/dpi/status "${auth[@]}" && [ "$code" = 200 ] && json "all(any(w['name'] == n and w['state'] == 'up' for w in d['workers']) for n in ('buffer', 'correlator', 'api'))"; }
-wait_for 60 up || fail "dpi-api does not see buffer, correlator and itself up: $code $(head -c 600 "$tmp/body")"
+api_start
 ok "dpi-api, dpi-buffer, dpi-correlator up"
 
 # --- traffic: the capture's flows, then requests with attacks (alerts, threats) -------------
-"$b/tests/dpi-pcapgen" tcp-http "$tmp/cap.pcap" "$tmp/cap.json" > /dev/null
-"$b/collector/dpi-collector" -r "$tmp/cap.pcap" -c "$cfg" > "$tmp/collector.log" 2>&1 \
-    || fail "dpi-collector -r failed"
-$PY "$SOURCE_DIR/tests/lib/mitm_requests.py" mixed 100 1 > "$tmp/requests.jsonl"
-"$pub" -c "$cfg" --name bridge-mitm --bind "ipc://$run/bridge-mitm.pub" \
-    --wait-subscriber 10000 --jsonl "$tmp/requests.jsonl" > /dev/null || fail "dpi-testpub"
+api_capture
+api_requests 100 1
 threats() { get /api/dpi/correlated "${auth[@]}" && json "d['total'] >= 1"; }
 wait_for 60 threats || fail "no correlated.threat: $(head -c 300 "$tmp/body")"
 ok "traffic: flows, requests, alerts and threats in dpi-api"
@@ -169,5 +138,51 @@ ip=$(sed -n 's/^BANNED_IP //p' "$tmp/cdp.out")
 $PY -c "import json; d=json.load(open('$tmp/rep.json')); assert d['banned_until_ns'] == 0" \
     || fail "dpi-dualctl reputation $ip: still banned after the page's unban"
 ok "screenshots: $shots/dashboard-{loaded,threat,drilldown}.png; dpi-dualctl reputation agrees"
+# --- (f) the real MITM chain: the page's ban and unban enforced by the bridge ---------------
+# HAProxy -> mitmdump + addon -> backend, the addon asking dpi-bridge-mitm (tests/lib/
+# mitm_chain.sh). The bridge binds the bus endpoint dpi-testpub used above (it has exited):
+# buffer, correlator and dpi-api read it, and it takes the correlator's decisions. HAProxy's
+# ban list stays empty (no decision.haproxy_socket): a 403 with X-DPI-Dual-Block: ban-list is
+# the bridge's. The client is 127.0.0.7; the page drills into it, bans it, unbans it.
+chain_tls
+chain_haproxy "$p_tls" "$p_mitm"
+chain_spawn "$tmp/backend.out" $PY "$SOURCE_DIR/tests/mitm/backend.py" "$p_back" "$tmp/backend.log"
+chain_spawn "$tmp/bridge.log" "$b/bridge-mitm/dpi-bridge-mitm" -c "$cfg"
+bridge_pid=${CHAIN_PIDS[-1]}
+chain_spawn "$tmp/tail.err" sh -c "exec '$ctl' tail -c '$cfg' mitm. > '$tmp/bus.jsonl'"
+chain_mitmdump "$tmp/mitm.log" "$p_mitm" "$p_back" "$run/bridge-mitm.sock" \
+    --set dpi_verdict_deadline_ms=50
+chain_spawn "$tmp/haproxy.log" haproxy -db -f "$tmp/haproxy.cfg"
+chain_up "$bridge_pid" "$run/bridge-mitm.sock" "$p_back" "$p_mitm" "$p_tls"
+# probe PATH: one request of 127.0.0.7 through HAProxy, "STATUS BLOCK-HEADER" ("-" if none);
+# probe --verdict PATH: the bridge's verdict on it, from the bus (tests/mitm/bus.py)
+cat > "$tmp/probe.sh" <<PROBE
+#!/bin/bash
+if [ "\$1" = --verdict ]; then
+    exec $PY "$SOURCE_DIR/tests/mitm/bus.py" verdict "$tmp/bus.jsonl" 5 "path=\$2"
+fi
+code=\$(curl -sk --max-time 10 --resolve "shop.test:$p_tls:127.0.0.1" --interface 127.0.0.7 \\
+    -D "$tmp/probe.hdr" -o /dev/null -w '%{http_code}' "https://shop.test:$p_tls\$1") || true
+block=\$(tr -d '\r' < "$tmp/probe.hdr" | sed -n 's/^[Xx]-[Dd][Pp][Ii]-[Dd]ual-[Bb]lock: //p')
+echo "\$code \${block:--}"
+PROBE
+n=0
+warm() {   # the chain is up, tail has subscribed, and the buffer holds 127.0.0.7's requests
+    n=$((n + 1))
+    [ "$(bash "$tmp/probe.sh" "/warm-$n")" = "200 -" ] &&
+        [ "$(bash "$tmp/probe.sh" --verdict "/warm-$n")" = "ALLOW - -" ] &&
+        get /api/dpi/context/127.0.0.7 "${auth[@]}" && json "len(d['requests']) >= 2"
+}
+wait_for 120 warm ||
+    fail "the chain: no allowed request of 127.0.0.7 in the buffer ($(bash "$tmp/probe.sh" /warm-last))"
+ok "the MITM chain up: 127.0.0.7's requests pass (200, ALLOW) and are in the buffer"
+$PY "$SOURCE_DIR/tests/dashboard_cdp.py" "$url" "$token" "$tmp" --bridge-ban 127.0.0.7 \
+    bash "$tmp/probe.sh" | tee "$tmp/cdp2.out" ||
+    fail "the page's ban at the bridge (tests/dashboard_cdp.py --bridge-ban)"
+grep -q '^ok   no exception' "$tmp/cdp2.out" || fail "tests/dashboard_cdp.py --bridge-ban did not finish"
+[ -s "$tmp/dashboard-bridge-ban.png" ] || fail "no dashboard-bridge-ban.png"
+cp "$tmp/dashboard-bridge-ban.png" "$shots/"
+[ -s "$tmp/dpi-dual-banned.acl" ] && fail "HAProxy's ban list is not empty"
+ok "the page's ban and unban enforced by the bridge: $(sed -n 's/^DELAYS //p' "$tmp/cdp2.out") s; $shots/dashboard-bridge-ban.png"
 grep -qF "$token" "$tmp/api.log" && fail "the token is in dpi-api's log"
 ok "the token is not in dpi-api's log"

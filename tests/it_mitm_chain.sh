@@ -96,14 +96,11 @@ start mitmdump --mode "reverse:http://127.0.0.1:$p_back" \
     > "$tmp/mitm.log" 2>&1
 start haproxy -db -f "$tmp/haproxy.cfg" > "$tmp/haproxy.log" 2>&1
 
-bridge_up() {
+chain_up "$bridge_pid" "$run/bridge-mitm.sock" "$p_back" "$p_mitm" "$p_tls"
+bridge_up() {   # (e)
     kill -0 "$bridge_pid" 2> /dev/null || fail "dpi-bridge-mitm exited"
     test -S "$run/bridge-mitm.sock"
 }
-wait_for 10 bridge_up || fail "the bridge did not create its socket"
-wait_for 10 port_open "$p_back" || fail "backend not listening"
-wait_for 20 port_open "$p_mitm" || fail "mitmdump not listening"
-wait_for 10 port_open "$p_tls" || fail "haproxy not listening"
 
 url="https://shop.test:$p_tls"
 # req FROM-IP PATH [curl args...]: prints "STATUS BLOCK-HEADER" (the header "-" if absent)
@@ -299,7 +296,7 @@ echo "(c) ok: 3 requests passed without the bridge, counted as fail_open and und
 # (the addon's socket was connected to the old one: it must connect again by itself)
 start "$bridge" -c "$cfg" > "$tmp/bridge2.log" 2>&1
 bridge_pid=$!
-wait_for 10 bridge_up || fail "(e) the restarted bridge did not create its socket"
+wait_for 180 bridge_up || fail "(e) the restarted bridge did not create its socket"
 before=$($PY "$helpers/bus.py" stats "$tmp/stats.json" 5 sent\>=1) || fail "(e) no stats file"
 va=$($PY -c 'import json,sys; print(json.loads(sys.argv[1])["verdict_allow"])' "$before")
 restarted() { req 127.0.0.2 "/case-e-$1" > /dev/null; $PY "$helpers/bus.py" find "$tmp/bus.jsonl" 0.5 \

@@ -29,27 +29,12 @@ b=$BUILD_DIR
 ctl="$b/ctl/dpi-dualctl"
 shim="$SOURCE_DIR/openwrt/rpcd/luci.dpi-dual"
 acl="$SOURCE_DIR/openwrt/rpcd/luci-app-dpi-dual.json"
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-    local rc=$?
-    for p in "${pids[@]}"; do kill "$p" 2> /dev/null || true; done
-    wait 2> /dev/null || true
-    if [ $rc -ne 0 ]; then
-        for log in api.log correlator.log buffer.log collector.log; do
-            [ -s "$tmp/$log" ] && { echo "--- $log"; tail -n 20 "$tmp/$log"; }
-        done
-    fi
-    rm -rf "$tmp"
-    exit $rc
-}
-trap cleanup EXIT
+tmp=$(mktemp -d); TMP=$tmp
 fail() { echo "it_rpcd_shim: FAIL: $*"; exit 1; }
 ok() { echo "ok   $*"; }
-wait_for() {
-    local end=$((SECONDS + $1)); shift
-    until "$@"; do [ $SECONDS -lt $end ] || return 1; sleep 0.2; done
-}
+. "$SOURCE_DIR/tests/lib/api_pipeline.sh"    # api_config, api_start, ...; chain_wait
+trap 'api_cleanup api.log correlator.log buffer.log collector.log' EXIT
+wait_for() { chain_wait "$@"; }
 command -v jq > /dev/null || fail "jq missing (Debian: jq; deploy/install-deps.sh)"
 if command -v shellcheck > /dev/null; then
     shellcheck -s dash "$shim" || fail "shellcheck -s dash"
@@ -58,27 +43,9 @@ fi
 shells=(dash)
 command -v busybox > /dev/null && shells+=("busybox ash")
 
-port=$($PY -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-run="$tmp/run"; mkdir -p "$run"
-(umask 077; head -c 32 /dev/urandom | base64 > "$tmp/token")
-cfg="$tmp/dpi-dual.yaml"
-cat > "$cfg" <<YAML
-global:
-  host: rpcdtest
-  run_dir: $run
-  state_dir: $tmp/state
-bus:
-  heartbeat_interval: 1
-buffer:
-  modsecurity_conf: $SOURCE_DIR/deploy/buffer/modsecurity.conf
-  replay_on_score: 0
-api:
-  enabled: true
-  listen: "127.0.0.1:$port"
-  token_file: $tmp/token
-  rate_limit: 100000
-YAML
-export DPI_API_URL="http://127.0.0.1:$port" DPI_API_TOKEN_FILE="$tmp/token"
+api_config rpcdtest
+cfg=$API_CFG
+export DPI_API_URL="$API_URL" DPI_API_TOKEN_FILE="$tmp/token"
 
 # rpc SHELL METHOD ARGS: the script's answer into $tmp/out; it must exit 0 with one JSON
 # object on stdout
@@ -107,18 +74,12 @@ ok "list: JSON, every SecuBox method and unban_ip; the ACL grants exactly those"
 methods=$(jq -r 'keys[]' "$tmp/list")
 
 # --- the pipeline ----------------------------------------------------------------------
-"$b/correlator/dpi-correlator" -c "$cfg" > "$tmp/correlator.log" 2>&1 & pids+=($!)
-"$b/buffer/dpi-buffer" -c "$cfg" > "$tmp/buffer.log" 2>&1 & pids+=($!)
-"$b/api/dpi-api" -c "$cfg" > "$tmp/api.log" 2>&1 & pids+=($!)
-wait_for 60 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
-wait_for 30 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
+api_start nowait
 up() { rpc status '{}' && jq -e '.api_reachable == 1 and .mitm_stream.buffer_running == 1 and .correlation.running == 1' "$tmp/out" > /dev/null; }
 wait_for 60 up || fail "status does not show buffer and correlator running: $(head -c 600 "$tmp/out")"
 ok "status: dpi-api reachable, buffer and correlator running"
 
-"$b/tests/dpi-pcapgen" tcp-http "$tmp/cap.pcap" "$tmp/cap.json" > /dev/null
-"$b/collector/dpi-collector" -r "$tmp/cap.pcap" -c "$cfg" > "$tmp/collector.log" 2>&1 ||
-    fail "dpi-collector -r failed"
+api_capture
 nflows=$(jq '.flows | length' "$tmp/cap.json")
 ip1=$(jq -r '.flows[0].src_ip' "$tmp/cap.json")
 flows_in() { rpc get_flows '{"limit":1000}' && jq -e ".total >= $nflows" "$tmp/out" > /dev/null; }
@@ -133,9 +94,7 @@ for sh in "${shells[@]}"; do
 done
 ok "get_flows: the capture's $nflows flows (limit honoured), flows_1min, protocols"
 
-"$b/tests/dpi-testpub" -c "$cfg" --name bridge-mitm --bind "ipc://$run/bridge-mitm.pub" \
-    --wait-subscriber 10000 \
-    --jsonl <($PY "$SOURCE_DIR/tests/lib/mitm_requests.py" mixed 100) > /dev/null || fail "dpi-testpub"
+api_requests 100
 buffered() { rpc get_buffer '{}' && jq -e '.requests == 100 and .entries >= 1' "$tmp/out" > /dev/null; }
 wait_for 30 buffered || fail "get_buffer: not the 100 requests: $(head -c 400 "$tmp/out")"
 ok "get_buffer: dpi-buffer's stats (100 requests, entries)"

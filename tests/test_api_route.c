@@ -1,9 +1,10 @@
 /*  test_api_route.c — unit test for api/route.c: every route of the table
     matches its own method and path; {ip} takes IPv4 and IPv6 and refuses
     garbage; traversal, empty segments, bad bytes and long paths are 400;
-    an unknown path is 404 and a known path under another method 405. The
-    request parameters: the list query (limits, ip, proto, since), window,
-    and the ban body, each accepted and refused with its reason.
+    an unknown path is 404 and a known path under another method 405; HEAD
+    matches exactly the GET routes. The request parameters: the list query
+    (limits, ip, proto, since), window, and the ban body, each accepted and
+    refused with its reason.
 
     Exits non-zero on any failure; the last line is "N passed, M failed".    */
 #include "route.h"
@@ -161,6 +162,21 @@ main (void)
     check (&t, match ("POST", "/api/dpi/status", &id, ip) == API_MATCH_METHOD, "405 POST status");
     check (&t, match ("GET", "/api/dpi/ban", &id, ip) == API_MATCH_METHOD, "405 GET ban");
     check (&t, match ("PUT", "/api/dpi/ban/1.2.3.4", &id, ip) == API_MATCH_METHOD, "405 PUT");
+    /* HEAD: the GET routes, and only those */
+    for (size_t i = 0; i < API_ROUTE_COUNT; i++) {
+        const api_route_t *r = api_route ((api_route_id_t) i);
+        if (strstr (r->path, "{ip}") || strcmp (r->method, "GET") != 0)
+            continue;
+        check (&t, match ("HEAD", r->path, &id, ip) == API_MATCH_OK && id == r->id,
+               "HEAD %s: the GET route", r->path);
+    }
+    check (&t, match ("HEAD", "/api/dpi/reputation/192.0.2.7", &id, ip) == API_MATCH_OK
+                   && id == API_ROUTE_REPUTATION && strcmp (ip, "192.0.2.7") == 0,
+           "HEAD with {ip}");
+    check (&t, match ("HEAD", "/api/dpi/ban", &id, ip) == API_MATCH_METHOD
+                   && match ("HEAD", "/api/dpi/replay/192.0.2.7", &id, ip) == API_MATCH_METHOD,
+           "HEAD of a POST-only path: 405");
+    check (&t, match ("HEAD", "/api/dpi/nothing", &id, ip) == API_MATCH_NOT_FOUND, "HEAD 404");
     check (&t, match ("get", "/api/dpi/status", &id, ip) == API_MATCH_METHOD,
            "methods are case-sensitive");
     check (&t, api_valid_ip ("192.0.2.1") && api_valid_ip ("::1") && !api_valid_ip ("")

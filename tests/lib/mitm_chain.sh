@@ -18,6 +18,11 @@
 #   chain_wait SECONDS CMD...   run CMD every 0.1 s until it succeeds
 #   port_open PORT              something listens on 127.0.0.1:PORT (of CHAIN_NETNS)
 #   chain_mitmdump LOG MITM_PORT BACKEND_PORT SOCKET [--set k=v...]   (in CHAIN_NETNS)
+#   chain_up BRIDGE_PID SOCKET BACKEND_PORT MITM_PORT TLS_PORT   wait for the bridge's
+#                               socket (fail at once when the bridge exited), then for
+#                               the backend, mitmdump and HAProxy to listen; generous
+#                               bounds (the bridge compiles its rules first: 17 s in the
+#                               ASan build at load 12)
 # CHAIN_NETNS (default empty: the caller's own namespace) names the network namespace
 # the MITM chain runs in (tests/it_correlator_netns.sh: a "router" namespace); haproxy,
 # mitmdump and the backend then talk over that namespace's loopback, and the bridge's
@@ -119,4 +124,16 @@ chain_mitmdump() {
         --set connection_strategy=lazy --set keep_host_header=true --set flow_detail=0 \
         --set confdir="$TMP/mitmproxy" --set dpi_socket="$socket" \
         --set dpi_trusted_proxies=127.0.0.1 "$@"
+}
+
+chain_up() {
+    local pid=$1 socket=$2 back=$3 mitm=$4 tls=$5
+    _bridge_up() {
+        kill -0 "$pid" 2> /dev/null || fail "dpi-bridge-mitm exited"
+        test -S "$socket"
+    }
+    chain_wait 180 _bridge_up || fail "the bridge did not create its socket"
+    chain_wait 60 port_open "$back" || fail "backend not listening"
+    chain_wait 120 port_open "$mitm" || fail "mitmdump not listening"
+    chain_wait 60 port_open "$tls" || fail "haproxy not listening"
 }
