@@ -218,10 +218,10 @@ outfile_snapshot_begin (outfile_snapshot_t *snap, const char *path, unsigned tag
 int
 outfile_snapshot_commit (outfile_snapshot_t *snap)
 {
-    int error = 0;
+    int error = 0, earlier = errno;     /* a failed write before (json_dumpf) set it */
     errno = 0;
     if (fflush (snap->file) != 0 || ferror (snap->file))
-        error = errno ? errno : EIO;
+        error = errno ? errno : earlier ? earlier : EIO;
     if (fclose (snap->file) != 0 && !error)
         error = errno;
     snap->file = NULL;
