@@ -1,9 +1,10 @@
 """Requests to dpi-bridge-mitm's unix socket as the mitmproxy addon sends them
 (bridge-mitm/PROTOCOL.md), each waiting for its live verdict, for the fault tests.
 
-    python3 bridge_send.py SOCKET NET ATTACKERS BENIGN [REQUESTS]
+    python3 bridge_send.py SOCKET NET ATTACKERS BENIGN [REQUESTS [clean]]
 
-ATTACKERS addresses 10.NET.X.Y each send REQUESTS (default 2) SQL injections;
+ATTACKERS addresses 10.NET.X.Y each send REQUESTS (default 2) SQL injections
+(clean requests with "clean": to see a ban enforced);
 BENIGN addresses 10.NET.200+X.Y one clean request each. Prints one JSON line:
 {"sent", "verdicts", "blocks", "timeouts", "ms_max", "ms_mean", "attackers": [...]}.
 A verdict not back within 2 s is counted in "timeouts", never waited for again.
@@ -35,6 +36,7 @@ def record(rid, ip, port, query):
 def main(argv):
     path, net, attackers, benign = argv[1], int(argv[2]), int(argv[3]), int(argv[4])
     per = int(argv[5]) if len(argv) > 5 else 2
+    attack = "q=shoes" if len(argv) > 6 and argv[6] == "clean" else SQLI
     s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     s.bind("")
     s.settimeout(2)
@@ -44,7 +46,7 @@ def main(argv):
     for i in range(attackers):
         ip = "10.%d.%d.%d" % (net, i // 200, 1 + i % 200)
         out["attackers"].append(ip)
-        jobs += [(ip, SQLI)] * per
+        jobs += [(ip, attack)] * per
     for i in range(benign):
         jobs.append(("10.%d.%d.%d" % (net, 200 + i // 200, 1 + i % 200), "q=shoes"))
     for n, (ip, query) in enumerate(jobs):
