@@ -32,6 +32,7 @@ if [[ -z ${IT_FAULTS_DISK_NS:-} ]]; then
 fi
 PY=/usr/bin/python3
 b=$BUILD_DIR
+. "$SOURCE_DIR/tests/lib/pipeline.sh"     # pl_yaml, pl_start, pl_snap, pl_counter, pl_send
 ctl="$b/ctl/dpi-dualctl"
 tmp=$(mktemp -d /tmp/it_faults_disk.XXXXXX)
 disk=$tmp/disk
@@ -71,48 +72,23 @@ global:
   state_dir: $disk/state
   compat: true
   compat_dir: $disk/compat
-bus:
-  heartbeat_interval: 1
-mitm:
-  socket: $run/bridge-mitm.sock
-  rules_file: $SOURCE_DIR/deploy/bridge-mitm/rules.yaml
-buffer:
-  modsecurity_conf: $SOURCE_DIR/deploy/buffer/modsecurity.conf
-  replay_on_score: 0
+correlation:
+  output: $disk/threats.jsonl
+  threat_threshold: 50
+YAML
+{ pl_yaml "$run"; pl_yaml_buffer; } >> "$cfg"
+cat >> "$cfg" <<YAML
   forensic:
     mode: all
     dir: $disk/forensic
     key_file: $tmp/forensic.key
-correlation:
-  output: $disk/threats.jsonl
-  threat_threshold: 50
 YAML
 "$ctl" keys forensic -c "$cfg" > /dev/null || fail "dpi-dualctl keys forensic"
 "$ctl" config check "$cfg" > /dev/null || fail "config check refuses the test config"
 
 # --- heartbeat counters: one status snapshot, then counter WORKER NAME ------------------------
-snap() { "$ctl" status -c "$cfg" --json > "$tmp/status.json" 2> /dev/null || true; }
-counter() {
-    $PY - "$tmp/status.json" "$1" "$2" <<'EOF'
-import json, sys
-path, worker, name = sys.argv[1:]
-for line in open(path):
-    line = line.strip()
-    if not line:
-        continue
-    w = json.loads(line)
-    if w.get("worker") != worker:
-        continue
-    hb = w.get("heartbeat") or {}
-    for c in hb.get("counters", []):
-        if c.get("name") == name:
-            print(int(c.get("value", 0)))
-            sys.exit(0)
-    print(0)
-    sys.exit(0)
-print(-1)
-EOF
-}
+snap() { pl_snap "$cfg" "$tmp/status.json"; }
+counter() { pl_counter "$tmp/status.json" "$1" "$2"; }
 # until every counter of WORKER named in NAMES... holds still over two snapshots
 settle() {
     local worker=$1; shift
@@ -146,24 +122,12 @@ EOF
 count_in() { grep -c -F -- "$2" "$1" || true; }
 
 # --- start: bridge, buffer, correlator ------------------------------------------------------
-"$b/bridge-mitm/dpi-bridge-mitm" -c "$cfg" > "$tmp/bridge.log" 2>&1 & pids+=($!); bridge_pid=$!
-"$b/buffer/dpi-buffer" -c "$cfg" > "$tmp/buffer.log" 2>&1 & pids+=($!); buffer_pid=$!
-"$b/correlator/dpi-correlator" -c "$cfg" > "$tmp/correlator.log" 2>&1 & pids+=($!); cor_pid=$!
-wait_for 60 test -S "$run/bridge-mitm.sock" || fail "dpi-bridge-mitm did not start"
-wait_for 60 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
-wait_for 30 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
-up() { snap; [[ $(counter buffer analysed) -ge 0 && $(counter correlator threats) -ge 0 \
-                && $(counter bridge-mitm verdicts) -ge 0 ]]; }
-wait_for 60 up || { cat "$tmp/status.json"; fail "the heartbeats of bridge, buffer, correlator"; }
-# the subscriptions are asynchronous: warm up until the buffer analyses what the bridge sends
-warm() { $PY "$SOURCE_DIR/tests/lib/bridge_send.py" "$run/bridge-mitm.sock" 9 0 5 > /dev/null; snap
-         [[ $(counter buffer analysed) -ge 1 && $(counter correlator requests) -ge 1 ]]; }
-wait_for 60 warm || fail "the buffer and the correlator never saw the bridge's requests"
+pl_start "$cfg" "$run" "$tmp"
+bridge_pid=${pl_pid[bridge-mitm]} buffer_pid=${pl_pid[buffer]} cor_pid=${pl_pid[correlator]}
 ok "bridge, buffer, correlator up and subscribed"
 
 send() {  # send NET ATTACKERS BENIGN: appends the driver's result to $tmp/sent.jsonl
-    $PY "$SOURCE_DIR/tests/lib/bridge_send.py" "$run/bridge-mitm.sock" "$1" "$2" "$3" \
-        | tee -a "$tmp/sent.jsonl" > "$tmp/last.json"
+    pl_send "$run/bridge-mitm.sock" "$1" "$2" "$3" | tee -a "$tmp/sent.jsonl" > "$tmp/last.json"
 }
 field() { $PY -c "import json,sys; print(json.load(open('$tmp/last.json'))['$1'])"; }
 alive() { local p; for p in $bridge_pid $buffer_pid $cor_pid; do kill -0 "$p" 2> /dev/null || return 1; done; }

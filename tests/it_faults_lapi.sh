@@ -25,6 +25,7 @@ b=$BUILD_DIR
 ctl="$b/ctl/dpi-dualctl"
 probe="$b/tests/dpi-lapiprobe"
 faults="$SOURCE_DIR/tests/lib/lapi_faults.py"
+. "$SOURCE_DIR/tests/lib/pipeline.sh"     # pl_yaml, pl_start, pl_snap, pl_counter, pl_send
 tmp=$(mktemp -d /tmp/it_faults_lapi.XXXXXX)
 pids=()
 cleanup() {
@@ -172,35 +173,18 @@ global:
   host: faultlapi
   run_dir: $run
   state_dir: $tmp/state
-bus:
-  heartbeat_interval: 1
-mitm:
-  socket: $run/bridge-mitm.sock
-  rules_file: $SOURCE_DIR/deploy/bridge-mitm/rules.yaml
-buffer:
-  modsecurity_conf: $SOURCE_DIR/deploy/buffer/modsecurity.conf
-  replay_on_score: 0
 correlation:
   threat_threshold: 50
 YAML
+{ pl_yaml "$run"; pl_yaml_buffer; } >> "$cfg"
 config "$tmp/cs.yaml" "$cport"
 cat "$tmp/cs.yaml" >> "$cfg"
 "$ctl" config check "$cfg" > "$tmp/check.out" 2>&1 || { cat "$tmp/check.out"; fail "config check"; }
-"$b/bridge-mitm/dpi-bridge-mitm" -c "$cfg" > "$tmp/bridge.log" 2>&1 & pids+=($!); bridge_pid=$!
-"$b/buffer/dpi-buffer" -c "$cfg" > "$tmp/buffer.log" 2>&1 & pids+=($!)
-"$b/correlator/dpi-correlator" -c "$cfg" > "$tmp/correlator.log" 2>&1 & pids+=($!); cor_pid=$!
-wait_for 60 test -S "$run/bridge-mitm.sock" || fail "dpi-bridge-mitm did not start"
-wait_for 60 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
-wait_for 30 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
-snap() { "$ctl" status -c "$cfg" --json > "$tmp/status.json" 2> /dev/null || true; }
-counter() {
-    jq -s --arg w "$1" --arg n "$2" \
-        '[.[] | select(.worker == $w) | .heartbeat.counters[]? | select(.name == $n) | .value] | first // -1' \
-        "$tmp/status.json"
-}
-send() { $PY "$SOURCE_DIR/tests/lib/bridge_send.py" "$run/bridge-mitm.sock" "$@" > "$tmp/last.json"; }
-warm() { send 9 0 5; snap; [[ $(counter correlator requests) -ge 1 && $(counter buffer analysed) -ge 1 ]]; }
-wait_for 60 warm || fail "the buffer and the correlator never saw the bridge's requests"
+pl_start "$cfg" "$run" "$tmp"
+cor_pid=${pl_pid[correlator]}
+snap() { pl_snap "$cfg" "$tmp/status.json"; }
+counter() { pl_counter "$tmp/status.json" "$1" "$2"; }
+send() { pl_send "$run/bridge-mitm.sock" "$@" > "$tmp/last.json"; }
 send 21 300 0
 [[ $(jq .timeouts "$tmp/last.json") -eq 0 ]] || fail "(c) live verdicts not answered with the LAPI down"
 banned() { snap; [[ $(counter correlator bans) -ge 300 ]]; }

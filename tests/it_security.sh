@@ -22,6 +22,7 @@ set -euo pipefail
 PY=/usr/bin/python3
 b=$BUILD_DIR
 ctl="$b/ctl/dpi-dualctl"
+. "$SOURCE_DIR/tests/lib/pipeline.sh"     # pl_yaml, pl_snap, pl_counter, pl_send
 tmp=$(mktemp -d /tmp/it_security.XXXXXX)
 chmod 755 "$tmp"
 pids=()
@@ -91,21 +92,9 @@ global:
   state_dir: $state
   compat: true
   compat_dir: $tmp/compat
-bus:
-  heartbeat_interval: 1
 tap:
   interface: lo
   bpf: "tcp port 9"
-mitm:
-  socket: $run/bridge-mitm.sock
-  rules_file: $SOURCE_DIR/deploy/bridge-mitm/rules.yaml
-buffer:
-  modsecurity_conf: $SOURCE_DIR/deploy/buffer/modsecurity.conf
-  replay_on_score: 0
-  forensic:
-    mode: all
-    dir: $state/forensic
-    key_file: $tmp/forensic.key
 crowdsec:
   enabled: true
   lapi_url: http://127.0.0.1:$(cat "$tmp/lapi.port")/
@@ -116,6 +105,13 @@ api:
   enabled: true
   listen: "127.0.0.1:$aport"
   token_file: $tmp/api.token
+YAML
+{ pl_yaml "$run"; pl_yaml_buffer; } >> "$cfg"
+cat >> "$cfg" <<YAML
+  forensic:
+    mode: all
+    dir: $state/forensic
+    key_file: $tmp/forensic.key
 YAML
 "$ctl" config check "$cfg" > "$tmp/check.out" 2>&1 || fail "config check: $(cat "$tmp/check.out")"
 "$ctl" config check -v "$cfg" > "$tmp/check-v.out" 2>&1 || true
@@ -128,7 +124,7 @@ start api "$b/api/dpi-api" -c "$cfg"
 start collector "$b/collector/dpi-collector" -c "$cfg"
 dropped() { grep -q 'running as nobody' "$tmp/$1.log"; }
 for w in bridge buffer correlator api collector; do
-    wait_for 90 dropped $w || fail "$w: no 'running as nobody' (exit: $(kill -0 ${pid[$w]} 2>&1 || echo dead))"
+    wait_for 180 dropped $w || fail "$w: no 'running as nobody' (exit: $(kill -0 ${pid[$w]} 2>&1 || echo dead))"
 done
 
 # --- (b) /proc/PID/status --------------------------------------------------------------------
@@ -153,15 +149,11 @@ done
 ok "(b) every worker as root dropped to nobody: Uid, Gid, Groups, capabilities (every thread)"
 
 # the run: requests (the forensic log after the drop), the login refused then accepted
-wait_for 60 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
+wait_for 180 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
 wait_for 30 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
-sendreq() { $PY "$SOURCE_DIR/tests/lib/bridge_send.py" "$run/bridge-mitm.sock" "$@" > /dev/null; }
-snap() { "$ctl" status -c "$cfg" --json > "$tmp/status.json" 2> /dev/null || true; }
-counter() {
-    jq -s --arg w "$1" --arg n "$2" \
-        '[.[] | select(.worker == $w) | .heartbeat.counters[]? | select(.name == $n) | .value] | first // -1' \
-        "$tmp/status.json"
-}
+sendreq() { pl_send "$run/bridge-mitm.sock" "$@" > /dev/null; }
+snap() { pl_snap "$cfg" "$tmp/status.json"; }
+counter() { pl_counter "$tmp/status.json" "$1" "$2"; }
 warm() { sendreq 9 0 3; snap; [[ $(counter buffer forensic_records) -ge 1 ]]; }
 wait_for 60 warm || fail "no forensic record written after the drop"
 sendreq 31 3 3          # bans: the login is tried, and refused
