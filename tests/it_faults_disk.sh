@@ -197,7 +197,7 @@ snap
 alive || fail "a worker died"
 
 # --- exactness: counted lost = actually lost ------------------------------------------------
-blocks=$($PY -c "import json; print(sum(json.loads(l)['blocks'] for l in open('$tmp/sent.jsonl')))")
+blocks=$(cat "$tmp/pl_warm.jsonl" "$tmp/sent.jsonl" | jq -s 'map(.blocks) | add')
 tl_lines=$(jsonl_check "$disk/compat/threats.log") || fail "threats.log: $tl_lines"
 tl_err=$(counter bridge-mitm threats_log_errors) tl_ok=$(counter bridge-mitm threats_logged)
 [[ $tl_lines -eq $tl_ok && $((tl_lines + tl_err)) -eq $blocks ]] \
@@ -284,6 +284,7 @@ grep -qF "$disk/x: cannot write: No space left on device" "$tmp/cfull.log" || fa
 row "collector --jsonl: lines + counted lost = ref" "$got + $lost = $ref (exit 3)"
 ok "dpi-collector --jsonl on a full disk: exit 3, whole lines, exact loss"
 
+pl_clean_logs "$tmp"/*.log
 echo
 echo "it_faults_disk: case                                        figures"
 for r in "${rows[@]}"; do echo "  $r"; done

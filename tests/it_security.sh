@@ -154,8 +154,9 @@ wait_for 30 test -S "$run/correlator.query" || fail "dpi-correlator did not star
 sendreq() { pl_send "$run/bridge-mitm.sock" "$@" > /dev/null; }
 snap() { pl_snap "$cfg" "$tmp/status.json"; }
 counter() { pl_counter "$tmp/status.json" "$1" "$2"; }
-warm() { sendreq 9 0 3; snap; [[ $(counter buffer forensic_records) -ge 1 ]]; }
-wait_for 60 warm || fail "no forensic record written after the drop"
+# until the correlator has the buffer's alerts (subscriptions are asynchronous)
+warm() { sendreq 9 1 3; snap; [[ $(counter buffer forensic_records) -ge 1 && $(counter correlator alerts) -ge 1 ]]; }
+wait_for 120 warm || fail "no forensic record written after the drop, or no alert reached the correlator"
 sendreq 31 3 3          # bans: the login is tried, and refused
 refused() { snap; [[ $(counter correlator lapi_login_errors) -ge 1 ]]; }
 wait_for 60 refused || fail "no failing login"
@@ -246,6 +247,7 @@ done
 row "secrets in outputs" "${#secrets[@]} secrets, ${#where[@]} files (logs at debug, status, heartbeats, API): none"
 ok "(c) no key, password or token in any log, config check, status, heartbeat or API answer"
 
+pl_clean_logs "$tmp"/*.log "$tmp"/*.out
 echo
 echo "it_security: case                                     figures"
 for r in "${rows[@]}"; do echo "  $r"; done

@@ -7,9 +7,11 @@
 #   pl_start CFG RUN TMP         dpi-bridge-mitm, dpi-buffer, dpi-correlator (logs TMP/NAME.log,
 #                                pids in pl_pid[NAME] and `pids`), until their sockets exist
 #                                and the buffer and the correlator see the bridge's requests
+#                                and the correlator the buffer's alerts (TMP/pl_warm.jsonl)
 #   pl_snap CFG FILE             one `dpi-dualctl status --json` into FILE
 #   pl_counter FILE WORKER NAME  a heartbeat counter of that snapshot (-1: not there)
 #   pl_send SOCK NET ATTACKERS BENIGN [REQUESTS [clean]]   tests/lib/bridge_send.py
+#   pl_clean_logs FILE...        fail on a sanitizer report in any of them
 
 declare -A pl_pid
 
@@ -54,11 +56,27 @@ pl_start() {
     wait_for 180 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
     wait_for 60 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
     # the subscriptions are asynchronous: until the buffer analyses what the bridge sends
+    # and the correlator has the buffer's alerts (one attacker, 10.9.0.1; what was sent,
+    # blocks included, in TMP/pl_warm.jsonl)
     _pl_seen() {
-        pl_send "$run/bridge-mitm.sock" 9 0 5 > /dev/null
+        pl_send "$run/bridge-mitm.sock" 9 1 2 >> "$tmp/pl_warm.jsonl"
         pl_snap "$cfg" "$tmp/pl_status.json"
         [[ $(pl_counter "$tmp/pl_status.json" buffer analysed) -ge 1
-           && $(pl_counter "$tmp/pl_status.json" correlator requests) -ge 1 ]]
+           && $(pl_counter "$tmp/pl_status.json" correlator requests) -ge 1
+           && $(pl_counter "$tmp/pl_status.json" correlator alerts) -ge 1 ]]
     }
     wait_for 120 _pl_seen || fail "the buffer and the correlator never saw the bridge's requests"
+}
+
+# pl_clean_logs FILE...: no sanitizer report in any of them (an ASan/UBSan build's workers
+# write theirs to stderr, which the tests keep in their logs)
+pl_clean_logs() {
+    local f
+    for f in "$@"; do
+        [[ -e $f ]] || continue
+        if grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"; then
+            grep -m3 -E 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$f"
+            fail "a sanitizer report in $f"
+        fi
+    done
 }
