@@ -124,7 +124,7 @@ start api "$b/api/dpi-api" -c "$cfg"
 start collector "$b/collector/dpi-collector" -c "$cfg"
 dropped() { grep -q 'running as nobody' "$tmp/$1.log"; }
 for w in bridge buffer correlator api collector; do
-    wait_for 180 dropped $w || fail "$w: no 'running as nobody' (exit: $(kill -0 ${pid[$w]} 2>&1 || echo dead))"
+    wait_for 600 dropped $w || fail "$w: no 'running as nobody' (exit: $(kill -0 ${pid[$w]} 2>&1 || echo dead))"
 done
 
 # --- (b) /proc/PID/status --------------------------------------------------------------------
@@ -149,7 +149,7 @@ done
 ok "(b) every worker as root dropped to nobody: Uid, Gid, Groups, capabilities (every thread)"
 
 # the run: requests (the forensic log after the drop), the login refused then accepted
-wait_for 180 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
+wait_for 600 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
 wait_for 30 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
 sendreq() { pl_send "$run/bridge-mitm.sock" "$@" > /dev/null; }
 snap() { pl_snap "$cfg" "$tmp/status.json"; }

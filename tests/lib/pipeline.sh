@@ -52,9 +52,9 @@ pl_start() {
         pids+=($!)
         pl_pid[$name]=$!
     done
-    wait_for 180 test -S "$run/bridge-mitm.sock" || fail "dpi-bridge-mitm did not start"
-    wait_for 180 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
-    wait_for 60 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
+    wait_for 600 test -S "$run/bridge-mitm.sock" || fail "dpi-bridge-mitm did not start"
+    wait_for 600 test -S "$run/buffer.query" || fail "dpi-buffer did not start"
+    wait_for 300 test -S "$run/correlator.query" || fail "dpi-correlator did not start"
     # the subscriptions are asynchronous: until the buffer analyses what the bridge sends
     # and the correlator has the buffer's alerts (one attacker, 10.9.0.1; what was sent,
     # blocks included, in TMP/pl_warm.jsonl)
