@@ -188,7 +188,7 @@ send() { pl_send "$run/bridge-mitm.sock" "$@" > "$tmp/last.json"; }
 send 21 300 0
 [[ $(jq .timeouts "$tmp/last.json") -eq 0 ]] || fail "(c) live verdicts not answered with the LAPI down"
 banned() { snap; [[ $(counter correlator bans) -ge 300 ]]; }
-wait_for 60 banned || fail "(c) the correlator did not ban the 300 attackers with the LAPI down ($(counter correlator bans))"
+wait_for 600 banned || fail "(c) the correlator did not ban the 300 attackers with the LAPI down ($(counter correlator bans))"
 # the bans hold locally: an attacker's next clean request is blocked (ban list), others pass
 send 21 3 0 1 clean
 [[ $(jq .blocks "$tmp/last.json") -eq 3 ]] || fail "(c) banned attackers not blocked"
@@ -207,7 +207,7 @@ ok "(c) LAPI down: the correlator correlates and bans, the bridge enforces, erro
 t0=$(now_ms)
 server cor good "$cport"
 all_pushed() { snap; [[ $(( $(counter correlator lapi_pushed) + $(counter correlator lapi_push_dropped) )) -ge $bans ]]; }
-wait_for 120 all_pushed || fail "(c) not every queued ban pushed: pushed $(counter correlator lapi_pushed), dropped $(counter correlator lapi_push_dropped), bans $bans"
+wait_for 600 all_pushed || fail "(c) not every queued ban pushed: pushed $(counter correlator lapi_pushed), dropped $(counter correlator lapi_push_dropped), bans $bans"
 t_push=$(( $(now_ms) - t0 ))
 snap
 pushed=$(counter correlator lapi_pushed) dropped=$(counter correlator lapi_push_dropped)
