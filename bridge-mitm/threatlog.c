@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "outfile.h"
 #include "paths.h"
 
 struct threatlog_t {
@@ -146,8 +147,7 @@ threatlog_write (threatlog_t *self, const threatlog_entry_t *entry)
     char *line = threatlog_format (entry);
     if (!line)
         return -1;
-    size_t len = strlen (line);
-    ssize_t n = write (self->fd, line, len);
+    int rc = outfile_write_whole (self->fd, line, strlen (line));     /* never half a line */
     free (line);
-    return n == (ssize_t) len ? 0 : -1;
+    return rc;
 }

@@ -258,6 +258,7 @@ tap_counters (void *arg, heartbeat_counter_t *out, size_t max)
         { "events_detected", k.events[EVENT_DETECTED] },
         { "events_update", k.events[EVENT_UPDATE] }, { "events_end", k.events[EVENT_END] },
         { "event_errors", k.event_errors }, { "compat_errors", k.compat_errors },
+        { "jsonl_lines_lost", self->jsonl ? outfile_lines_lost (self->jsonl) : 0 },
         { "read_errors", (uint64_t) self->read_errors },
         { "offline", self->offline },
     };
@@ -300,7 +301,9 @@ tap_status (void *arg)
     collector_counters_t k = lanes_counters (self->lanes);
     uint64_t write_errors = (self->jsonl ? outfile_errors (self->jsonl) : 0) + k.compat_errors;
     if (write_errors)
-        log_error ("%llu writes failed (see above)", (unsigned long long) write_errors);
+        log_error ("%llu writes failed (see above), %llu --jsonl lines lost",
+                   (unsigned long long) write_errors,
+                   (unsigned long long) (self->jsonl ? outfile_lines_lost (self->jsonl) : 0));
     if (self->failed)
         return WORKER_EXIT_FAILURE;
     return self->read_errors || write_errors ? WORKER_EXIT_DATA : WORKER_EXIT_OK;

@@ -4,11 +4,15 @@
 
     A stream (outfile_t) — the collector's --jsonl: opened at start
     (truncated; "-" is stdout), written record by record, reopened for
-    appending on SIGHUP (after logrotate moved it), closed at exit. A failed
-    write, flush or close is counted and logged with the path and errno, at
-    most once a second (ratelog.h): a full disk never goes unnoticed and
-    never stops the worker; the owner decides what the count means for its
-    exit status.
+    appending on SIGHUP (after logrotate moved it), closed at exit. Writes
+    are gathered (32 KiB) and go to the file with outfile_write_whole: a
+    write that fails part way (a full disk) is cut off again, so the file
+    never holds half a line; the lines of a failed write are lost and
+    counted (outfile_lines_lost), and the next write goes on after the last
+    whole line once there is room. A failed write, flush or close is
+    counted and logged with the path and errno, at most once a second
+    (ratelog.h): a full disk never goes unnoticed and never stops the
+    worker; the owner decides what the count means for its exit status.
 
     A snapshot (outfile_snapshot_t) — a SecuBox compat file replaced whole:
     written to a temporary file beside it (PATH.tmp.PID.N), flushed and
@@ -49,6 +53,14 @@ int outfile_reopen (outfile_t *self);
 
 const char *outfile_path (outfile_t *self);
 uint64_t outfile_errors (outfile_t *self);      /* failed writes, flushes, closes */
+uint64_t outfile_lines_lost (outfile_t *self);  /* newlines in the bytes that failed */
+
+/*  Write LEN bytes to FD (a file, often O_APPEND) in one piece: when the
+    write stops part way (ENOSPC, EFBIG, ...) the part written is cut off
+    again (ftruncate to the size before), so a reader never sees half of
+    it. 0, or -1 with errno (a short write without one: ENOSPC). On a pipe
+    nothing can be cut.                                                      */
+int outfile_write_whole (int fd, const void *data, size_t len);
 
 /*  A file being replaced.                                                   */
 typedef struct {

@@ -39,8 +39,13 @@ privdrop_to (const config_t *cfg, bool *dropped, config_errors_t *errors)
                            errno ? ": " : "", errno ? strerror (errno) : "");
         return -1;
     }
+    /* where workers keep writing after the drop: sockets, compat files, the
+       correlator's state (saved every minute), the forensic log (new files) */
+    bool forensic = cfg->buffer.forensic.mode != CONFIG_FORENSIC_OFF;
     if (hand_over (cfg->global.run_dir, pw, errors) != 0
-        || (cfg->global.compat && hand_over (cfg->global.compat_dir, pw, errors) != 0))
+        || (cfg->global.compat && hand_over (cfg->global.compat_dir, pw, errors) != 0)
+        || hand_over (cfg->global.state_dir, pw, errors) != 0
+        || (forensic && hand_over (cfg->buffer.forensic.dir, pw, errors) != 0))
         return -1;
     if (initgroups (pw->pw_name, pw->pw_gid) != 0 || setgid (pw->pw_gid) != 0
         || setuid (pw->pw_uid) != 0) {

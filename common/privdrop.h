@@ -3,8 +3,10 @@
     After a worker has opened what needs root (a capture, its sockets, its
     files), privdrop_to turns it into global.user for good: the
     directories it must still write in (the run directory, where its
-    sockets are removed at exit, and the compat directory, when compat
-    files are on) are handed to that user first, then the supplementary
+    sockets are removed at exit, the compat directory, when compat files
+    are on, the state directory, where the correlator saves its reputation
+    every minute, and the forensic log's directory, when the log is on)
+    are handed to that user first, then the supplementary
     groups, the group and the user are set (initgroups, setgid, setuid),
     and the drop is checked (setuid (0) must fail).
 

@@ -54,7 +54,8 @@
     X (BANS_RESTORED, "bans_restored")        /* ours, from CrowdSec at start */ \
     X (BANS_LIFTED_IN_CROWDSEC, "bans_lifted_in_crowdsec") /* ours, deleted there */ \
     X (JOINS_PUBLISHED, "joins_published")                                  \
-    X (OUTPUT_ERRORS, "output_errors")                                      \
+    X (OUTPUT_ERRORS, "output_errors")        /* lines not written         */ \
+    X (COMPAT_ERRORS, "compat_errors")        /* ip-reputation.json not replaced */ \
     X (STATE_ERRORS, "state_errors")          /* reputation file          */
 
 typedef enum {

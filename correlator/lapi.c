@@ -262,13 +262,22 @@ lapi_fail (lapi_t *self, const char *what, long code, const char *err, const buf
     uint64_t unlogged;
     if (atomic_load (&self->stop) || !ratelog_due (&self->rl, &unlogged))
         return;                             /* stopping: aborted on purpose */
-    if (code < 0)
+    if (code < 0) {
         log_warning ("crowdsec lapi: %s: %s (%llu not logged since)", what, err,
                      (unsigned long long) unlogged);
-    else
-        log_warning ("crowdsec lapi: %s: HTTP %ld%s%.200s (%llu not logged since)", what, code,
-                     body && body->len ? ": " : "", body && body->data ? body->data : "",
-                     (unsigned long long) unlogged);
+        return;
+    }
+    /* the LAPI's words, 200 bytes at most, on this one line: a newline or a
+       control byte in them (a broken or hostile LAPI) becomes '?'          */
+    char shown[201] = "";
+    size_t n = body && body->data ? strnlen (body->data, sizeof shown - 1) : 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char) body->data[i];
+        shown[i] = ch < 0x20 || ch == 0x7f ? '?' : (char) ch;
+    }
+    shown[n] = 0;
+    log_warning ("crowdsec lapi: %s: HTTP %ld%s%s (%llu not logged since)", what, code,
+                 n ? ": " : "", shown, (unsigned long long) unlogged);
 }
 
 /* --- decisions in ---------------------------------------------------------- */
@@ -706,7 +715,12 @@ lapi_push_pending (lapi_t *self)
         pthread_mutex_lock (&self->lock);
         self->bq_head = (self->bq_head + n) % LAPI_BANS_MAX;
         self->bq_len -= n;
-        *(ok ? &self->stats.pushed : &self->stats.push_errors) += ok ? n : 1;
+        if (ok)
+            self->stats.pushed += n;
+        else {                                  /* refused: the bans are lost */
+            self->stats.push_errors++;
+            self->stats.push_refused += n;
+        }
         pthread_mutex_unlock (&self->lock);
     } else if (code == -1)
         STAT_ADD (self, push_errors, 1);

@@ -154,7 +154,8 @@ correlator_worker_status (void *arg)
     jsonl_in_stats_t in = { 0 };
     if (self->input)
         in = jsonl_in_stats (self->input);
-    return in.errors || self->counters[CORRELATOR_OUTPUT_ERRORS] ? WORKER_EXIT_DATA
+    return in.errors || self->counters[CORRELATOR_OUTPUT_ERRORS]
+                   || self->counters[CORRELATOR_COMPAT_ERRORS] ? WORKER_EXIT_DATA
                                                                  : WORKER_EXIT_OK;
 }
 

@@ -136,7 +136,7 @@ correlator_compat_reputation (correlator_t *self)
     outfile_snapshot_t snap;
     FILE *f = outfile_snapshot_begin (&snap, path, 0);
     if (!f || (json_dumpf (doc, f, JSON_INDENT (2)) | outfile_snapshot_commit (&snap)) != 0) {
-        self->counters[CORRELATOR_OUTPUT_ERRORS]++;
+        self->counters[CORRELATOR_COMPAT_ERRORS]++;
         log_warning ("%s: cannot write: %s", path, strerror (errno));
     }
     json_decref (doc);
@@ -167,6 +167,10 @@ correlator_counters (correlator_t *self, heartbeat_counter_t *out, size_t max)
         { "reputation_entries", r.entries }, { "reputation_evicted", r.evicted },
         { "lapi_polls", l.polls }, { "lapi_poll_errors", l.poll_errors },
         { "lapi_pushed", l.pushed }, { "lapi_push_errors", l.push_errors },
+        { "lapi_push_dropped", l.push_dropped }, { "lapi_login_errors", l.login_errors },
+        { "lapi_push_refused", l.push_refused },
+        { "lapi_decisions_dropped", l.decisions_dropped },
+        { "lapi_decisions_malformed", l.decisions_malformed },
         { "lapi_unbans", l.unbans }, { "lapi_unban_deleted", l.unban_deleted },
         { "lapi_unban_errors", l.unban_errors },
         { "haproxy_added", h.added }, { "haproxy_removed", h.removed },

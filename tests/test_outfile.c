@@ -5,10 +5,15 @@
     flush: a module that checks fwrite alone passes it), a reopen that
     truncates or keeps writing to the rotated file, an append that
     truncates, a snapshot that leaves
-    its temporary file or harms the old file when it fails, a mkdir -p that
+    its temporary file or harms the old file when it fails, a write cut part
+    way that leaves half a line in the file or is not counted, a mkdir -p that
     stops at the first missing level.                                         */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,6 +83,50 @@ test_full_disk (tally_t *t)
     check (t, outfile_close (&out) == -1 && !out, "close: its flush fails, said");
 }
 
+/*  A write the disk stops part way (RLIMIT_FSIZE makes write(2) short, then
+    EFBIG, as a full disk does with ENOSPC): the part is cut off again, the
+    lines are counted lost, the file holds whole lines only.                */
+static void
+test_cut (tally_t *t, const char *dir)
+{
+    char path[600], text[256], line[41];
+    snprintf (path, sizeof path, "%s/cut.jsonl", dir);
+    memset (line, 'a', 39);
+    line[39] = '\n';
+    line[40] = 0;
+    config_errors_t errors = { 0 };
+    outfile_t *out = outfile_open_mode (path, true, &errors);
+    if (!check (t, out != NULL, "open %s", path))
+        return;
+    struct rlimit old, small = { 100, 0 };
+    getrlimit (RLIMIT_FSIZE, &old);
+    small.rlim_max = old.rlim_max;
+    signal (SIGXFSZ, SIG_IGN);
+    setrlimit (RLIMIT_FSIZE, &small);
+    for (int i = 0; i < 3; i++)
+        outfile_write (out, line, 40);
+    check (t, outfile_flush (out) == -1 && outfile_lines_lost (out) == 3,
+           "120 bytes past a 100-byte limit: failed, 3 lines lost (%llu)",
+           (unsigned long long) outfile_lines_lost (out));
+    check (t, strcmp (slurp (path, text, sizeof text), "") == 0, "the part was cut off: '%s'", text);
+    outfile_write (out, line, 40);
+    outfile_write (out, line, 40);
+    check (t, outfile_flush (out) == 0, "2 lines fit");
+    outfile_write (out, line, 40);
+    check (t, outfile_flush (out) == -1 && outfile_lines_lost (out) == 4, "the third does not: lost");
+    check (t, strlen (slurp (path, text, sizeof text)) == 80 && text[79] == '\n',
+           "the file holds the 2 whole lines only (%zu bytes)", strlen (text));
+    int fd = open (path, O_WRONLY | O_APPEND);
+    check (t, fd >= 0 && outfile_write_whole (fd, line, 40) == -1 && errno == EFBIG,
+           "outfile_write_whole past the limit: -1, EFBIG");
+    check (t, strlen (slurp (path, text, sizeof text)) == 80, "and nothing of it stays");
+    if (fd >= 0)
+        close (fd);
+    setrlimit (RLIMIT_FSIZE, &old);
+    signal (SIGXFSZ, SIG_DFL);
+    check (t, outfile_close (&out) == 0, "close");
+}
+
 static void
 test_snapshot (tally_t *t, const char *dir)
 {
@@ -119,6 +168,7 @@ main (void)
         return tally_report (&t);
     test_stream (&t, dir);
     test_full_disk (&t);
+    test_cut (&t, dir);
     test_snapshot (&t, dir);
     check (&t, remove_tree (dir), "remove %s", dir);
     return tally_report (&t);

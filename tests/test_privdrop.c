@@ -4,9 +4,12 @@
 
     Catches: a drop that keeps root (uid, gid, groups, or setuid (0) still
     working), a run directory not handed over (the worker could not remove
-    its sockets), an unknown user accepted, "" not meaning "stay".          */
+    its sockets), a state directory not handed over (the correlator could
+    not save its reputation), an unknown user accepted, "" not meaning
+    "stay".                                                                  */
 #include <grp.h>
 #include <pwd.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -17,7 +20,8 @@
 #include "tally.h"
 
 /*  In a child: drop to USER with RUN_DIR; exit 0 when it became USER for
-    good and RUN_DIR is USER's, else a code saying what failed.               */
+    good and RUN_DIR and STATE_DIR are USER's, else a code saying what
+    failed.                                                                   */
 static int
 drop_in_child (config_t *cfg, const char *user)
 {
@@ -37,7 +41,9 @@ drop_in_child (config_t *cfg, const char *user)
         if (setuid (0) == 0)
             _exit (5);
         struct stat st;
-        _exit (stat (cfg->global.run_dir, &st) == 0 && st.st_uid == pw->pw_uid ? 0 : 6);
+        if (stat (cfg->global.run_dir, &st) != 0 || st.st_uid != pw->pw_uid)
+            _exit (6);
+        _exit (stat (cfg->global.state_dir, &st) == 0 && st.st_uid == pw->pw_uid ? 0 : 7);
     }
     int status = -1;
     waitpid (child, &status, 0);
@@ -61,12 +67,18 @@ main (void)
         return tally_report (&t);
     free (cfg->global.run_dir);
     cfg->global.run_dir = strdup (dir);
+    char state[64];
+    snprintf (state, sizeof state, "%s/state", dir);
+    mkdir (state, 0755);
+    free (cfg->global.state_dir);
+    cfg->global.state_dir = strdup (state);
     bool dropped = true;
     check (&t, privdrop_to (cfg, &dropped, NULL) == 0 && !dropped, "user \"\": stay");
     if (geteuid () == 0) {
         set_user (cfg, "nobody");
         int rc = drop_in_child (cfg, "nobody");
-        check (&t, rc == 0, "the child became nobody for good, run_dir is its (code %d)", rc);
+        check (&t, rc == 0, "the child became nobody for good, run_dir and state_dir are its "
+                            "(code %d)", rc);
         set_user (cfg, "no-such-user-here");
         config_errors_t errors = { 0 };
         check (&t, privdrop_to (cfg, &dropped, &errors) == -1 && !dropped
