@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -824,6 +825,17 @@ base_url (const char *url, char *out, size_t len)
     return 0;
 }
 
+/*  A secret readable by others is used (cscli made it; refusing it would
+    stop the correlator on an upgrade) but said once, with the fix.        */
+static void
+warn_mode (FILE *f, const char *key, const char *path)
+{
+    struct stat st;
+    if (fstat (fileno (f), &st) == 0 && (st.st_mode & 077))
+        log_warning ("crowdsec.%s: %s has mode %04o: it holds a secret, make it 0600 (chmod 600 %s)",
+                     key, path, (unsigned) (st.st_mode & 07777), path);
+}
+
 /*  The bouncer key: the file's first line. Never echoed anywhere.       */
 static int
 read_key (lapi_t *self, const char *path, config_errors_t *errors)
@@ -833,6 +845,7 @@ read_key (lapi_t *self, const char *path, config_errors_t *errors)
         config_errors_add (errors, "crowdsec.api_key_file: %s: %s", path, strerror (errno));
         return -1;
     }
+    warn_mode (f, "api_key_file", path);
     char line[512] = "", hdr[600];
     bool got = fgets (line, sizeof line, f) != NULL;
     fclose (f);
@@ -878,6 +891,7 @@ read_creds (lapi_t *self, const char *path, config_errors_t *errors)
         config_errors_add (errors, "crowdsec.machine_credentials_file: %s: %s", path, strerror (errno));
         return -1;
     }
+    warn_mode (f, "machine_credentials_file", path);
     char line[1024];
     while (fgets (line, sizeof line, f))
         creds_line (self, line);

@@ -233,6 +233,19 @@ $PY -c "import json; d=json.load(open('$tmp/rep.json')); assert not d.get('banne
 row "unlisted CURVE key, query service" "threats: no answer; ban: not made (listed key served)"
 ok "(d) an unlisted CURVE key gets nothing from the query service, its ban is not made"
 
+# --- (e) a LAPI key or credentials file readable by others: used, and said with the fix ----
+cp "$tmp/lapi.key" "$tmp/lapi-open.key"; cp "$tmp/lapi.creds" "$tmp/lapi-open.creds"
+chmod 644 "$tmp/lapi-open.key" "$tmp/lapi-open.creds"
+sed -e "s|$tmp/lapi.key|$tmp/lapi-open.key|; s|$tmp/lapi.creds|$tmp/lapi-open.creds|" "$cfg" > "$tmp/open.yaml"
+"$b/tests/dpi-lapiprobe" -c "$tmp/open.yaml" --seconds 1 > /dev/null 2> "$tmp/probe-open.log" \
+    || fail "lapi did not start on files of mode 0644: $(tail -3 "$tmp/probe-open.log")"
+for k in api_key_file:lapi-open.key machine_credentials_file:lapi-open.creds; do
+    grep -qE "crowdsec\.${k%%:*}: .*/${k#*:} has mode 0644: .*chmod 600" "$tmp/probe-open.log" \
+        || fail "no warning for ${k#*:} (mode 0644): $(cat "$tmp/probe-open.log")"
+done
+row "LAPI key/credentials mode 0644" "used, one warning each with the chmod"
+ok "(e) a LAPI key or credentials file readable by others is warned about, with the fix"
+
 # --- (c) no secret anywhere -----------------------------------------------------------------
 where=("$tmp"/*.log "$tmp/check.out" "$tmp/check-v.out" "$tmp/status.txt" "$tmp/status.json"
        "$tmp/heartbeats.jsonl" "$tmp/api-status.json" "$tmp/api-wrong.json" "$tmp/good.out"
