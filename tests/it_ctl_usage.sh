@@ -139,7 +139,9 @@ bad_value () {     # bad_value CMD OPTION VALUE
     run "$1" -c "$work/cfg.yaml" "$2" "$3"
     check "$1 $2 '$3': exit 2 (got $status)" test "$status" -eq 2
     check "$1 $2 '$3': says bad value" err_has "bad value '$3'"
-    check "$1 $2 '$3': refused at once" test $((SECONDS - start)) -le 2
+    # a refusal is immediate; 20 s only guards against a parser that goes on and
+    # hangs (2 s failed at load 17 on 2 cores: tests never fail on timing)
+    check "$1 $2 '$3': refused, not hung" test $((SECONDS - start)) -le 20
 }
 for value in abc 5x -1 " 5" 5. 1e1 0x10 "" +3 0 1001 99999999999999999999999; do
     bad_value flows -n "$value"
