@@ -6,7 +6,8 @@
       Every 10 s for M minutes (the first at once): per process NAME=PID its VmRSS (KiB),
       open fds and whether it is alive (not gone, not a zombie); from the last heartbeat of
       each worker in JSONL (`dpi-dualctl tail sys.heartbeat`, read as it grows): gaps, send
-      errors, decode errors, heartbeat age, and the counters of COUNTERS; with --api, GET
+      errors, decode errors, heartbeat age, the counters of COUNTERS, and each worker's
+      heap (heap_in_use, heap_free: common/heapstat.h; KiB in the CSV); with --api, GET
       /api/dpi/status and /metrics (ok = both answered 200). The --tools (load generators,
       helpers) are checked alive only. One CSV row per sample, written as it is taken.
       Returns early (exit 1) when a process of NAME=PID dies, after one last row.
@@ -15,7 +16,10 @@
       The graph (RSS and fds per process, errors, backlogs, rates over time) and the
       verdict. Warm-up: the first 20 % of the run, at least 2 min (all but the last 3
       samples when the run is shorter). After it, per process, least-squares slopes of RSS
-      (KiB/min) and fds (fds/min); "growth" is slope x the span after warm-up.
+      (KiB/min) and fds (fds/min); "growth" is slope x the span after warm-up. Beside
+      them, for the workers, the slope of the heap in use (what the allocator handed out
+      and was not given back): RSS growing with the heap in use flat is the allocator
+      holding freed memory (high-water), not a leak; the verdict is on RSS all the same.
       Flat: RSS growth <= max(P % of the median RSS after warm-up, K KiB)  (default 3 %,
             1024 KiB) and |fd growth| <= F (default 4).
       Why: at the default, the pipeline's largest state (the buffer's ring, the
@@ -96,6 +100,9 @@ class Heartbeats:
         return self.last
 
 
+HEAP = ["heap_in_use", "heap_free"]
+
+
 def columns(procs, tools):
     cols = ["t_s"]
     for p in procs:
@@ -104,6 +111,7 @@ def columns(procs, tools):
     for w in WORKERS:
         cols += [f"{w}.hb_age_s", f"{w}.gaps", f"{w}.send_errors", f"{w}.decode_errors"]
         cols += [f"{w}.{c}" for c in COUNTERS.get(w, [])]
+        cols += [f"{w}.{c}_kib" for c in HEAP]
     cols += ["api.ok"]
     return cols
 
@@ -154,6 +162,9 @@ def sample(a):
                 for c in COUNTERS.get(name, []):
                     if c in counters:
                         row[f"{name}.{c}"] = int(counters[c])
+                for c in HEAP:
+                    if c in counters:
+                        row[f"{name}.{c}_kib"] = int(counters[c]) // 1024
             if a.api:
                 row["api.ok"] = api_ok(a.api, token)
             w.writerow(row)
@@ -207,9 +218,9 @@ def report(a):
           f"{warm / 60:.1f} min; slopes over the {len(after)} samples after it ({span:.1f} min)")
     print(f"# flat: RSS growth (slope x {span:.1f} min) <= max({a.rss_pct:g} % of the median RSS, "
           f"{a.rss_floor_kib} KiB), |fd growth| <= {a.fd_max:g}")
-    print("%-12s %9s %9s %11s %10s %9s %6s %6s %9s  %s" % (
+    print("%-12s %9s %9s %11s %10s %9s %6s %6s %9s %9s %11s  %s" % (
         "process", "RSS start", "RSS end", "KiB/min", "growth", "allowed", "fds", "fds/min",
-        "fd growth", "verdict"))
+        "fd growth", "heap end", "heap KiB/m", "verdict"))
     for p in procs:
         pts = [(t[i] / 60.0, num(rows[i][p + ".rss_kib"]), num(rows[i][p + ".fds"])) for i in after]
         pts = [x for x in pts if x[1] is not None]
@@ -233,9 +244,13 @@ def report(a):
         if not alive:
             verdict.append("DIED")
         first = next(num(r[p + ".rss_kib"]) for r in rows if num(r[p + ".rss_kib"]) is not None)
-        print("%-12s %8.1fM %8.1fM %11.1f %9.0fK %8.0fK %6.0f %6.2f %9.1f  %s" % (
+        heap = [(t[i] / 60.0, num(rows[i].get(p + ".heap_in_use_kib"))) for i in after]
+        heap = [x for x in heap if x[1] is not None]
+        h_end, h_slope = ("%8.1fM" % (heap[-1][1] / 1024), "%11.1f" % slope(
+            [x[0] for x in heap], [x[1] for x in heap])) if len(heap) >= 3 else ("-", "-")
+        print("%-12s %8.1fM %8.1fM %11.1f %9.0fK %8.0fK %6.0f %6.2f %9.1f %9s %11s  %s" % (
             p, first / 1024, pts[-1][1] / 1024, s_rss, grow, allowed, pts[-1][2], s_fd, fgrow,
-            ", ".join(verdict) or "flat"))
+            h_end, h_slope, ", ".join(verdict) or "flat"))
         reasons += [f"{p}: {v}" for v in verdict]
     for tl in tools:
         if not all(r[tl + ".alive"] == "1" for r in rows):
@@ -299,9 +314,14 @@ def plot(rows, t, procs, warm, png):
         return [num(r.get(c)) for r in rows]
 
     for p in procs:
-        ax[0].plot(m, [v / 1024 if v is not None else None for v in series(p + ".rss_kib")], label=p)
+        line, = ax[0].plot(m, [v / 1024 if v is not None else None for v in series(p + ".rss_kib")],
+                           label=p)
+        heap = series(p + ".heap_in_use_kib")
+        if any(v is not None for v in heap):
+            ax[0].plot(m, [v / 1024 if v is not None else None for v in heap],
+                       color=line.get_color(), linestyle="--", label=f"{p} heap in use")
         ax[1].plot(m, series(p + ".fds"), label=p)
-    ax[0].set_ylabel("RSS (MiB)")
+    ax[0].set_ylabel("RSS, heap in use (dashed) (MiB)")
     ax[0].set_yscale("log")
     ax[1].set_ylabel("open fds")
     for w in WORKERS:

@@ -32,7 +32,15 @@ job_free (void *arg)
     if (job->req)
         dpidual__v1__http_request__free_unpacked (job->req, NULL);
     free (job->packed);
+    free (job->result);
     free (job);
+}
+
+const waf_result_t *
+job_result (const job_t *job)
+{
+    static const waf_result_t none;
+    return job->result ? job->result : &none;
 }
 
 /*  pool_fn: runs on an analysis thread; touches only JOB and the read-only
@@ -43,13 +51,15 @@ job_run (void *arg, void *job_arg)
     const buffer_t *self = arg;
     job_t *job = job_arg;
     job->req = dpidual__v1__http_request__unpack (NULL, job->packed_len, job->packed);
-    if (!job->req) {
+    if (job->req)
+        job->result = malloc (sizeof *job->result); /* waf_analyse clears it */
+    if (!job->result) {
         job->rc = -1;
         return;
     }
     waf_t *waf = crs_for (job->crs, job->replay, pool_thread_index ());
     job->paranoia = waf_paranoia (waf);
-    job->rc = waf_analyse (waf, job->req, &job->result);
+    job->rc = waf_analyse (waf, job->req, job->result);
     if (job->replay && self->cfg->buffer.replay_target[0])
         replay_send (self->cfg, job);
 }
@@ -86,7 +96,7 @@ void
 alert_from_job (Dpidual__V1__Alert *alert, const job_t *job)
 {
     const Dpidual__V1__HttpRequest *req = job->req;
-    const waf_result_t *r = &job->result;
+    const waf_result_t *r = job_result (job);
     size_t n = r->rule_count;
     alert->rule_ids = calloc (n ? n : 1, sizeof (char *));
     alert->messages = calloc (n ? n : 1, sizeof (char *));

@@ -86,7 +86,11 @@ typedef struct {
     size_t packed_len;
     Dpidual__V1__HttpRequest *req;  /* unpacked by the thread                 */
     int rc;                         /* waf_analyse's                          */
-    waf_result_t result;
+    waf_result_t *result;           /* allocated by the thread when the job
+                                       runs, not at submit: a waiting job is
+                                       its request alone (~1 KiB), not the
+                                       ~22 KiB of a result — a full queue
+                                       would hold 22 MiB (job_result)       */
     int paranoia;
     uint32_t replay_status;         /* the sandbox's answer, 0 = not sent     */
     char replay_error[96];
@@ -168,6 +172,8 @@ const char *buffer_category_name (size_t index);
 /*  analysis.c                                                               */
 job_t *job_new (const ring_entry_t *entry, bool replay);
 void job_free (void *job);
+/*  JOB's result: an empty one (score 0, no rule) when none was made.      */
+const waf_result_t *job_result (const job_t *job);
 void job_run (void *arg, void *job);                /* pool_fn; ARG the buffer */
 /*  Fill ALERT (a fresh dpidual__v1__alert__init) from a finished job; its
     strings point into JOB and the arrays are allocated: free with

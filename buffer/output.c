@@ -62,6 +62,7 @@ forensic_record (buffer_t *self, const job_t *job, bool alerted)
     int mode = self->cfg->buffer.forensic.mode;
     if (!self->forensic || !job->req || (mode == CONFIG_FORENSIC_ALERTS && !alerted))
         return;
+    const waf_result_t *r = job_result (job);
     pbjson_buf_t rec = { 0 };
     char tail[256];
     int rc = pbjson_append (&rec, TOPIC_MITM_REQUEST, &job->req->base);
@@ -70,11 +71,11 @@ forensic_record (buffer_t *self, const job_t *job, bool alerted)
         snprintf (tail, sizeof tail,
                   ",\"analysis\":{\"score\":%u,\"category\":\"%s\",\"alerted\":%s,"
                   "\"paranoia\":%d,\"replay\":%s,\"rule_ids\":[",
-                  job->result.score, job->result.category, alerted ? "true" : "false",
+                  r->score, r->category, alerted ? "true" : "false",
                   job->paranoia, job->replay ? "true" : "false");
         rc = pbjson_buf_puts (&rec, tail, strlen (tail));
-        for (size_t i = 0; rc == 0 && i < job->result.rule_count; i++) {
-            snprintf (tail, sizeof tail, "%s\"%u\"", i ? "," : "", job->result.rules[i].id);
+        for (size_t i = 0; rc == 0 && i < r->rule_count; i++) {
+            snprintf (tail, sizeof tail, "%s\"%u\"", i ? "," : "", r->rules[i].id);
             rc = pbjson_buf_puts (&rec, tail, strlen (tail));
         }
         if (rc == 0)
@@ -94,14 +95,15 @@ keep_result (buffer_t *self, const job_t *job, bool alerted)
     ring_entry_t *entry = ring_get (self->ring, job->seq);
     if (!entry)
         return;                             /* overwritten meanwhile */
+    const waf_result_t *r = job_result (job);
     entry->analysed = true;
-    entry->score = job->result.score;
-    entry->severity = job->result.severity;
+    entry->score = r->score;
+    entry->severity = r->severity;
     entry->alerted = entry->alerted || alerted;
-    snprintf (entry->category, sizeof entry->category, "%s", job->result.category);
+    snprintf (entry->category, sizeof entry->category, "%s", r->category);
     entry->rule_count = 0;
-    for (size_t i = 0; i < job->result.rule_count && i < RING_RULES_MAX; i++)
-        entry->rules[entry->rule_count++] = job->result.rules[i].id;
+    for (size_t i = 0; i < r->rule_count && i < RING_RULES_MAX; i++)
+        entry->rules[entry->rule_count++] = r->rules[i].id;
 }
 
 static void
@@ -115,7 +117,8 @@ handle_job (buffer_t *self, job_t *job)
         self->counters[BUFFER_REPLAY_SENT]++;
     if (job->replay && job->replay_error[0])
         self->counters[BUFFER_REPLAY_SEND_ERRORS]++;
-    bool alert = job->req && job->result.score >= (uint32_t) self->cfg->buffer.inbound_threshold;
+    uint32_t score = job_result (job)->score;
+    bool alert = job->req && score >= (uint32_t) self->cfg->buffer.inbound_threshold;
     if (!job->replay)
         keep_result (self, job, alert);
     if (job->req && (alert || (self->output_all && !job->replay))) {
@@ -129,7 +132,7 @@ handle_job (buffer_t *self, job_t *job)
         forensic_record (self, job, alert);
     int on_score = self->cfg->buffer.replay_on_score;
     if (alert && !job->replay && !self->input && on_score > 0
-        && job->result.score >= (uint32_t) on_score)        /* offline: no replays */
+        && score >= (uint32_t) on_score)        /* offline: no replays */
         buffer_replay (self, job->req->client_ip, "score", NULL, NULL);
 }
 

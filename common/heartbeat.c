@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "heapstat.h"
 #include "topics.h"
 
 struct heartbeat_t {
@@ -179,14 +180,17 @@ heartbeat_tick (heartbeat_t *self, const heartbeat_counter_t *counters, size_t c
     hb.subscriptions = subs;
     self->last_ns = now;
 
-    Dpidual__V1__Counter cn[count + 1], *cn_ptrs[count + 1];
-    for (size_t i = 0; i < count; i++) {
+    /* the worker's counters, then its heap (heapstat.h) */
+    heapstat_t heap = heapstat ();
+    Dpidual__V1__Counter cn[count + 2], *cn_ptrs[count + 2];
+    for (size_t i = 0; i < count + 2; i++) {
         dpidual__v1__counter__init (&cn[i]);
-        cn[i].name = (char *) counters[i].name;
-        cn[i].value = counters[i].value;
+        cn[i].name = i < count ? (char *) counters[i].name
+                     : i == count ? "heap_in_use" : "heap_free";
+        cn[i].value = i < count ? counters[i].value : i == count ? heap.in_use : heap.free;
         cn_ptrs[i] = &cn[i];
     }
-    hb.n_counters = count;
+    hb.n_counters = count + 2;
     hb.counters = cn_ptrs;
 
     int rc = bus_pub_send (self->pub, TOPIC_HEARTBEAT, &hb.base);

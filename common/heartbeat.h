@@ -6,7 +6,8 @@
     published per topic, what it received per source (with the gaps seen
     and the age of the last message), both with their rate since the
     previous heartbeat, the messages it could not decode, and counters of
-    its own. The worker calls heartbeat_tick from its loop; it sends only
+    its own, then heap_in_use and heap_free (heapstat.h). The worker calls
+    heartbeat_tick from its loop; it sends only
     when due.                                                               */
 #ifndef DPI_HEARTBEAT_H
 #define DPI_HEARTBEAT_H

@@ -1,0 +1,38 @@
+/*  heapstat.c — see heapstat.h.                                             */
+#include "heapstat.h"
+
+#include <malloc.h>
+#include <stddef.h>
+
+/*  Weak: non-NULL only in a process that runs on that allocator.
+    tcmalloc's C API (gperftools/malloc_extension_c.h) and the sanitizers'
+    (sanitizer/allocator_interface.h).                                       */
+extern int MallocExtension_GetNumericProperty (const char *property, size_t *value)
+    __attribute__ ((weak));
+extern size_t __sanitizer_get_current_allocated_bytes (void) __attribute__ ((weak));
+extern size_t __sanitizer_get_free_bytes (void) __attribute__ ((weak));
+
+static uint64_t
+tcmalloc_property (const char *name)
+{
+    size_t v = 0;
+    return MallocExtension_GetNumericProperty (name, &v) ? v : 0;
+}
+
+heapstat_t
+heapstat (void)
+{
+    if (__sanitizer_get_current_allocated_bytes && __sanitizer_get_free_bytes)
+        return (heapstat_t) { __sanitizer_get_current_allocated_bytes (),
+                              __sanitizer_get_free_bytes () };
+    if (MallocExtension_GetNumericProperty)
+        return (heapstat_t) {
+            tcmalloc_property ("generic.current_allocated_bytes"),
+            tcmalloc_property ("tcmalloc.pageheap_free_bytes")
+                + tcmalloc_property ("tcmalloc.central_cache_free_bytes")
+                + tcmalloc_property ("tcmalloc.transfer_cache_free_bytes")
+                + tcmalloc_property ("tcmalloc.thread_cache_free_bytes"),
+        };
+    struct mallinfo2 mi = mallinfo2 ();
+    return (heapstat_t) { mi.uordblks + mi.hblkhd, mi.fordblks };
+}
