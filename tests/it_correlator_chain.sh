@@ -67,7 +67,7 @@ cscli machines add dpitest --auto -f "$cs_d/local_api_credentials.yaml" \
     --url "http://127.0.0.1:$cs_port/" > /dev/null
 cs_lapi_start it_correlator_chain
 CHAIN_PIDS+=("$cs_lapi_pid")
-cscli bouncers add dpi-correlator -o raw | tr -d '[:space:]' > "$TMP/cs.key"
+(umask 077; cscli bouncers add dpi-correlator -o raw | tr -d "[:space:]" > "$TMP/cs.key")
 [ -s "$TMP/cs.key" ] || fail "cscli bouncers add gave no key"
 cscli machines add dpi-correlator --auto -f "$TMP/cs.creds" --url "http://127.0.0.1:$cs_port/" \
     > /dev/null
