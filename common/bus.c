@@ -884,6 +884,12 @@ track (bus_sub_t *self, const char *topic, const Dpidual__V1__Header *header)
     if (header->instance != t->instance || (header->seq == 1 && t->last_seq > 1)) {
         s->restarts++;
         t->instance = header->instance;
+        /* the new instance's messages before this one were sent while this
+           subscriber was reconnecting to it: lost to it, so counted */
+        if (header->seq > 1) {
+            s->gaps += header->seq - 1;
+            self->gaps += header->seq - 1;
+        }
     }
     else if (header->seq > t->last_seq + 1) {
         uint64_t missing = header->seq - t->last_seq - 1;

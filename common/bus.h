@@ -9,7 +9,9 @@
         seq == last + 1          in order
         seq >  last + 1          a gap of seq - last - 1 messages (counted)
         instance changed, or
-        seq == 1 after more      a restart of the publisher (not a gap)
+        seq == 1 after more      a restart of the publisher; its messages
+                                 before this one (seq - 1) went out while
+                                 the subscriber reconnected: gaps
         otherwise                out of order / duplicate (counted)
     The first message from a source only sets the baseline: messages sent
     before the subscriber joined are not gaps.

@@ -2,7 +2,8 @@
     delivery and decoding, gaps on a deliberate high-water-mark overflow
     (also with one publisher's topics interleaved, more of them than the
     subscriber remembers by the last messages),
-    restarts not counted as gaps, malformed messages counted and skipped,
+    restarts (and the new instance's first messages missed while reconnecting
+    counted as gaps), malformed messages counted and skipped,
     an unlisted CURVE client receives nothing, and the heartbeat.           */
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,6 +286,57 @@ test_garbage (tally_t *t)
     config_destroy (&cfg);
 }
 
+/*  A restarted publisher's first messages can go out before a subscriber has
+    reconnected to it (up to bus_sub_new's reconnect interval): the first one
+    the subscriber gets from the new instance says how many it missed.
+    Instances and numbers are forged on a raw socket.                       */
+static void
+send_decision (void *sock, uint64_t instance, uint64_t seq)
+{
+    Dpidual__V1__Header h = DPIDUAL__V1__HEADER__INIT;
+    h.source = "raw@test";
+    h.instance = instance;
+    h.seq = seq;
+    Dpidual__V1__Decision d = DPIDUAL__V1__DECISION__INIT;
+    d.header = &h;
+    d.value = "192.0.2.9";
+    uint8_t buf[256];
+    send_raw (sock, "decision", buf, protobuf_c_message_pack (&d.base, buf), false);
+}
+
+static void
+test_restart_missed (tally_t *t)
+{
+    config_t *cfg = test_config ();
+    zsock_t *raw = zsock_new (ZMQ_XPUB);
+    check (t, zsock_bind (raw, "%s", cfg->bus.endpoints[WORKER_BUFFER]) == 0, "raw bind");
+    bus_sub_t *sub = bus_sub_new (cfg);
+    bus_sub_attach (sub, cfg->bus.endpoints[WORKER_BUFFER]);
+    bus_sub_subscribe (sub, "");
+    zframe_t *hello = zframe_recv (raw);
+    zframe_destroy (&hello);
+    void *s = zsock_resolve (raw);
+    static const uint64_t sent[][2] = {
+        { 100, 1 }, { 100, 2 }, { 100, 3 },     /* the first instance                */
+        { 200, 4 }, { 200, 5 },                 /* a restart: its 1..3 missed        */
+        { 300, 1 },                             /* a restart, nothing missed         */
+        { 300, 2 }, { 300, 1 },                 /* seq 1 again, same instance        */
+    };
+    size_t n = sizeof sent / sizeof sent[0];
+    for (size_t i = 0; i < n; i++)
+        send_decision (s, sent[i][0], sent[i][1]);
+    int got = drain (sub, 1000, NULL, NULL);
+    bus_source_stats_t st = bus_sub_source_stats (sub, 0);
+    check (t, got == (int) n, "received %d of %zu", got, n);
+    check (t, st.restarts == 3, "three restarts, got %llu", (unsigned long long) st.restarts);
+    check (t, st.gaps == 3, "the new instance's 3 missed messages are gaps, got %llu",
+           (unsigned long long) st.gaps);
+    check (t, bus_sub_gaps (sub) == 3, "total gaps %llu", (unsigned long long) bus_sub_gaps (sub));
+    bus_sub_destroy (&sub);
+    zsock_destroy (&raw);
+    config_destroy (&cfg);
+}
+
 static void
 test_curve (tally_t *t)
 {
@@ -549,6 +601,7 @@ main (void)
     test_hwm_gaps (&t);
     test_interleaved_gaps (&t);
     test_restart (&t);
+    test_restart_missed (&t);
     test_garbage (&t);
     test_curve (&t);
     test_curve_two_hosts (&t);
