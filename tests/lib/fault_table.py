@@ -86,6 +86,11 @@ def sent_by(name, subs, t):
         i = bisect.bisect_right(v, (t, float("inf")))
         if i:
             total += max(s for _, s in v[:i])
+        elif t >= first_of[(n, inst)]:
+            # the tail joined after this topic's first messages: those the tail never
+            # saw (1 .. its first seq - 1) went out before its first message from this
+            # instance on any topic (after that it was subscribed and would have them)
+            total += v[0][1] - 1
     return total
 
 
