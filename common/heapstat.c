@@ -11,6 +11,8 @@ extern int MallocExtension_GetNumericProperty (const char *property, size_t *val
     __attribute__ ((weak));
 extern size_t __sanitizer_get_current_allocated_bytes (void) __attribute__ ((weak));
 extern size_t __sanitizer_get_free_bytes (void) __attribute__ ((weak));
+extern void MallocExtension_ReleaseFreeMemory (void) __attribute__ ((weak));
+extern void __sanitizer_purge_allocator (void) __attribute__ ((weak));
 
 static uint64_t
 tcmalloc_property (const char *name)
@@ -35,4 +37,20 @@ heapstat (void)
         };
     struct mallinfo2 mi = mallinfo2 ();
     return (heapstat_t) { mi.uordblks + mi.hblkhd, mi.fordblks };
+}
+
+const char *
+heap_release (void)
+{
+    if (__sanitizer_get_current_allocated_bytes) {
+        if (__sanitizer_purge_allocator)
+            __sanitizer_purge_allocator ();
+        return "sanitizer";
+    }
+    if (MallocExtension_ReleaseFreeMemory) {
+        MallocExtension_ReleaseFreeMemory ();
+        return "tcmalloc";
+    }
+    malloc_trim (0);
+    return "glibc";
 }

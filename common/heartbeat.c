@@ -7,6 +7,8 @@
 #include "heapstat.h"
 #include "topics.h"
 
+#define HEAP_RELEASE_EVERY_NS (60ull * 1000000000ull)
+
 struct heartbeat_t {
     const config_t *cfg;
     bus_pub_t *pub;
@@ -20,6 +22,8 @@ struct heartbeat_t {
     size_t last_sent_count;
     uint64_t *last_received;        /* per source, then                      */
     size_t last_received_count;
+    uint64_t next_release_ns;       /* heap_release at most once a minute    */
+    uint64_t heap_releases;
 };
 
 heartbeat_t *
@@ -180,17 +184,25 @@ heartbeat_tick (heartbeat_t *self, const heartbeat_counter_t *counters, size_t c
     hb.subscriptions = subs;
     self->last_ns = now;
 
-    /* the worker's counters, then its heap (heapstat.h) */
+    /* the worker's counters, then its heap (heapstat.h); what a burst left
+       free goes back to the system at most once a minute */
     heapstat_t heap = heapstat ();
-    Dpidual__V1__Counter cn[count + 2], *cn_ptrs[count + 2];
-    for (size_t i = 0; i < count + 2; i++) {
+    if (heap.free >= HEAP_RELEASE_MIN && now >= self->next_release_ns) {
+        heap_release ();
+        self->heap_releases++;
+        self->next_release_ns = now + HEAP_RELEASE_EVERY_NS;
+    }
+    static const char *const heap_names[] = { "heap_in_use", "heap_free", "heap_releases" };
+    const uint64_t heap_values[] = { heap.in_use, heap.free, self->heap_releases };
+    enum { HEAP_COUNTERS = 3 };
+    Dpidual__V1__Counter cn[count + HEAP_COUNTERS], *cn_ptrs[count + HEAP_COUNTERS];
+    for (size_t i = 0; i < count + HEAP_COUNTERS; i++) {
         dpidual__v1__counter__init (&cn[i]);
-        cn[i].name = i < count ? (char *) counters[i].name
-                     : i == count ? "heap_in_use" : "heap_free";
-        cn[i].value = i < count ? counters[i].value : i == count ? heap.in_use : heap.free;
+        cn[i].name = (char *) (i < count ? counters[i].name : heap_names[i - count]);
+        cn[i].value = i < count ? counters[i].value : heap_values[i - count];
         cn_ptrs[i] = &cn[i];
     }
-    hb.n_counters = count + 2;
+    hb.n_counters = count + HEAP_COUNTERS;
     hb.counters = cn_ptrs;
 
     int rc = bus_pub_send (self->pub, TOPIC_HEARTBEAT, &hb.base);

@@ -525,9 +525,10 @@ test_heartbeat (tally_t *t)
     check (t, h->n_endpoints == 2 && strcmp (h->endpoints[0]->role, "bind") == 0
               && strcmp (h->endpoints[1]->role, "connect") == 0
               && strcmp (h->endpoints[1]->socket, "sub") == 0, "endpoints");
-    check (t, h->n_counters == 3 && h->counters[0]->value == 7, "worker counters");
-    check (t, h->n_counters == 3 && strcmp (h->counters[1]->name, "heap_in_use") == 0
-              && h->counters[1]->value > 0 && strcmp (h->counters[2]->name, "heap_free") == 0,
+    check (t, h->n_counters == 4 && h->counters[0]->value == 7, "worker counters");
+    check (t, h->n_counters == 4 && strcmp (h->counters[1]->name, "heap_in_use") == 0
+              && h->counters[1]->value > 0 && strcmp (h->counters[2]->name, "heap_free") == 0
+              && strcmp (h->counters[3]->name, "heap_releases") == 0,
            "then the heap (heapstat.h)");
     check (t, h->interval_s == (uint32_t) cfg->bus.heartbeat_interval, "interval");
     check (t, h->n_subscriptions == 0, "no subscription yet");

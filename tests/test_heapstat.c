@@ -4,13 +4,31 @@
     ASan build) and linked with tcmalloc like dpi-buffer
     (test_heapstat_tcmalloc, when it is). Catches: figures that do not come
     from the allocator the process runs on (4 MiB allocated and freed must
-    show in in_use), a sum that counts freed memory as in use.             */
+    show in in_use), a sum that counts freed memory as in use; and that
+    heap_release gives memory back: 8 MiB freed but kept by the allocator
+    (a block still in use after them keeps glibc from trimming its top at
+    free) must leave the RSS when it is called.                             */
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "heapstat.h"
 #include "tally.h"
 
 enum { BLOCKS = 1024, BLOCK = 4096 };
+
+static uint64_t
+rss_bytes (void)
+{
+    unsigned long pages = 0, resident = 0;
+    FILE *f = fopen ("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf (f, "%lu %lu", &pages, &resident) != 2)
+            resident = 0;
+        fclose (f);
+    }
+    return (uint64_t) resident * (uint64_t) sysconf (_SC_PAGESIZE);
+}
 
 int
 main (void)
@@ -39,5 +57,31 @@ main (void)
     check (&t, full.in_use < 1024 * mib && full.free < 1024 * mib,
            "plausible figures (in use %llu, free %llu)", (unsigned long long) full.in_use,
            (unsigned long long) full.free);
+
+    /* heap_release: 8 MiB in blocks the allocator keeps when they are freed
+       (glibc: 4 KiB, inside its arena; tcmalloc and the sanitizers: 1 MiB,
+       their page heap / quarantine), a fence block after them */
+    const char *allocator = heap_release ();
+    size_t size = strcmp (allocator, "glibc") == 0 ? 4096 : mib;
+    size_t n = 8 * mib / size;
+    char **big = calloc (n, sizeof *big);
+    for (size_t i = 0; big && i < n; i++)
+        if ((big[i] = malloc (size)))
+            memset (big[i], 1, size);
+    char *fence = malloc (64);
+    uint64_t rss_full = rss_bytes ();
+    for (size_t i = 0; big && i < n; i++)
+        free (big[i]);
+    uint64_t rss_freed = rss_bytes ();
+    heap_release ();
+    uint64_t rss_released = rss_bytes ();
+    printf ("%s: RSS %llu KiB with 8 MiB in use, %llu freed, %llu after heap_release\n",
+            allocator, (unsigned long long) rss_full / 1024,
+            (unsigned long long) rss_freed / 1024, (unsigned long long) rss_released / 1024);
+    check (&t, rss_released + 4 * mib <= rss_freed,
+           "heap_release (%s) gave back %lld KiB of the 8 MiB freed", allocator,
+           (long long) (rss_freed - rss_released) / 1024);
+    free (fence);
+    free (big);
     return tally_report (&t);
 }
