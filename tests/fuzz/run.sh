@@ -14,15 +14,18 @@
 # Environment: JOBS (harnesses run at once, default 1), RUNS (stop each harness
 # after that many executions, before SECONDS if it gets there), WORK (default
 # BUILD_DIR/fuzz-work: the corpora grow there from one run to the next),
-# ASAN_OPTIONS (default below: AddressSanitizer's allocator made cheaper).
+# ASAN_OPTIONS (added to the defaults below: AddressSanitizer's allocator made
+# cheaper).
 set -uo pipefail
 # ASan keeps 256 MB of freed blocks in quarantine by default, and gives free
 # pages back to the kernel every 5 s: the harnesses allocate a few hundred
 # blocks per input, so most of their time went to page faults on recycled
 # memory. 16 MB of quarantine still holds the frees of the last hundreds of
 # inputs (a use after free within an input, or a few inputs later, is
-# caught); a caller's ASAN_OPTIONS replaces these.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-quarantine_size_mb=16:allocator_release_to_os_interval_ms=-1}
+# caught). strict_string_checks as tests/run-all.sh sets it (a harness that
+# hands the input to a str* function without a NUL is caught here too). A
+# caller's ASAN_OPTIONS come after these, so they win where they overlap.
+export ASAN_OPTIONS="quarantine_size_mb=16:allocator_release_to_os_interval_ms=-1:strict_string_checks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 [ $# -ge 2 ] || { echo "usage: $0 BUILD_DIR SECONDS [HARNESS...]" >&2; exit 2; }
 here=$(cd "$(dirname "$0")" && pwd)
 build=$(cd "$1" && pwd) || exit 2
