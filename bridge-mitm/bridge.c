@@ -16,6 +16,7 @@
 #include "ratelog.h"
 #include "record.h"
 #include "rules.h"
+#include "rules_cache.h"
 #include "threatlog.h"
 #include "topics.h"
 
@@ -98,12 +99,20 @@ open_rules (const config_t *cfg, rules_t **rules, bool say, config_errors_t *err
         return 0;
     }
     size_t from = errors ? errors->count : 0;
-    if (!(*rules = rules_new (path, errors))) {
+    /* the running bridge keeps the compiled rules in the state directory
+       (rules_cache.h); a check compiles and keeps nothing */
+    char cache[4096];
+    bool use_cache = say && (size_t) snprintf (cache, sizeof cache, "%s/%s", cfg->global.state_dir,
+                                               RULES_CACHE_FILE) < sizeof cache;
+    if (!(*rules = rules_new (path, use_cache ? cache : NULL, errors))) {
         config_errors_blame (errors, from, cfg, "mitm.rules_file");
         return -1;
     }
+    if (say && *rules_cache_note (*rules))
+        log_warning ("compiled rules cache %s", rules_cache_note (*rules));
     if (say)
-        log_info ("%s: %zu rules compiled", path, rules_count (*rules));
+        log_info ("%s: %zu rules %s", path, rules_count (*rules),
+                  rules_cached (*rules) ? "loaded compiled from the cache" : "compiled");
     return 0;
 }
 

@@ -9,6 +9,8 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "rules_cache.h"
+
 #define MAX_ID 64
 #define MAX_CATEGORY 32
 #define MAX_PATTERN 8192
@@ -34,6 +36,8 @@ struct rules_t {
     char *decoded[2];                   /* once and twice decoded forms      */
     size_t decoded_size;
     uint64_t scan_errors;
+    bool cached;                        /* the databases came from the cache */
+    char cache_note[512];               /* why the cache was not used / kept */
 };
 
 /*  Loading state: the file and the collected errors.                       */
@@ -333,15 +337,99 @@ hs_flags (const rule_t *r)
     return r->flags | HS_FLAG_SINGLEMATCH;
 }
 
-/*  Compile each pattern alone (every bad one is reported with its rule),
-    then one database per field.                                             */
+/*  The rules that scan field F, in file order, into PATTERNS, FLAGS, IDS
+    (room for every rule). Their number.                                    */
+static unsigned
+field_rules (const rules_t *self, int f, const char **patterns, unsigned *flags, unsigned *ids)
+{
+    unsigned n = 0;
+    for (size_t i = 0; i < self->count; i++)
+        if (self->rules[i].fields & (1u << f)) {
+            patterns[n] = self->rules[i].pattern;
+            flags[n] = hs_flags (&self->rules[i]);
+            ids[n++] = (unsigned) i;
+        }
+    return n;
+}
+
+/*  The cache's key (rules_cache.h): everything the databases depend on —
+    vectorscan's version, the platform, per field the rules' ids, flags and
+    patterns in order. Malloc'd; NULL when out of memory.                   */
+static char *
+cache_key (const rules_t *self, const hs_platform_info_t *platform, const char **patterns,
+           unsigned *flags, unsigned *ids, size_t *len)
+{
+    char *key = NULL;
+    FILE *f = open_memstream (&key, len);
+    if (!f)
+        return NULL;
+    fprintf (f, "%s", hs_version ());
+    fputc (0, f);
+    fwrite (platform, sizeof *platform, 1, f);
+    for (int field = 0; field < RULES_FIELDS; field++) {
+        unsigned n = field_rules (self, field, patterns, flags, ids);
+        fwrite (&n, sizeof n, 1, f);
+        for (unsigned i = 0; i < n; i++) {
+            fwrite (&ids[i], sizeof ids[i], 1, f);
+            fwrite (&flags[i], sizeof flags[i], 1, f);
+            fwrite (patterns[i], strlen (patterns[i]) + 1, 1, f);
+        }
+    }
+    if (fclose (f) != 0) {
+        free (key);
+        return NULL;
+    }
+    return key;
+}
+
+/*  The databases from CACHE when it holds these rules' (then only the
+    scratch is allocated). 0 used, -1 not (cache_note says why, unless there
+    was simply no file yet).                                                 */
 static int
-compile (rules_t *self, loader_t *l)
+from_cache (rules_t *self, loader_t *l, const char *cache, const char *key, size_t key_len,
+            const char **patterns, unsigned *flags, unsigned *ids)
+{
+    if (!cache || !key)
+        return -1;
+    char why[400] = "";
+    int rc = rules_cache_load (cache, key, key_len, self->db, RULES_FIELDS, why, sizeof why);
+    if (rc < 0)
+        snprintf (self->cache_note, sizeof self->cache_note, "not used: %s", why);
+    if (rc != 0)
+        return -1;
+    for (int f = 0; f < RULES_FIELDS; f++) {
+        if (field_rules (self, f, patterns, flags, ids))
+            self->first[f] = ids[0];
+        if (self->db[f] && hs_alloc_scratch (self->db[f], &self->scratch) != HS_SUCCESS)
+            load_error (l, 0, NULL, "cannot allocate vectorscan scratch");
+    }
+    self->cached = true;
+    return 0;
+}
+
+/*  Compile each pattern alone (every bad one is reported with its rule),
+    then one database per field; unless CACHE (may be NULL) holds them
+    already, and into CACHE when it did not.                                 */
+static int
+compile (rules_t *self, loader_t *l, const char *cache)
 {
     hs_platform_info_t platform;
     if (hs_populate_platform (&platform) != HS_SUCCESS || hs_valid_platform () != HS_SUCCESS) {
         load_error (l, 0, NULL, "vectorscan does not support this CPU");
         return -1;
+    }
+    const char **patterns = calloc (self->count + 1, sizeof *patterns);
+    unsigned *flags = calloc (self->count + 1, sizeof *flags);
+    unsigned *ids = calloc (self->count + 1, sizeof *ids);
+    size_t key_len = 0;
+    char *key = cache && patterns && flags && ids
+                    ? cache_key (self, &platform, patterns, flags, ids, &key_len) : NULL;
+    if (from_cache (self, l, cache, key, key_len, patterns, flags, ids) == 0) {
+        free (key);
+        free (patterns);
+        free (flags);
+        free (ids);
+        return l->errors ? -1 : 0;
     }
     for (size_t i = 0; i < self->count; i++) {
         hs_database_t *db = NULL;
@@ -354,19 +442,8 @@ compile (rules_t *self, loader_t *l)
         }
         hs_free_database (db);
     }
-    if (l->errors)
-        return -1;
-    const char **patterns = calloc (self->count + 1, sizeof *patterns);
-    unsigned *flags = calloc (self->count + 1, sizeof *flags);
-    unsigned *ids = calloc (self->count + 1, sizeof *ids);
-    for (int f = 0; patterns && flags && ids && f < RULES_FIELDS; f++) {
-        unsigned n = 0;
-        for (size_t i = 0; i < self->count; i++)
-            if (self->rules[i].fields & (1u << f)) {
-                patterns[n] = self->rules[i].pattern;
-                flags[n] = hs_flags (&self->rules[i]);
-                ids[n++] = (unsigned) i;
-            }
+    for (int f = 0; !l->errors && patterns && flags && ids && f < RULES_FIELDS; f++) {
+        unsigned n = field_rules (self, f, patterns, flags, ids);
         if (n == 0)
             continue;
         self->first[f] = ids[0];
@@ -387,6 +464,11 @@ compile (rules_t *self, loader_t *l)
     }
     if (!patterns || !flags || !ids)
         load_error (l, 0, NULL, "out of memory");
+    char why[400] = "";
+    if (!l->errors && key
+        && rules_cache_save (cache, key, key_len, self->db, RULES_FIELDS, why, sizeof why) != 0)
+        snprintf (self->cache_note, sizeof self->cache_note, "not written: %s", why);
+    free (key);
     free (patterns);
     free (flags);
     free (ids);
@@ -394,7 +476,7 @@ compile (rules_t *self, loader_t *l)
 }
 
 rules_t *
-rules_new (const char *path, config_errors_t *errors)
+rules_new (const char *path, const char *cache, config_errors_t *errors)
 {
     loader_t l = { path, errors, 0, NULL };
     rules_t *self = calloc (1, sizeof *self);
@@ -402,7 +484,7 @@ rules_new (const char *path, config_errors_t *errors)
         load_error (&l, 0, NULL, "out of memory");
         return NULL;
     }
-    if (load_file (self, &l) != 0 || compile (self, &l) != 0)
+    if (load_file (self, &l) != 0 || compile (self, &l, cache) != 0)
         rules_destroy (&self);
     return self;
 }
@@ -424,6 +506,9 @@ rules_destroy (rules_t **self_p)
     free (self);
     *self_p = NULL;
 }
+
+bool rules_cached (rules_t *self) { return self->cached; }
+const char *rules_cache_note (rules_t *self) { return self->cache_note; }
 
 size_t
 rules_count (rules_t *self)

@@ -9,7 +9,8 @@
             flags: [caseless]              # optional: caseless dotall multiline
             pattern: '\bunion\b...'        # vectorscan's PCRE subset
             description: ...               # optional, ignored
-    rules_new loads and compiles it ONCE: one vectorscan block-mode database
+    rules_new loads and compiles it ONCE (or takes the compiled databases
+    from a cache file, rules_cache.h): one vectorscan block-mode database
     per field holding the rules that scan that field (HS_FLAG_SINGLEMATCH),
     and one scratch sized for all of them. Every error is collected and
     names FILE:LINE and the rule id; a pattern vectorscan refuses gives its
@@ -75,8 +76,16 @@ typedef struct {
 } rules_match_t;
 
 /*  Load and compile PATH. NULL on any error, each one added to ERRORS
-    ("PATH:LINE: rule 'ID': reason"; ERRORS may be NULL).                    */
-rules_t *rules_new (const char *path, config_errors_t *errors);
+    ("PATH:LINE: rule 'ID': reason"; ERRORS may be NULL). CACHE (or NULL):
+    a file for the compiled databases (rules_cache.h): when it holds these
+    very rules' the compile is skipped (rules_cached), else they are
+    compiled and written there. A cache that cannot be read or written is
+    not an error: rules_cache_note says so ("not used: PATH: reason" and/or
+    "not written: PATH: reason"; "" when all went well or there was no file
+    yet).                                                       */
+rules_t *rules_new (const char *path, const char *cache, config_errors_t *errors);
+bool rules_cached (rules_t *self);
+const char *rules_cache_note (rules_t *self);
 void rules_destroy (rules_t **self_p);
 
 size_t rules_count (rules_t *self);

@@ -5,7 +5,11 @@
     requests — pages, searches, API calls, form and JSON posts, browser
     headers — must pass. Then the loader's errors (each names FILE:LINE and
     the rule id; a pattern vectorscan refuses gives its message), first
-    match in file order across fields, the URL decoding, the excerpt.
+    match in file order across fields, the URL decoding, the excerpt. And
+    the compiled-rules cache (rules_cache.c): written 0600, used the next
+    time with the same verdicts, not used for other rules or a damaged,
+    cut or foreign file (compiled instead, and said), rewritten then; a
+    cache that cannot be written does not stop the rules.
 
     Exits non-zero on any failure; the last line is "N passed, M failed".    */
 #include "rules.h"
@@ -14,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "errtext.h"
@@ -26,7 +31,7 @@ static rules_t *
 load_rules (const char *path, char *err, size_t errlen)
 {
     config_errors_t errors = { 0 };
-    rules_t *rules = rules_new (path, &errors);
+    rules_t *rules = rules_new (path, NULL, &errors);
     errtext (&errors, err, errlen);
     return rules;
 }
@@ -330,6 +335,141 @@ test_url_decode (tally_t *t)
     }
 }
 
+/*  rules_new with a cache file (rules_cache.c), compared with the rules
+    compiled without one.                                                   */
+static rules_t *
+load_cached (const char *rules_path, const char *cache, char *err, size_t errlen)
+{
+    config_errors_t errors = { 0 };
+    rules_t *rules = rules_new (rules_path, cache, &errors);
+    errtext (&errors, err, errlen);
+    return rules;
+}
+
+/*  Every request scanned by A and B: the same verdict (rule and field).
+    The number that matched a rule.                                          */
+static int
+same_verdicts (tally_t *t, rules_t *a, rules_t *b, const char *what)
+{
+    static const request_t reqs[] = {
+        { .query = "id=1 union select password from users" },
+        { .query = "id=1%20UNION%20SELECT%20password%20FROM%20users" },
+        { .method = "POST", .body = "comment=<script>alert(1)</script>" },
+        { .path = "/static/../../../etc/passwd" },
+        { .headers = "User-Agent: sqlmap/1.7\n" },
+        { .path = "/shop/item/42", .query = "colour=red&size=m" },
+        { .method = "POST", .body = "{\"name\": \"Ada\", \"items\": [1, 2]}" },
+    };
+    int matched = 0;
+    for (size_t i = 0; i < sizeof reqs / sizeof reqs[0]; i++) {
+        rules_match_t ma, mb;
+        bool ha = scan (a, &reqs[i], &ma), hb = scan (b, &reqs[i], &mb);
+        check (t, ha == hb && (!ha || (ma.index == mb.index && ma.field == mb.field)),
+               "%s: request %zu: %s/%s against %s/%s", what, i, ha ? ma.id : "-",
+               ha ? rules_field_name (ma.field) : "-", hb ? mb.id : "-",
+               hb ? rules_field_name (mb.field) : "-");
+        matched += ha;
+    }
+    return matched;
+}
+
+static void
+flip_byte (const char *path, long from_end)
+{
+    FILE *f = fopen (path, "r+b");
+    if (!f)
+        return;
+    fseek (f, -from_end, SEEK_END);
+    int c = fgetc (f);
+    fseek (f, -from_end, SEEK_END);
+    fputc (c ^ 0x5a, f);
+    fclose (f);
+}
+
+static void
+test_cache (tally_t *t, const char *dir)
+{
+    char cache[512], err[1024], other[512];
+    snprintf (cache, sizeof cache, "%s/bridge-rules.cache", dir);
+    rules_t *plain = load_rules (SHIPPED, err, sizeof err);
+    rules_t *first = load_cached (SHIPPED, cache, err, sizeof err);
+    if (!check (t, plain && first, "shipped rules load with a cache: %s", err))
+        goto done;
+    struct stat st;
+    check (t, !rules_cached (first) && !*rules_cache_note (first),
+           "no cache yet: compiled, nothing to say ('%s')", rules_cache_note (first));
+    check (t, stat (cache, &st) == 0 && (st.st_mode & 0777) == 0600 && st.st_size > 1000,
+           "the cache written, 0600 (mode %o, %lld bytes)", (unsigned) st.st_mode & 0777,
+           (long long) st.st_size);
+    rules_t *second = load_cached (SHIPPED, cache, err, sizeof err);
+    if (check (t, second && rules_cached (second) && !*rules_cache_note (second),
+               "second load from the cache ('%s')", second ? rules_cache_note (second) : err)) {
+        check (t, rules_count (second) == rules_count (plain), "as many rules");
+        check (t, same_verdicts (t, plain, second, "cached") >= 4,
+               "the attacks match (the comparison means something)");
+    }
+    rules_destroy (&second);
+
+    /* other rules, same cache: not used (another key), compiled, rewritten */
+    write_file (dir, "other.yaml",
+                "rules:\n  - id: only-one\n    category: a\n    severity: 3\n"
+                "    fields: [path]\n    pattern: 'etc/passwd'\n",
+                other, sizeof other);
+    rules_t *o = load_cached (other, cache, err, sizeof err);
+    check (t, o && !rules_cached (o) && strstr (rules_cache_note (o), "not used")
+                  && strstr (rules_cache_note (o), "made for other rules"),
+           "other rules: the cache is not used ('%s')", o ? rules_cache_note (o) : err);
+    rules_destroy (&o);
+    o = load_cached (other, cache, err, sizeof err);
+    check (t, o && rules_cached (o), "other rules: their own cache next time");
+    rules_destroy (&o);
+
+    /* damaged, cut, not a cache at all: compiled, said, the same verdicts
+       (the one-rule file: a compile of the shipped rules takes seconds under
+       ASan) */
+    rules_t *other_plain = load_rules (other, err, sizeof err);
+    struct { const char *what; long flip; bool cut; const char *text; const char *note; } bad[] = {
+        { "a byte flipped in a database", 100, false, NULL, "damaged" },
+        { "the checksum flipped", 3, false, NULL, "damaged" },
+        { "cut in half", 0, true, NULL, "damaged" },
+        { "not a cache", 0, false, "rules: []\n", "not a rules cache" },
+        { "empty", 0, false, "", "not a rules cache" },
+    };
+    for (size_t i = 0; other_plain && i < sizeof bad / sizeof bad[0]; i++) {
+        rules_t *fresh = load_cached (other, cache, err, sizeof err);   /* a good cache */
+        rules_destroy (&fresh);
+        if (bad[i].flip)
+            flip_byte (cache, bad[i].flip);
+        if (bad[i].cut && stat (cache, &st) == 0)
+            check (t, truncate (cache, st.st_size / 2) == 0, "truncate");
+        if (bad[i].text)
+            write_file (dir, "bridge-rules.cache", bad[i].text, cache, sizeof cache);
+        rules_t *r = load_cached (other, cache, err, sizeof err);
+        check (t, r && !rules_cached (r) && strstr (rules_cache_note (r), bad[i].note),
+               "%s: compiled instead, said ('%s')", bad[i].what, r ? rules_cache_note (r) : err);
+        if (r)
+            check (t, same_verdicts (t, other_plain, r, bad[i].what) == 1, "%s: one match",
+                   bad[i].what);
+        rules_destroy (&r);
+        r = load_cached (other, cache, err, sizeof err);
+        check (t, r && rules_cached (r), "%s: rewritten, used next time", bad[i].what);
+        rules_destroy (&r);
+    }
+    rules_destroy (&other_plain);
+
+    /* a cache that cannot be written: the rules still load, and it is said */
+    char nowhere[600];
+    snprintf (nowhere, sizeof nowhere, "%s/no/such/dir/bridge-rules.cache", dir);
+    rules_t *n = load_cached (SHIPPED, nowhere, err, sizeof err);
+    check (t, n && !rules_cached (n) && strstr (rules_cache_note (n), "not written")
+                  && strstr (rules_cache_note (n), "No such file"),
+           "unwritable cache: loads, says '%s'", n ? rules_cache_note (n) : err);
+    rules_destroy (&n);
+done:
+    rules_destroy (&first);
+    rules_destroy (&plain);
+}
+
 int
 main (void)
 {
@@ -343,6 +483,7 @@ main (void)
     test_errors (&t, dir);
     test_order (&t, dir);
     test_url_decode (&t);
+    test_cache (&t, dir);
     remove_tree (dir);
     return tally_report (&t);
 }

@@ -100,7 +100,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     free (out);
 
     config_errors_t errors = { 0 };
-    rules_t *rules = rules_new (file, &errors);
+    rules_t *rules = rules_new (file, NULL, &errors);
     if ((rules == NULL) != (errors.count > 0))
         abort ();
     for (size_t i = 0; i < errors.count; i++)
