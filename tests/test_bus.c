@@ -241,17 +241,27 @@ send_raw (void *sock, const char *topic, const void *data, size_t len, bool thir
         zmq_send (sock, "x", 1, 0);
 }
 
+/*  A raw XPUB on the buffer's endpoint and a subscriber to everything on
+    it, the subscription already through: messages forged by hand.        */
+static bus_sub_t *
+raw_pair (tally_t *t, config_t *cfg, zsock_t **raw)
+{
+    *raw = zsock_new (ZMQ_XPUB);
+    check (t, zsock_bind (*raw, "%s", cfg->bus.endpoints[WORKER_BUFFER]) == 0, "raw bind");
+    bus_sub_t *sub = bus_sub_new (cfg);
+    bus_sub_attach (sub, cfg->bus.endpoints[WORKER_BUFFER]);
+    bus_sub_subscribe (sub, "");
+    zframe_t *hello = zframe_recv (*raw);   /* the subscription */
+    zframe_destroy (&hello);
+    return sub;
+}
+
 static void
 test_garbage (tally_t *t)
 {
     config_t *cfg = test_config ();
-    zsock_t *raw = zsock_new (ZMQ_XPUB);
-    check (t, zsock_bind (raw, "%s", cfg->bus.endpoints[WORKER_BUFFER]) == 0, "raw bind");
-    bus_sub_t *sub = bus_sub_new (cfg);
-    bus_sub_attach (sub, cfg->bus.endpoints[WORKER_BUFFER]);
-    bus_sub_subscribe (sub, "");
-    zframe_t *hello = zframe_recv (raw);    /* the subscription */
-    zframe_destroy (&hello);
+    zsock_t *raw = NULL;
+    bus_sub_t *sub = raw_pair (t, cfg, &raw);
     void *s = zsock_resolve (raw);
 
     Dpidual__V1__Header h = DPIDUAL__V1__HEADER__INIT;
@@ -308,13 +318,8 @@ static void
 test_restart_missed (tally_t *t)
 {
     config_t *cfg = test_config ();
-    zsock_t *raw = zsock_new (ZMQ_XPUB);
-    check (t, zsock_bind (raw, "%s", cfg->bus.endpoints[WORKER_BUFFER]) == 0, "raw bind");
-    bus_sub_t *sub = bus_sub_new (cfg);
-    bus_sub_attach (sub, cfg->bus.endpoints[WORKER_BUFFER]);
-    bus_sub_subscribe (sub, "");
-    zframe_t *hello = zframe_recv (raw);
-    zframe_destroy (&hello);
+    zsock_t *raw = NULL;
+    bus_sub_t *sub = raw_pair (t, cfg, &raw);
     void *s = zsock_resolve (raw);
     static const uint64_t sent[][2] = {
         { 100, 1 }, { 100, 2 }, { 100, 3 },     /* the first instance                */
