@@ -31,6 +31,7 @@
 #define LAPI_JWT_RENEW_S 3000           /* a JWT lasts an hour: renew at 50 min */
 #define LAPI_DECISIONS_MAX (1u << 20)
 #define LAPI_BANS_MAX 256
+#define LAPI_PUSH_TRIES 3               /* a push answered 5xx or 429: tries */
 #define LAPI_PUSH_BATCH 16
 #define LAPI_BODY_MAX (64u << 20)
 #define LAPI_USER_AGENT "dpi-dual-correlator/" DPI_VERSION
@@ -51,6 +52,7 @@ struct lapi_t {
     char watcher_url[256];          /* alerts (the credentials' url)         */
     char login[128], password[256];
     bool polling, pushing;
+    unsigned push_tries;            /* the batch at the head: 5xx/429 so far */
     unsigned poll_s;
     struct curl_slist *key_hdrs;    /* X-Api-Key                             */
     int efd;
@@ -691,9 +693,11 @@ lapi_unban_head (lapi_t *self)
 }
 
 /*  Push up to a batch of waiting bans (or the unban at the head). False on
-    a failure: bans stay queued when the LAPI could not be reached, are
-    dropped when it refused them (an HTTP error that retrying would not
-    fix).                                                                    */
+    a failure: bans stay queued when the LAPI could not be reached or
+    answered 5xx or 429 (a LAPI restarting, its database busy: retried with
+    the backoff, LAPI_PUSH_TRIES answers in all, then dropped as refused),
+    and are dropped at once when it refused them with another error (4xx:
+    retrying would not fix it).                                              */
 static bool
 lapi_push_pending (lapi_t *self)
 {
@@ -712,7 +716,14 @@ lapi_push_pending (lapi_t *self)
         code = post_alerts (self, text, &body, err);
     }
     bool ok = code == 200 || code == 201;
-    if (code != -1 && code != -2) {             /* answered: done with them  */
+    bool transient = code >= 500 || code == 429;
+    if (transient && ++self->push_tries < LAPI_PUSH_TRIES) {
+        pthread_mutex_lock (&self->lock);       /* kept: tried again later   */
+        self->stats.push_errors++;
+        self->stats.push_retries++;
+        pthread_mutex_unlock (&self->lock);
+    } else if (code != -1 && code != -2) {      /* answered: done with them  */
+        self->push_tries = 0;
         pthread_mutex_lock (&self->lock);
         self->bq_head = (self->bq_head + n) % LAPI_BANS_MAX;
         self->bq_len -= n;

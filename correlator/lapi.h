@@ -76,7 +76,9 @@ typedef struct {
     uint64_t decisions_new, decisions_deleted, decisions_repeated, scopes_ignored;
     uint64_t logins, login_errors;
     uint64_t pushed, push_errors, push_dropped;
-    uint64_t push_refused;          /* bans dropped: the LAPI answered an error */
+    uint64_t push_refused;          /* bans dropped: the LAPI answered an error
+                                       (4xx, or 5xx/429 LAPI_PUSH_TRIES times) */
+    uint64_t push_retries;          /* pushes answered 5xx/429, kept to retry */
     uint64_t unbans;                /* DELETE /v1/decisions answered 200     */
     uint64_t unban_deleted;         /* decisions those deleted (nbDeleted)   */
     uint64_t unban_errors;          /* refused, or not reached (each try)    */

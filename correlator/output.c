@@ -168,7 +168,7 @@ correlator_counters (correlator_t *self, heartbeat_counter_t *out, size_t max)
         { "lapi_polls", l.polls }, { "lapi_poll_errors", l.poll_errors },
         { "lapi_pushed", l.pushed }, { "lapi_push_errors", l.push_errors },
         { "lapi_push_dropped", l.push_dropped }, { "lapi_login_errors", l.login_errors },
-        { "lapi_push_refused", l.push_refused },
+        { "lapi_push_refused", l.push_refused }, { "lapi_push_retries", l.push_retries },
         { "lapi_decisions_dropped", l.decisions_dropped },
         { "lapi_decisions_malformed", l.decisions_malformed },
         { "lapi_unbans", l.unbans }, { "lapi_unban_deleted", l.unban_deleted },

@@ -12,8 +12,8 @@
 #      With a ban queued (--push) meanwhile. Each: a precise error logged, poll errors
 #      counted, no crash; then the LAPI turned good: the decisions handed over, the queued
 #      ban pushed (time to recover printed); the key and the password in no output.
-#  (b) bans the LAPI refuses (POST /v1/alerts answers 500): counted as refused, one for one
-#      with the bans sent in the refused requests.
+#  (b) bans the LAPI answers 500 (POST /v1/alerts): once, kept and pushed at the next try;
+#      every time, tried 3 times then counted as refused, one for one.
 #  (c) dpi-correlator with the real bridge and buffer, the LAPI down: it keeps correlating,
 #      its bans are enforced by the bridge (the attacker's next request blocked, ban-list),
 #      LAPI errors in its heartbeat; more bans than the queue holds (256): the rest counted
@@ -150,18 +150,32 @@ for c in $cases; do
 done
 ok "(a) the LAPI good again: every probe recovered, the queued ban pushed; key and password never printed"
 
-# --- (b) bans refused by the LAPI: counted one for one --------------------------------------
+# --- (b) bans refused by the LAPI: retried on 5xx, then counted one for one ------------------
+# A 500 once (a LAPI restarting): kept, pushed at the next try. A 500 every time: tried 3
+# times (poll_interval 1: at 0, ~1 and ~3 s), then dropped and counted as refused.
+server retry alerts500once
+config "$tmp/retry.yaml" "$(cat "$tmp/retry.port")"
+sed -i '/api_key_file/d' "$tmp/retry.yaml"        # pushing only
+"$probe" -c "$tmp/retry.yaml" --push 203.0.113.9 --seconds 4 > "$tmp/retry.out" 2> "$tmp/retry.err" \
+    || fail "retry: probe exit status"
+sent=$(grep -c '"ips": \["203.0.113.9"\]' "$tmp/retry.requests" || true)
+[[ $(stat_of retry pushed) -eq 1 && $(stat_of retry push_retries) -eq 1 && $sent -eq 2
+   && $(stat_of retry push_refused) -eq 0 ]] \
+    || fail "retry: pushed $(stat_of retry pushed), push_retries $(stat_of retry push_retries), $sent POSTs, refused $(stat_of retry push_refused)"
+grep -q 'POST /v1/alerts: HTTP 500' "$tmp/retry.err" || fail "retry: the 500 not logged"
+row "alerts500once" "a ban answered 500 once: kept, pushed next try" "pushed 1, push_retries 1, $sent POSTs"
 server refuse alerts500
 config "$tmp/refuse.yaml" "$(cat "$tmp/refuse.port")"
 sed -i '/api_key_file/d' "$tmp/refuse.yaml"       # pushing only
-"$probe" -c "$tmp/refuse.yaml" --push 203.0.113.8 --seconds 4 > "$tmp/refuse.out" 2> "$tmp/refuse.err" \
+"$probe" -c "$tmp/refuse.yaml" --push 203.0.113.8 --seconds 6 > "$tmp/refuse.out" 2> "$tmp/refuse.err" \
     || fail "refuse: probe exit status"
 sent=$(grep -c '"ips": \["203.0.113.8"\]' "$tmp/refuse.requests" || true)
-[[ $(stat_of refuse push_refused) -eq 1 && $sent -eq 1 && $(stat_of refuse pushed) -eq 0 ]] \
-    || fail "refuse: push_refused $(stat_of refuse push_refused), $sent POSTs, pushed $(stat_of refuse pushed)"
+[[ $(stat_of refuse push_refused) -eq 1 && $sent -eq 3 && $(stat_of refuse push_retries) -eq 2
+   && $(stat_of refuse pushed) -eq 0 ]] \
+    || fail "refuse: push_refused $(stat_of refuse push_refused), $sent POSTs, push_retries $(stat_of refuse push_retries), pushed $(stat_of refuse pushed)"
 grep -q 'POST /v1/alerts: HTTP 500' "$tmp/refuse.err" || fail "refuse: not logged"
-row "alerts500" "a ban refused (HTTP 500): dropped" "push_refused $(stat_of refuse push_refused) = $sent ban sent"
-ok "(b) a refused ban: counted (push_refused), not retried"
+row "alerts500" "a ban answered 500 three times: dropped" "push_refused $(stat_of refuse push_refused), 3 POSTs of it"
+ok "(b) a ban answered 500: retried (twice), then counted as refused"
 
 # --- (c) the correlator with the LAPI down ---------------------------------------------------
 run=$tmp/run

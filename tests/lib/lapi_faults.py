@@ -17,6 +17,7 @@ request reads MODEFILE (one word) and answers as it says:
     truncated    200, Content-Length 4096, 30 bytes, then the connection closed
     http500      500, a body with a newline and a control byte in it
     alerts500    good, but POST /v1/alerts answers 500 (the bans refused)
+    alerts500once  good, but the first POST /v1/alerts answers 500 (a LAPI restarting)
     huge         200, 80 MiB of JSON (past the client's 64 MiB bound)
 LOG gets one JSON line per request: {"method", "path", "mode", "auth": has an
 Authorization or X-Api-Key header, "ips": the addresses of a POST /v1/alerts}.
@@ -29,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 PORTFILE, MODEFILE, LOG = sys.argv[1:4]
 lock = threading.Lock()
+alerts_failed = False   # alerts500once: the first POST /v1/alerts failed already
 
 GOOD_STREAM = {"new": [{"id": 1, "scope": "Ip", "value": "192.0.2.1", "duration": "59m58s",
                         "type": "ban", "origin": "cscli", "scenario": "manual"}],
@@ -91,6 +93,12 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(200, BAD_ITEMS)
         if mode == "truncated":
             return self.answer(200, b'{"new": [{"id": 1, "scope": "I', length=4096)
+        global alerts_failed
+        if mode == "alerts500once" and self.path.startswith("/v1/alerts"):
+            with lock:
+                first, alerts_failed = not alerts_failed, True
+            if first:
+                return self.answer(500, b'{"message": "database is locked"}')
         if mode == "http500" or (mode == "alerts500" and self.path.startswith("/v1/alerts")):
             return self.answer(500, b'{"message": "boom\ninjected line \x1b[31m"}')
         if mode == "huge":

@@ -44,7 +44,7 @@ print_stats (const lapi_stats_t *s)
     printf ("{\"stats\":{\"polls\":%llu,\"poll_errors\":%llu,\"decisions_new\":%llu,"
             "\"decisions_deleted\":%llu,\"decisions_repeated\":%llu,\"scopes_ignored\":%llu,"
             "\"logins\":%llu,\"login_errors\":%llu,\"pushed\":%llu,\"push_errors\":%llu,"
-            "\"push_dropped\":%llu,\"push_refused\":%llu,\"decisions_dropped\":%llu,\"decisions_malformed\":%llu,"
+            "\"push_dropped\":%llu,\"push_refused\":%llu,\"push_retries\":%llu,\"decisions_dropped\":%llu,\"decisions_malformed\":%llu,"
             "\"unbans\":%llu,\"unban_deleted\":%llu,\"unban_errors\":%llu}}\n",
             (unsigned long long) s->polls, (unsigned long long) s->poll_errors,
             (unsigned long long) s->decisions_new, (unsigned long long) s->decisions_deleted,
@@ -52,6 +52,7 @@ print_stats (const lapi_stats_t *s)
             (unsigned long long) s->logins, (unsigned long long) s->login_errors,
             (unsigned long long) s->pushed, (unsigned long long) s->push_errors,
             (unsigned long long) s->push_dropped, (unsigned long long) s->push_refused,
+            (unsigned long long) s->push_retries,
             (unsigned long long) s->decisions_dropped,
             (unsigned long long) s->decisions_malformed, (unsigned long long) s->unbans,
             (unsigned long long) s->unban_deleted, (unsigned long long) s->unban_errors);
