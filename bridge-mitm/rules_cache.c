@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "paths.h"
+
 #define MAGIC "DPIRULES1\n"
 #define FILE_MAX (256u << 20)           /* far above any rules file's databases */
 
@@ -154,6 +156,8 @@ rules_cache_save (const char *path, const void *key, size_t key_len,
     char tmp[4096];
     if ((size_t) snprintf (tmp, sizeof tmp, "%s.%ld.tmp", path, (long) getpid ()) >= sizeof tmp)
         return say (why, why_size, "%s: %s", path, "path too long");
+    paths_mkdir_parent (path, 0750);    /* the state directory, as the correlator makes it;
+                                           a failure shows at the open */
     int fd = open (tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
     FILE *f = fd < 0 ? NULL : fdopen (fd, "wb");
     if (!f) {

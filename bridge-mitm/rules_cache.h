@@ -16,7 +16,8 @@
     rules, their order or flags, or to vectorscan, means compiling again.
     hs_deserialize_database checks the bytes themselves.
 
-    Written 0600 to a temporary file, then renamed over the old one.         */
+    Written 0600 to a temporary file, then renamed over the old one; the
+    directory is made (0750) when missing.                                   */
 #ifndef DPI_BRIDGE_RULES_CACHE_H
 #define DPI_BRIDGE_RULES_CACHE_H
 

@@ -457,12 +457,18 @@ test_cache (tally_t *t, const char *dir)
     }
     rules_destroy (&other_plain);
 
-    /* a cache that cannot be written: the rules still load, and it is said */
-    char nowhere[600];
-    snprintf (nowhere, sizeof nowhere, "%s/no/such/dir/bridge-rules.cache", dir);
-    rules_t *n = load_cached (SHIPPED, nowhere, err, sizeof err);
+    /* a missing directory is made; one that cannot be (a file is in the
+       way): the rules still load, and it is said */
+    char deep[600], nowhere[600];
+    snprintf (deep, sizeof deep, "%s/state/not/yet/bridge-rules.cache", dir);
+    rules_t *n = load_cached (other, deep, err, sizeof err);
+    check (t, n && !*rules_cache_note (n) && stat (deep, &st) == 0,
+           "a missing state directory is made ('%s')", n ? rules_cache_note (n) : err);
+    rules_destroy (&n);
+    snprintf (nowhere, sizeof nowhere, "%s/bridge-rules.cache", other);
+    n = load_cached (other, nowhere, err, sizeof err);
     check (t, n && !rules_cached (n) && strstr (rules_cache_note (n), "not written")
-                  && strstr (rules_cache_note (n), "No such file"),
+                  && strstr (rules_cache_note (n), "Not a directory"),
            "unwritable cache: loads, says '%s'", n ? rules_cache_note (n) : err);
     rules_destroy (&n);
 done:
