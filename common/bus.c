@@ -974,7 +974,9 @@ static int
 decode (bus_sub_t *self, const char *topic, size_t topic_len, const uint8_t *payload,
         size_t size, bus_msg_t *msg)
 {
-    if (topic_len == 0 || topic_len >= sizeof msg->topic)
+    /* a NUL inside the frame would make "buffer.alert\0junk" read as
+       buffer.alert (found by fuzz_bus) */
+    if (topic_len == 0 || topic_len >= sizeof msg->topic || memchr (topic, 0, topic_len))
         return -1;
     memcpy (msg->topic, topic, topic_len);
     msg->topic[topic_len] = 0;

@@ -282,6 +282,8 @@ test_garbage (tally_t *t)
     send_raw (s, "decision", good, good_len, true);         /* three frames    */
     send_raw (s, "decision", nh, nh_len, false);            /* no header       */
     send_raw (s, "decision", good, good_len - 3, false);    /* truncated       */
+    zmq_send (s, "decision\0junk", 13, ZMQ_SNDMORE);        /* a NUL in the topic */
+    zmq_send (s, good, good_len, 0);
     send_raw (s, "decision", good, good_len, false);        /* fine            */
 
     bus_msg_t msg;
@@ -289,7 +291,7 @@ test_garbage (tally_t *t)
     check (t, rc == 1 && strcmp (msg.topic, "decision") == 0
               && strcmp (((Dpidual__V1__Decision *) msg.body)->value, "192.0.2.9") == 0,
            "the good message after the garbage arrives");
-    check (t, bus_sub_decode_errors (sub) == 6, "6 bad messages counted, got %llu",
+    check (t, bus_sub_decode_errors (sub) == 7, "7 bad messages counted, got %llu",
            (unsigned long long) bus_sub_decode_errors (sub));
     bus_sub_destroy (&sub);
     zsock_destroy (&raw);
