@@ -1348,7 +1348,10 @@ config_host_workers (const config_t *self, bool run[WORKER_COUNT])
 //  Printing
 
 /*  A YAML double-quoted string: escapes \ " control characters and the
-    Unicode line breaks (NEL, LS, PS) that the parser would fold.            */
+    Unicode line breaks (NEL, LS, PS) that the parser would fold, and the
+    characters a YAML stream may not hold raw (libyaml refuses to read them
+    back): the C1 controls U+0080-U+009F and U+FFFE, U+FFFF (found by
+    fuzz_config).                                                            */
 static void
 s_print_quoted (const char *value, FILE *out)
 {
@@ -1370,6 +1373,16 @@ s_print_quoted (const char *value, FILE *out)
         if (p[0] == 0xC2 && p[1] == 0x85) {
             fputs ("\\N", out);
             p++;
+        }
+        else
+        if (p[0] == 0xC2 && p[1] >= 0x80 && p[1] <= 0x9F) {
+            fprintf (out, "\\x%02X", p[1]);  /* U+0080 + (p[1] - 0x80) */
+            p++;
+        }
+        else
+        if (p[0] == 0xEF && p[1] == 0xBF && (p[2] == 0xBE || p[2] == 0xBF)) {
+            fputs (p[2] == 0xBE ? "\\uFFFE" : "\\uFFFF", out);
+            p += 2;
         }
         else
         if (p[0] == 0xE2 && p[1] == 0x80 && (p[2] == 0xA8 || p[2] == 0xA9)) {

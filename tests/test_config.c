@@ -405,7 +405,8 @@ test_all_keys (tally_t *t)
     }
     CHECK_STR (c->mitm.rules_file, "C:\\rules \"v2\".yaml");
     CHECK_STR (c->mitm.ban_file,
-               "tab\there\nnewline: é ünï — \u2028 " "\xc2\x85" " \u2029 \x01 end");
+               "tab\there\nnewline: é ünï — \u2028 " "\xc2\x85" " \u2029 \x01 "
+               "\xc2\x81 \xc2\x9f \xef\xbf\xbe end");
     CHECK (c->mitm.publish_all_verdicts);
     CHECK (c->mitm.max_record_bytes == 1024);
     if (CHECK (c->mitm.decision_endpoints.count == 2)) {
