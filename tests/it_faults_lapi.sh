@@ -153,27 +153,26 @@ ok "(a) the LAPI good again: every probe recovered, the queued ban pushed; key a
 # --- (b) bans refused by the LAPI: retried on 5xx, then counted one for one ------------------
 # A 500 once (a LAPI restarting): kept, pushed at the next try. A 500 every time: tried 3
 # times (poll_interval 1: at 0, ~1 and ~3 s), then dropped and counted as refused.
-server retry alerts500once
-config "$tmp/retry.yaml" "$(cat "$tmp/retry.port")"
-sed -i '/api_key_file/d' "$tmp/retry.yaml"        # pushing only
-"$probe" -c "$tmp/retry.yaml" --push 203.0.113.9 --seconds 4 > "$tmp/retry.out" 2> "$tmp/retry.err" \
-    || fail "retry: probe exit status"
-sent=$(grep -c '"ips": \["203.0.113.9"\]' "$tmp/retry.requests" || true)
+# push_only NAME MODE IP SECONDS: a fault server in MODE, dpi-lapiprobe pushing a ban of IP
+# for SECONDS (no polling); $sent: the POSTs that carried IP
+push_only() {
+    server "$1" "$2"
+    config "$tmp/$1.yaml" "$(cat "$tmp/$1.port")"
+    sed -i '/api_key_file/d' "$tmp/$1.yaml"
+    "$probe" -c "$tmp/$1.yaml" --push "$3" --seconds "$4" > "$tmp/$1.out" 2> "$tmp/$1.err" \
+        || fail "$1: probe exit status"
+    sent=$(grep -c "\"ips\": \[\"$3\"\]" "$tmp/$1.requests" || true)
+    grep -q 'POST /v1/alerts: HTTP 500' "$tmp/$1.err" || fail "$1: the 500 not logged"
+}
+push_only retry alerts500once 203.0.113.9 4
 [[ $(stat_of retry pushed) -eq 1 && $(stat_of retry push_retries) -eq 1 && $sent -eq 2
    && $(stat_of retry push_refused) -eq 0 ]] \
     || fail "retry: pushed $(stat_of retry pushed), push_retries $(stat_of retry push_retries), $sent POSTs, refused $(stat_of retry push_refused)"
-grep -q 'POST /v1/alerts: HTTP 500' "$tmp/retry.err" || fail "retry: the 500 not logged"
 row "alerts500once" "a ban answered 500 once: kept, pushed next try" "pushed 1, push_retries 1, $sent POSTs"
-server refuse alerts500
-config "$tmp/refuse.yaml" "$(cat "$tmp/refuse.port")"
-sed -i '/api_key_file/d' "$tmp/refuse.yaml"       # pushing only
-"$probe" -c "$tmp/refuse.yaml" --push 203.0.113.8 --seconds 6 > "$tmp/refuse.out" 2> "$tmp/refuse.err" \
-    || fail "refuse: probe exit status"
-sent=$(grep -c '"ips": \["203.0.113.8"\]' "$tmp/refuse.requests" || true)
+push_only refuse alerts500 203.0.113.8 6
 [[ $(stat_of refuse push_refused) -eq 1 && $sent -eq 3 && $(stat_of refuse push_retries) -eq 2
    && $(stat_of refuse pushed) -eq 0 ]] \
     || fail "refuse: push_refused $(stat_of refuse push_refused), $sent POSTs, push_retries $(stat_of refuse push_retries), pushed $(stat_of refuse pushed)"
-grep -q 'POST /v1/alerts: HTTP 500' "$tmp/refuse.err" || fail "refuse: not logged"
 row "alerts500" "a ban answered 500 three times: dropped" "push_refused $(stat_of refuse push_refused), 3 POSTs of it"
 ok "(b) a ban answered 500: retried (twice), then counted as refused"
 
