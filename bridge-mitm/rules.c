@@ -414,6 +414,7 @@ static int
 compile (rules_t *self, loader_t *l, const char *cache)
 {
     hs_platform_info_t platform;
+    memset (&platform, 0, sizeof platform);     /* its padding goes into the cache key */
     if (hs_populate_platform (&platform) != HS_SUCCESS || hs_valid_platform () != HS_SUCCESS) {
         load_error (l, 0, NULL, "vectorscan does not support this CPU");
         return -1;
