@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "heapstat.h"
 #include "log.h"
 #include "outfile.h"
 #include "pbjson.h"
@@ -111,19 +112,6 @@ stats_due (stats_t *self, uint64_t now_us)
         return false;
     }
     return now_us >= self->next_us;
-}
-
-static uint64_t
-resident_bytes (void)
-{
-    long pages = 0, resident = 0;
-    FILE *f = fopen ("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf (f, "%ld %ld", &pages, &resident) != 2)
-            resident = 0;
-        fclose (f);
-    }
-    return (uint64_t) resident * (uint64_t) sysconf (_SC_PAGESIZE);
 }
 
 /*  --------------------------------------------------------------------------
@@ -378,7 +366,7 @@ stats_publish (stats_t *self, uint64_t now_us, flowtable_t *flows, classifier_t 
     st.capture_if_dropped = self->capture_if_dropped;
     st.evictions = counters->evictions;
     st.bus_drops = pub ? bus_pub_send_errors (pub) : 0;
-    st.memory_bytes = resident_bytes ();
+    st.memory_bytes = heap_resident_bytes ();
     st.malformed_packets = collector_malformed (counters);
     st.fragments = counters->fragments;
     st.flows_total = counters->flows_created;

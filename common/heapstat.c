@@ -3,6 +3,8 @@
 
 #include <malloc.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <unistd.h>
 
 /*  Weak: non-NULL only in a process that runs on that allocator.
     tcmalloc's C API (gperftools/malloc_extension_c.h) and the sanitizers'
@@ -53,4 +55,17 @@ heap_release (void)
     }
     malloc_trim (0);
     return "glibc";
+}
+
+uint64_t
+heap_resident_bytes (void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen ("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf (f, "%ld %ld", &pages, &resident) != 2)
+            resident = 0;
+        fclose (f);
+    }
+    return (uint64_t) resident * (uint64_t) sysconf (_SC_PAGESIZE);
 }

@@ -36,4 +36,7 @@ heapstat_t heapstat (void);
     ("glibc", "tcmalloc", "sanitizer").                                      */
 const char *heap_release (void);
 
+/*  The process's resident set (/proc/self/statm), bytes; 0 if unreadable. */
+uint64_t heap_resident_bytes (void);
+
 #endif

@@ -10,25 +10,11 @@
     free) must leave the RSS when it is called.                             */
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "heapstat.h"
 #include "tally.h"
 
 enum { BLOCKS = 1024, BLOCK = 4096 };
-
-static uint64_t
-rss_bytes (void)
-{
-    unsigned long pages = 0, resident = 0;
-    FILE *f = fopen ("/proc/self/statm", "r");
-    if (f) {
-        if (fscanf (f, "%lu %lu", &pages, &resident) != 2)
-            resident = 0;
-        fclose (f);
-    }
-    return (uint64_t) resident * (uint64_t) sysconf (_SC_PAGESIZE);
-}
 
 int
 main (void)
@@ -69,12 +55,12 @@ main (void)
         if ((big[i] = malloc (size)))
             memset (big[i], 1, size);
     char *fence = malloc (64);
-    uint64_t rss_full = rss_bytes ();
+    uint64_t rss_full = heap_resident_bytes ();
     for (size_t i = 0; big && i < n; i++)
         free (big[i]);
-    uint64_t rss_freed = rss_bytes ();
+    uint64_t rss_freed = heap_resident_bytes ();
     heap_release ();
-    uint64_t rss_released = rss_bytes ();
+    uint64_t rss_released = heap_resident_bytes ();
     printf ("%s: RSS %llu KiB with 8 MiB in use, %llu freed, %llu after heap_release\n",
             allocator, (unsigned long long) rss_full / 1024,
             (unsigned long long) rss_freed / 1024, (unsigned long long) rss_released / 1024);

@@ -153,7 +153,6 @@ for k in range(1, len(quiets)):
     a, b = quiets[k - 1]["t"], quiets[k]["t"]
     w = {"label": quiets[k]["label"], "a": a, "b": b, "edges": [],
          "case": next((c for c in cases if a < c["t_fault"] <= b), None)}
-    c_case = w["case"]
     for s in names:
         (ha, ca), (hb, cb) = snap(s, a), snap(s, b)
         if not ha or not hb:
@@ -179,7 +178,7 @@ for k in range(1, len(quiets)):
                 # P's last message(s), the reference never saw them (sent is short by
                 # them). Then S's gaps exceed the lost seen by at most a few; the other
                 # way round (a loss not counted) is never excused.
-                killed = c_case and c_case["case"] == "kill -9" and c_case["worker"] == p
+                killed = w["case"] and w["case"]["case"] == "kill -9" and w["case"]["worker"] == p
                 e["tail_missed"] = 0
                 if killed and 0 < e["gaps"] - e["lost"] <= KILL_TAIL_MAX:
                     e["tail_missed"] = e["gaps"] - e["lost"]
